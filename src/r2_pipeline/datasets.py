@@ -1,0 +1,38 @@
+"""Kedro datasets of the project: a folder of Hugging Face model folders, loaded back as paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+
+
+class ModelFoldersDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
+    """save({name: (model, tokenizer)}) writes `path/name/`; load() returns {name: folder path}.
+
+    Downstream nodes get paths, never model objects (Kedro would deep-copy those in memory).
+    """
+
+    def __init__(self, path: str, metadata: dict | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, str]:
+        if not self._path.is_dir():
+            raise FileNotFoundError(f"no model folders at {self._path}; run the pipeline that trains them")
+        return {p.name: str(p) for p in sorted(self._path.iterdir()) if (p / "config.json").exists()}
+
+    def save(self, models: dict[str, Any]) -> None:
+        if self._path.exists():
+            shutil.rmtree(self._path)
+        for name, (model, tokenizer) in models.items():
+            model.save_pretrained(self._path / name)
+            tokenizer.save_pretrained(self._path / name)
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

@@ -1,0 +1,143 @@
+"""Pydantic models of each parameter block: a bad value fails before any node runs, naming the key."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from .pool.pool import BACKENDS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PriceParams(Strict):
+    input_per_m: float = Field(ge=0)
+    output_per_m: float = Field(ge=0)
+    date: str
+    source: str
+
+
+class MemberParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    backend: str
+
+    @model_validator(mode="after")
+    def known_backend(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
+        return self
+
+
+class PoolParams(Strict):
+    members: dict[str, MemberParams] = Field(min_length=1)
+    prices: dict[str, PriceParams]
+    price_table: str
+    cache_path: str | None = None
+    router_member: str | None = None
+
+    @model_validator(mode="after")
+    def every_member_priced(self):
+        unpriced = [m for m in self.members if m not in self.prices]
+        if unpriced:
+            raise ValueError(f"members without a price: {unpriced}")
+        if self.router_member and self.router_member not in self.prices:
+            raise ValueError(f"router_member {self.router_member!r} has no price")
+        return self
+
+
+class TierParams(Strict):
+    architecture: Literal["gpt2", "llama"] = "gpt2"
+    hidden_size: PositiveInt
+    num_hidden_layers: PositiveInt
+    num_attention_heads: PositiveInt
+    buckets: list[int] = Field(min_length=1)
+    steps: PositiveInt
+    n_examples: PositiveInt = 50_000
+    batch_size: PositiveInt = 256
+    learning_rate: float = Field(gt=0)
+    warmup_steps: int = Field(default=50, ge=0)
+
+
+class ModelPoolParams(Strict):
+    seed: int = 0
+    heldout_per_bucket: PositiveInt = 400
+    tiers: dict[str, TierParams] = Field(default_factory=dict)
+
+
+class SplitSizes(Strict):
+    train: PositiveInt
+    validation: PositiveInt
+    test: PositiveInt
+
+
+class WorldParams(Strict):
+    seed: int = 0
+    sizes: SplitSizes
+    min_steps: int = Field(ge=1)
+    max_steps: PositiveInt
+    bucket_weights: list[float] = Field(min_length=5, max_length=5)
+
+    @model_validator(mode="after")
+    def sane(self):
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"min_steps {self.min_steps} > max_steps {self.max_steps}")
+        if any(w < 0 for w in self.bucket_weights) or sum(self.bucket_weights) <= 0:
+            raise ValueError(f"bucket_weights must be non-negative with a positive sum: {self.bucket_weights}")
+        return self
+
+
+class DataGenerationParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    world: WorldParams
+    teacher: dict[str, Any] = Field(default_factory=lambda: {"kind": "reference"})
+
+
+class SamplingBlock(Strict):
+    max_new_tokens: PositiveInt = 8
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    seed: int = 0
+
+
+class EvaluationParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    benchmark: str
+    experiment: str
+    methods: list[str] = Field(min_length=1)
+    sampling: SamplingBlock = SamplingBlock()
+    limit: PositiveInt | None = None
+
+
+BLOCKS: dict[str, type[BaseModel]] = {
+    "pool": PoolParams,
+    "model_pool": ModelPoolParams,
+    "data_generation": DataGenerationParams,
+    "evaluation": EvaluationParams,
+}
+
+
+class ParameterError(ValueError):
+    """A parameter block failed validation; the message names the key and the bad value."""
+
+
+def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
+    validated = {}
+    for block, model in BLOCKS.items():
+        if block not in params:
+            continue
+        try:
+            validated[block] = model.model_validate(params[block])
+        except ValidationError as err:
+            raise ParameterError(_describe(block, err)) from None
+    return validated
+
+
+def _describe(block: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join([block, *[str(p) for p in e["loc"]]])
+        lines.append(f"parameter {key} = {e.get('input')!r}: {e['msg']}")
+    return "invalid parameters:\n  " + "\n  ".join(lines)

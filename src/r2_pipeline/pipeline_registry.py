@@ -1,0 +1,18 @@
+"""Project pipelines: one registry key per pipeline folder, `__default__` composed explicitly."""
+
+from kedro.pipeline import Pipeline
+
+from .pipelines import alternating_training, data_generation, evaluation, model_pool
+
+PIPELINES = {
+    "model_pool": model_pool.create_pipeline,
+    "data_generation": data_generation.create_pipeline,
+    "evaluation": evaluation.create_pipeline,
+    "alternating_training": alternating_training.create_pipeline,
+}
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    pipelines = {name: create() for name, create in PIPELINES.items()}
+    pipelines["__default__"] = pipelines["alternating_training"]
+    return pipelines

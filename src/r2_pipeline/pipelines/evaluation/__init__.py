@@ -1,0 +1,5 @@
+"""`evaluation`: accuracy against API cost for every method on the test split."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,54 @@
+"""Nodes of `model_pool`: train the micro tiers, describe the pool, measure its capability ladder."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pandas as pd
+
+from ...pool.base import SamplingParams
+from ...pool.factory import build_pool
+from ...tasks import micro
+from ...training.ladder import ladder_accuracy, step_pairs, train_tier
+
+logger = logging.getLogger(__name__)
+
+
+def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
+    """Train every configured tier from scratch; returns the models and one row of facts per tier."""
+    models, rows = {}, []
+    for name, spec in model_pool["tiers"].items():
+        logger.info("training pool tier %s", name)
+        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"])
+        models[name] = (model, tokenizer)
+        rows.append({"member": name, **info, **{k: str(v) for k, v in spec.items()}})
+    return models, pd.DataFrame(rows)
+
+
+def write_manifest(pool_models: dict[str, str], pool: dict) -> dict:
+    """Member -> backend spec; a trained member without a `path` gets its trained folder."""
+    manifest = {}
+    for name, spec in pool["members"].items():
+        spec = dict(spec)
+        if spec["backend"] == "transformers" and "path" not in spec:
+            if name not in pool_models:
+                raise ValueError(f"pool member {name!r} has no path and was not trained")
+            spec["path"] = pool_models[name]
+        manifest[name] = spec
+    return manifest
+
+
+def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[pd.DataFrame, dict]:
+    """Per-member, per-bucket accuracy on held-out single steps, as a table and as MLflow metrics."""
+    rng = random.Random(model_pool["seed"] + 10_000)
+    heldout = {
+        b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.BUCKETS
+    }
+    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    table = pd.DataFrame(ladder_accuracy(built, heldout, SamplingParams(max_new_tokens=micro.WIDTH + 1)))
+    metrics = {
+        f"ladder.{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}
+        for r in table.itertuples()
+    }
+    return table, metrics

@@ -1,0 +1,56 @@
+"""The one interface every pool backend implements: a batch of prompts in, completions with token counts out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings of one batch; part of the cache key, so every field must change the output."""
+
+    max_new_tokens: int = 16
+    temperature: float = 0.0
+    top_p: float = 1.0
+    logprobs: bool = False
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass
+class Completion:
+    """One generated answer with the token counts that prices are applied to."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    token_logprobs: list[float] | None = None
+    estimated_tokens: bool = False
+    cached: bool = field(default=False, compare=False)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("cached")
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str, cached: bool = True) -> Completion:
+        return cls(**json.loads(text), cached=cached)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that answers a batch of prompts; `fingerprint` names the exact weights for the cache."""
+
+    fingerprint: str
+
+    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]: ...

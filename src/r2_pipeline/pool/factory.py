@@ -1,0 +1,32 @@
+"""Build a ModelPool from a manifest (member -> backend spec) and a price block."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .cache import CallCache
+from .pool import ModelPool, make_backend
+from .prices import PriceTable
+
+_BACKENDS_LOADED: dict[tuple, Any] = {}
+
+
+def _backend(spec: Mapping[str, Any]):
+    """Backends are loaded once per process: nodes of one run share the weights in memory."""
+    key = tuple(sorted((k, str(v)) for k, v in spec.items()))
+    if key not in _BACKENDS_LOADED:
+        kwargs = {k: v for k, v in spec.items() if k != "backend"}
+        _BACKENDS_LOADED[key] = make_backend(spec["backend"], **kwargs)
+    return _BACKENDS_LOADED[key]
+
+
+def build_pool(
+    manifest: Mapping[str, Mapping[str, Any]],
+    prices: Mapping[str, Mapping[str, Any]],
+    cache_path: str | None = None,
+    price_table: str = "default",
+) -> ModelPool:
+    table = PriceTable.from_config(prices, name=price_table)
+    backends = {name: _backend(spec) for name, spec in manifest.items()}
+    return ModelPool(backends, table, CallCache(cache_path) if cache_path else None)

@@ -1,0 +1,134 @@
+"""Local Hugging Face causal LMs as pool members: batched, left-padded `generate` on CPU or GPU."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from .base import Completion, SamplingParams
+
+logger = logging.getLogger(__name__)
+
+
+def folder_fingerprint(path: str | Path) -> str:
+    """Hash of a model folder's weights and configs: a retrained member never hits stale cache."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).iterdir()):
+        if file.is_file() and file.suffix in {".safetensors", ".json", ".bin", ".gguf"}:
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_tokenizer(path: str | Path):
+    """Load the folder's own tokenizer.json (AutoTokenizer may swap in a hub class and ignore it)."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    path = Path(path)
+    tokenizer_config = path / "tokenizer_config.json"
+    if (path / "tokenizer.json").exists() and tokenizer_config.exists():
+        import json
+
+        cls = json.loads(tokenizer_config.read_text()).get("tokenizer_class", "")
+        if cls in {"", "PreTrainedTokenizerFast", "TokenizersBackend"}:
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+class TransformersBackend:
+    """A model folder loaded once; `generate` pads a batch on the left and decodes only new tokens."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        batch_size: int = 256,
+        device: str = "cpu",
+        dtype: str = "float32",
+        add_special_tokens: bool = False,
+        chat_template: bool = False,
+    ):
+        from transformers import AutoModelForCausalLM
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"model folder {self.path} does not exist")
+        self.tokenizer = load_tokenizer(self.path)
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
+        self.model.to(device).eval()
+        self.device = device
+        self.batch_size = batch_size
+        self.add_special_tokens = add_special_tokens
+        self.chat_template = chat_template
+        self.fingerprint = folder_fingerprint(self.path)
+
+    def _render(self, prompt: str) -> str:
+        if not self.chat_template:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        out: list[Completion] = []
+        for start in range(0, len(prompts), self.batch_size):
+            out.extend(self._generate_batch(prompts[start : start + self.batch_size], sampling))
+        return out
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        enc = self.tokenizer(
+            [self._render(p) for p in prompts],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=self.add_special_tokens,
+        ).to(self.device)
+        if not sampling.greedy:
+            torch.manual_seed(sampling.seed)
+        gen = self.model.generate(
+            **enc,
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not sampling.greedy,
+            temperature=sampling.temperature if not sampling.greedy else None,
+            top_p=sampling.top_p if not sampling.greedy else None,
+            top_k=None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            output_scores=sampling.logprobs,
+            return_dict_in_generate=True,
+        )
+        new = gen.sequences[:, enc["input_ids"].shape[1] :]
+        logprobs = self._token_logprobs(gen, new) if sampling.logprobs else None
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._completion(new[i], prompt_lens[i], logprobs[i] if logprobs else None, sampling)
+            for i in range(len(prompts))
+        ]
+
+    def _token_logprobs(self, gen, new: torch.Tensor) -> list[list[float]]:
+        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1)
+        return steps.gather(-1, new[:, : steps.shape[1], None]).squeeze(-1).tolist()
+
+    def _completion(self, ids: torch.Tensor, prompt_len: int, logprobs, sampling) -> Completion:
+        ids = ids.tolist()
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        length = next((i + 1 for i, t in enumerate(ids) if t == eos), len(ids))
+        kept = [t for t in ids[:length] if t not in (eos, pad)]
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        for stop in sampling.stop:
+            if stop in text:
+                text = text[: text.index(stop)]
+        return Completion(
+            text=text,
+            prompt_tokens=int(prompt_len),
+            completion_tokens=length,
+            token_logprobs=logprobs[:length] if logprobs is not None else None,
+        )

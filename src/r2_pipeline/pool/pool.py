@@ -1,0 +1,135 @@
+"""The model pool: named members, each a backend behind the shared call cache and cost ledger."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Backend, Completion, SamplingParams
+from .cache import CallCache, call_key
+from .prices import PriceTable
+
+logger = logging.getLogger(__name__)
+
+BackendFactory = Callable[..., Backend]
+
+
+def _transformers_backend(**kwargs: Any) -> Backend:
+    from .local import TransformersBackend
+
+    return TransformersBackend(**kwargs)
+
+
+def _openai_backend(**kwargs: Any) -> Backend:
+    from .openai_backend import OpenAIBackend  # built by the endpoint issue
+
+    return OpenAIBackend(**kwargs)
+
+
+def _vllm_backend(**kwargs: Any) -> Backend:
+    from .vllm_backend import VLLMBackend  # optional extra, imported only when used
+
+    return VLLMBackend(**kwargs)
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "transformers": _transformers_backend,
+    "openai": _openai_backend,
+    "vllm": _vllm_backend,
+}
+
+
+def make_backend(kind: str, **kwargs: Any) -> Backend:
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown backend {kind!r}; known: {sorted(BACKENDS)}")
+    return BACKENDS[kind](**kwargs)
+
+
+@dataclass
+class CostLedger:
+    """Tokens and calls per member; dollars are derived from a PriceTable, never stored."""
+
+    prompt_tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    completion_tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, member: str, completions: list[Completion]) -> None:
+        self.calls[member] += len(completions)
+        self.prompt_tokens[member] += sum(c.prompt_tokens for c in completions)
+        self.completion_tokens[member] += sum(c.completion_tokens for c in completions)
+
+    def cost(self, prices: PriceTable) -> float:
+        return sum(
+            prices.cost(m, self.prompt_tokens[m], self.completion_tokens[m]) for m in self.calls
+        )
+
+
+class ModelPool:
+    """Answers batches for named members, through the cache, and books every call in the ledger."""
+
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        prices: PriceTable,
+        cache: CallCache | None = None,
+    ):
+        missing = [name for name in backends if name not in prices]
+        if missing:
+            raise ValueError(f"pool members without a price: {missing}")
+        self.backends = dict(backends)
+        self.prices = prices
+        self.cache = cache
+        self.ledger = CostLedger()
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.backends)
+
+    def generate(
+        self, member: str, prompts: list[str], sampling: SamplingParams | None = None
+    ) -> list[Completion]:
+        if member not in self.backends:
+            raise KeyError(f"unknown pool member {member!r}; members: {self.members}")
+        sampling = sampling or SamplingParams()
+        if not prompts:
+            return []
+        results = self._generate_cached(member, prompts, sampling)
+        self.ledger.add(member, results)
+        return results
+
+    def _generate_cached(
+        self, member: str, prompts: list[str], sampling: SamplingParams
+    ) -> list[Completion]:
+        backend = self.backends[member]
+        if self.cache is None:
+            return backend.generate(prompts, sampling)
+        keys = [call_key(backend.fingerprint, p, sampling) for p in prompts]
+        found = self.cache.get_many(keys)
+        todo = sorted({k: p for k, p in zip(keys, prompts) if k not in found}.items())
+        self.cache.record(hits=len(prompts) - len(todo), misses=len(todo))
+        if todo:
+            fresh = self._generate_storing(member, backend, todo, sampling)
+            found.update({k: c for (k, _), c in zip(todo, fresh)})
+        return [found[k] for k in keys]
+
+    def _generate_storing(
+        self, member: str, backend: Backend, todo: list[tuple[str, str]], sampling: SamplingParams
+    ) -> list[Completion]:
+        """Cache each answer as it arrives where the backend can say so: a killed run pays for none twice."""
+        prompts = [p for _, p in todo]
+        if "on_result" in inspect.signature(backend.generate).parameters:
+
+            def store(i: int, completion: Completion) -> None:
+                self.cache.put_many(member, [(todo[i][0], completion)])
+
+            return backend.generate(prompts, sampling, on_result=store)
+        fresh = backend.generate(prompts, sampling)
+        self.cache.put_many(member, [(k, c) for (k, _), c in zip(todo, fresh)])
+        return fresh
+
+    def cost(self, member: str, completion: Completion) -> float:
+        return self.prices.cost(member, completion.prompt_tokens, completion.completion_tokens)

@@ -1,0 +1,89 @@
+"""Run decompositions on the pool: subtask k of every question goes out in one batch per member."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..pool.base import SamplingParams
+from ..pool.pool import ModelPool
+from ..tasks import micro
+
+# allocate(question indices, step index, filled subtasks, histories) -> member per question
+Allocate = Callable[[list[int], int, list[str], list[list[tuple[str, Any]]]], list[str]]
+
+
+@dataclass
+class StepTrace:
+    """One executed subtask: what was asked, of whom, what came back, and what it cost."""
+
+    step: int
+    subtask: str
+    filled: str | None
+    member: str | None
+    prompt: str | None
+    text: str | None
+    value: Any
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fixed_member(member: str) -> Allocate:
+    return lambda idx, step, filled, histories: [member] * len(idx)
+
+
+def execute(
+    pool: ModelPool,
+    task: Any,
+    questions: Sequence[str],
+    plans: Sequence[Sequence[str] | None],
+    allocate: Allocate,
+    sampling: SamplingParams,
+) -> list[list[StepTrace]]:
+    """Execute every plan in order; a plan of None (unparseable decomposition) yields no steps."""
+    traces: list[list[StepTrace]] = [[] for _ in plans]
+    longest = max((len(p) for p in plans if p), default=0)
+    for k in range(longest):
+        active = [i for i, p in enumerate(plans) if p and k < len(p)]
+        _run_step(pool, task, questions, plans, traces, active, k, allocate, sampling)
+    return traces
+
+
+def _run_step(pool, task, questions, plans, traces, active, k, allocate, sampling) -> None:
+    histories = [[(t.filled, t.value) for t in traces[i]] for i in active]
+    filled = [micro.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
+    members = allocate(active, k, [f if f is not None else plans[i][k] for f, i in zip(filled, active)], histories)
+    by_member: dict[str, list[int]] = defaultdict(list)
+    for j, i in enumerate(active):
+        if filled[j] is None:
+            traces[i].append(StepTrace(k, plans[i][k], None, None, None, None, None))
+        else:
+            by_member[members[j]].append(j)
+    pending: dict[int, StepTrace] = {}
+    for member, rows in by_member.items():
+        prompts = [task.subtask_prompt(questions[active[j]], histories[j], filled[j]) for j in rows]
+        for j, prompt, out in zip(rows, prompts, pool.generate(member, prompts, sampling)):
+            pending[j] = StepTrace(
+                step=k,
+                subtask=plans[active[j]][k],
+                filled=filled[j],
+                member=member,
+                prompt=prompt,
+                text=out.text,
+                value=task.parse_subtask(prompt, out.text),
+                prompt_tokens=out.prompt_tokens,
+                completion_tokens=out.completion_tokens,
+                cost_usd=pool.cost(member, out),
+            )
+    for j in sorted(pending):
+        traces[active[j]].append(pending[j])
+
+
+def final_value(trace: list[StepTrace]) -> Any:
+    return trace[-1].value if trace else None

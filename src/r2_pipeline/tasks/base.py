@@ -1,0 +1,45 @@
+"""What every benchmark module provides: load examples, build a prompt, parse an answer, grade it.
+
+The RL reward and evaluation both call `grade`, so a benchmark is scored the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Example:
+    """One benchmark item: `answer` is the gold answer in the form `grade` expects."""
+
+    id: str
+    question: str
+    answer: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Protocol):
+    name: str
+
+    def load(self, source: str | None = None, split: str = "test", limit: int | None = None) -> list[Example]:
+        """From a local JSONL/parquet file when `source` is a path, else from the hub by name."""
+
+    def prompt(self, example: Example) -> str: ...
+
+    def parse(self, text: str) -> Any: ...
+
+    def grade(self, prediction: Any, example: Example) -> float:
+        """1.0 for correct, 0.0 for wrong (token F1 and the like may give values in between)."""
+
+
+TASK_MODULES = {
+    "micro": "r2_pipeline.tasks.micro_task",
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASK_MODULES:
+        raise ValueError(f"unknown benchmark {name!r}; known: {sorted(TASK_MODULES)}")
+    return importlib.import_module(TASK_MODULES[name]).TASK

@@ -1,0 +1,40 @@
+"""MLflow runs per evaluation method, nested under the kedro-mlflow run of the stage when one is active."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+logger = logging.getLogger(__name__)
+
+
+def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | None = None) -> dict:
+    """One run per (benchmark, method), named after the method, with the same metric names."""
+    parent = mlflow.active_run()
+    if parent is None:
+        mlflow.set_experiment(experiment)
+    run_ids: dict[str, dict[str, str]] = {}
+    for benchmark, methods in metrics.items():
+        for method, values in methods.items():
+            run_tags = {"benchmark": benchmark, "method": method, **(tags or {})}
+            with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
+                mlflow.log_metrics({k: float(v) for k, v in values.items() if _number(v)})
+                if figure is not None:
+                    _log_figure(figure)
+                run_ids.setdefault(benchmark, {})[method] = run.info.run_id
+    logger.info("logged %d method runs to MLflow", sum(len(m) for m in run_ids.values()))
+    return run_ids
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _log_figure(figure) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "accuracy_vs_cost.png"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        mlflow.log_artifact(str(path))

@@ -1,0 +1,129 @@
+"""Tiny causal LMs built locally: a character tokenizer and a Llama config, saved as HF folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+
+
+def char_tokenizer(alphabet: Iterable[str]) -> PreTrainedTokenizerFast:
+    """One token per character of `alphabet`; anything else maps to <unk>."""
+    chars = sorted(set(alphabet))
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
+
+
+def word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
+    """Whole words and punctuation as tokens, digits one by one (numbers copy digit-wise)."""
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(set(words)))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(r"\d|\n|[^\w\s]|\s+"), behavior="isolated")]
+    )
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        padding_side="left",
+    )
+
+
+def tiny_gpt2(
+    tokenizer: PreTrainedTokenizerFast,
+    hidden_size: int,
+    num_hidden_layers: int,
+    num_attention_heads: int = 2,
+    max_position_embeddings: int = 64,
+    seed: int = 0,
+) -> GPT2LMHeadModel:
+    """GPT-2 layout: learned absolute positions suit fixed-width arithmetic better than RoPE."""
+    import torch
+
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=hidden_size,
+        n_layer=num_hidden_layers,
+        n_head=num_attention_heads,
+        n_positions=max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        loss_type="ForCausalLM",
+    )
+    return GPT2LMHeadModel(config)
+
+
+ARCHITECTURES = {}
+
+
+def tiny_model(tokenizer, architecture: str = "gpt2", **kwargs):
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown tiny architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](tokenizer, **kwargs)
+
+
+def tiny_llama(
+    tokenizer: PreTrainedTokenizerFast,
+    hidden_size: int,
+    num_hidden_layers: int,
+    num_attention_heads: int = 2,
+    intermediate_multiple: int = 4,
+    max_position_embeddings: int = 64,
+    seed: int = 0,
+) -> LlamaForCausalLM:
+    import torch
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * intermediate_multiple,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_attention_heads,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+ARCHITECTURES.update(gpt2=tiny_gpt2, llama=tiny_llama)
+
+
+def save_model(model, tokenizer, path: str | Path) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
