@@ -12,11 +12,13 @@ from .prices import PriceTable
 _BACKENDS_LOADED: dict[tuple, Any] = {}
 
 
-def _backend(spec: Mapping[str, Any]):
+def _backend(name: str, spec: Mapping[str, Any]):
     """Backends are loaded once per process: nodes of one run share the weights in memory."""
-    key = tuple(sorted((k, str(v)) for k, v in spec.items()))
+    key = (name, *sorted((k, str(v)) for k, v in spec.items()))
     if key not in _BACKENDS_LOADED:
         kwargs = {k: v for k, v in spec.items() if k != "backend"}
+        if spec["backend"] == "openai":
+            kwargs.setdefault("name", name)  # errors then name the member, not only the URL
         _BACKENDS_LOADED[key] = make_backend(spec["backend"], **kwargs)
     return _BACKENDS_LOADED[key]
 
@@ -28,5 +30,5 @@ def build_pool(
     price_table: str = "default",
 ) -> ModelPool:
     table = PriceTable.from_config(prices, name=price_table)
-    backends = {name: _backend(spec) for name, spec in manifest.items()}
+    backends = {name: _backend(name, spec) for name, spec in manifest.items()}
     return ModelPool(backends, table, CallCache(cache_path) if cache_path else None)

@@ -1,0 +1,82 @@
+"""Recompute a finished run's dollars under another dated price table, from stored token counts only.
+
+The summary splits API spend (tokens billed by a remote endpoint) from local compute (weights we run:
+in-process backends and our own servers), and the router's tokens from the pool's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from .prices import PriceTable
+
+TOKEN_COLUMNS = ["prompt_tokens", "completion_tokens"]
+
+
+def is_local_url(url: str) -> bool:
+    """Loopback and private-network hosts are servers we run, not a provider that bills us."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_unspecified
+
+
+def spend_kind(spec: Mapping[str, Any]) -> str:
+    """'api' for an `openai` member at a remote URL, 'local' for everything we serve ourselves."""
+    if spec.get("backend") == "openai" and not is_local_url(str(spec.get("base_url", ""))):
+        return "api"
+    return "local"
+
+
+def reprice(results: pd.DataFrame, prices: PriceTable) -> pd.DataFrame:
+    """A copy of `results` whose `cost_usd`, `price_table` and `price_date` come from `prices`.
+
+    Rows without a member (steps that made no call) cost nothing; a member missing from `prices`
+    raises rather than silently costing zero.
+    """
+    out = results.copy()
+    called = out["member"].notna()
+    rows = out.loc[called, ["member", *TOKEN_COLUMNS]].to_dict("records")
+    out["cost_usd"] = 0.0
+    out.loc[called, "cost_usd"] = prices.reprice(rows)
+    out["price_table"] = prices.name
+    out["price_date"] = out["member"].map(prices.dates)
+    return out
+
+
+def spend_summary(
+    results: pd.DataFrame,
+    prices: PriceTable,
+    manifest: Mapping[str, Mapping[str, Any]],
+    router_members: Collection[str] = (),
+) -> pd.DataFrame:
+    """Calls, tokens and dollars by source (router | pool) and spend (api | local), under `prices`.
+
+    A `role` column in `results`, when present, says which rows are the router's; otherwise rows of
+    `router_members` are.
+    """
+    priced = reprice(results, prices)
+    priced = priced[priced["member"].notna()]
+    unknown = sorted(set(priced["member"]) - set(manifest))
+    if unknown:
+        raise KeyError(f"members in the results but not in the pool manifest: {unknown}")
+    kinds = {name: spend_kind(spec) for name, spec in manifest.items()}
+    is_router = (
+        priced["role"].eq("router") if "role" in priced else priced["member"].isin(router_members)
+    )
+    priced = priced.assign(
+        source=is_router.map({True: "router", False: "pool"}),
+        spend=priced["member"].map(kinds),
+        calls=1,
+    )
+    columns = ["calls", *TOKEN_COLUMNS, "cost_usd"]
+    return priced.groupby(["source", "spend"], as_index=False)[columns].sum()

@@ -1,0 +1,67 @@
+"""The call cache: a second identical call is a hit and makes no generation."""
+
+import pytest
+
+from r2_pipeline.pool.base import Completion, SamplingParams
+from r2_pipeline.pool.cache import CallCache
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import PriceTable
+
+PRICES = PriceTable.from_config(
+    {"m": {"input_per_m": 1, "output_per_m": 1, "date": "d", "source": "s"}}
+)
+
+
+class CountingBackend:
+    """A fake backend for the orchestration test: echoes prompts and counts what it generated."""
+
+    fingerprint = "fake-v1"
+
+    def __init__(self):
+        self.generated: list[str] = []
+
+    def generate(self, prompts, sampling):
+        self.generated += prompts
+        return [Completion(p[::-1], len(p), 2) for p in prompts]
+
+
+def test_second_call_is_a_hit(tmp_path):
+    backend = CountingBackend()
+    pool = ModelPool({"m": backend}, PRICES, CallCache(tmp_path / "c.sqlite"))
+    first = pool.generate("m", ["ab", "cd", "ab"])
+    assert backend.generated == ["ab", "cd"]  # duplicates in a batch are generated once
+    again = ModelPool({"m": backend}, PRICES, CallCache(tmp_path / "c.sqlite")).generate(
+        "m", ["cd", "ab"]
+    )
+    assert backend.generated == ["ab", "cd"]
+    assert [c.text for c in again] == ["dc", "ba"] and all(c.cached for c in again)
+    assert [c.text for c in first] == ["ba", "dc", "ba"]
+
+
+def test_hits_and_misses_are_counted(tmp_path):
+    pool = ModelPool({"m": CountingBackend()}, PRICES, CallCache(tmp_path / "c.sqlite"))
+    pool.generate("m", ["a", "b"])
+    pool.generate("m", ["a", "c"])
+    assert pool.cache.stats() == {"cache_hits": 1, "cache_misses": 3}
+
+
+def test_sampling_settings_are_part_of_the_key(tmp_path):
+    backend = CountingBackend()
+    pool = ModelPool({"m": backend}, PRICES, CallCache(tmp_path / "c.sqlite"))
+    pool.generate("m", ["a"], SamplingParams(temperature=0.0))
+    pool.generate("m", ["a"], SamplingParams(temperature=1.0, seed=1))
+    assert backend.generated == ["a", "a"]
+
+
+def test_ledger_counts_cached_calls_as_method_cost(tmp_path):
+    pool = ModelPool({"m": CountingBackend()}, PRICES, CallCache(tmp_path / "c.sqlite"))
+    pool.generate("m", ["abc"])
+    pool.generate("m", ["abc"])
+    assert pool.ledger.calls["m"] == 2 and pool.ledger.prompt_tokens["m"] == 6
+
+
+def test_unknown_member_and_unpriced_member():
+    with pytest.raises(KeyError, match="unknown pool member 'x'"):
+        ModelPool({"m": CountingBackend()}, PRICES).generate("x", ["a"])
+    with pytest.raises(ValueError, match="without a price"):
+        ModelPool({"n": CountingBackend()}, PRICES)

@@ -1,0 +1,54 @@
+"""The local transformers backend on a real tiny model: batched, left-padded, counted."""
+
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.cache import CallCache
+from r2_pipeline.pool.local import TransformersBackend, folder_fingerprint
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import PriceTable
+
+PROMPTS = ["003+004=", "007*002=", "9+1=", "008-003="]
+
+
+def test_batched_equals_one_by_one(tiny_member):
+    backend = TransformersBackend(tiny_member, batch_size=8)
+    sampling = SamplingParams(max_new_tokens=4, logprobs=True)
+    batched = backend.generate(PROMPTS, sampling)
+    single = [backend.generate([p], sampling)[0] for p in PROMPTS]
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert [c.prompt_tokens for c in batched] == [len(p) for p in PROMPTS]
+    for c in batched:
+        assert 1 <= c.completion_tokens <= 4
+        assert len(c.token_logprobs) == c.completion_tokens and all(
+            lp <= 0 for lp in c.token_logprobs
+        )
+
+
+def test_sampling_is_seeded(tiny_member):
+    backend = TransformersBackend(tiny_member)
+    hot = SamplingParams(max_new_tokens=4, temperature=1.5, seed=3)
+    assert [c.text for c in backend.generate(PROMPTS, hot)] == [
+        c.text for c in backend.generate(PROMPTS, hot)
+    ]
+
+
+def test_real_model_through_cache(tiny_member, tmp_path, monkeypatch):
+    backend = TransformersBackend(tiny_member)
+    prices = PriceTable.from_config(
+        {"t1": {"input_per_m": 1, "output_per_m": 2, "date": "d", "source": "s"}}
+    )
+    first = ModelPool({"t1": backend}, prices, CallCache(tmp_path / "c.sqlite")).generate(
+        "t1", PROMPTS
+    )
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached prompt reached the model")
+
+    monkeypatch.setattr(backend.model, "generate", fail)
+    pool = ModelPool({"t1": backend}, prices, CallCache(tmp_path / "c.sqlite"))
+    again = pool.generate("t1", PROMPTS)
+    assert [c.text for c in again] == [c.text for c in first]
+    assert pool.cache.stats() == {"cache_hits": 4, "cache_misses": 0}
+
+
+def test_fingerprint_follows_the_weights(tiny_member):
+    assert folder_fingerprint(tiny_member) == TransformersBackend(tiny_member).fingerprint

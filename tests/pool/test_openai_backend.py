@@ -1,0 +1,346 @@
+"""OpenAIBackend against a real `transformers serve` on 127.0.0.1 (through a counting, fault-injecting
+proxy), plus the pure helpers: request parameters, Retry-After, the token bucket, re-pricing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from r2_pipeline.pool.base import Completion, SamplingParams
+from r2_pipeline.pool.cache import CallCache
+from r2_pipeline.pool.local import TransformersBackend
+from r2_pipeline.pool.openai_backend import (
+    EndpointError,
+    EndpointUnreachable,
+    OpenAIBackend,
+    request_params,
+    retry_after_seconds,
+)
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import Price, PriceTable
+from r2_pipeline.pool.ratelimit import TokenBucket, bucket_for
+from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary
+
+PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
+SAMPLING = SamplingParams(max_new_tokens=8)
+SECRET = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def direct(tiny_model_dir):
+    return TransformersBackend(tiny_model_dir)
+
+
+@pytest.fixture
+def make_backend(proxy, tiny_model_dir):
+    def make(**kwargs) -> OpenAIBackend:
+        kwargs = {"name": "tiny", "backoff_s": 0.02, "timeout_s": 10, **kwargs}
+        return OpenAIBackend(proxy.url, str(tiny_model_dir), **kwargs)
+
+    return make
+
+
+def prices() -> PriceTable:
+    return PriceTable({"tiny": Price(1.0, 2.0, "2026-01-01", "test")}, name="test")
+
+
+def as_tuples(completions: list[Completion]) -> list[tuple]:
+    return [(c.text, c.prompt_tokens, c.completion_tokens) for c in completions]
+
+
+# ----- pure helpers -----
+
+
+def test_request_params_send_sampling_fields_only_when_sampling():
+    assert request_params(SamplingParams(max_new_tokens=5), "completion") == {
+        "max_tokens": 5,
+        "temperature": 0.0,
+    }
+    sampled = request_params(
+        SamplingParams(temperature=0.7, top_p=0.9, seed=3, stop=("\n",), logprobs=True), "chat"
+    )
+    assert sampled == {
+        "max_tokens": 16,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": 3,
+        "stop": ["\n"],
+        "logprobs": True,
+    }
+    assert request_params(SamplingParams(logprobs=True), "completion")["logprobs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: go now
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_seconds(headers, expected):
+    assert retry_after_seconds(headers) == expected
+
+
+def test_token_bucket_paces_after_the_burst():
+    now = [0.0]
+    bucket = TokenBucket(rate_per_s=2.0, burst=2, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
+    now[0] = 10.0  # a long idle refills only up to the burst
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.5]
+    assert bucket_for(None, 8) is None
+    assert bucket_for(120, 8).burst == 8
+
+
+def test_key_stays_out_of_repr_and_errors(monkeypatch, dead_url):
+    monkeypatch.setenv("R2_TEST_KEY", SECRET)
+    backend = OpenAIBackend(dead_url, "m", api_key_env="R2_TEST_KEY", name="api")
+    assert SECRET not in repr(backend) and "R2_TEST_KEY" in repr(backend)
+    with pytest.raises(EndpointUnreachable, match=r"pool member 'api'.*127\.0\.0\.1") as err:
+        backend.check()
+    assert SECRET not in str(err.value)
+    monkeypatch.delenv("R2_TEST_KEY")
+    with pytest.raises(EndpointError, match="R2_TEST_KEY is not set"):
+        backend.generate(["x"], SAMPLING)
+
+
+def test_reprice_recomputes_costs_and_splits_api_from_local():
+    results = pd.DataFrame(
+        {
+            "member": ["gpt", "tiny", "tiny", None, "router"],
+            "prompt_tokens": [1_000_000, 2_000_000, 0, 0, 500_000],
+            "completion_tokens": [1_000_000, 0, 1_000_000, 0, 0],
+            "cost_usd": [0.0, 0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    table = PriceTable(
+        {
+            "gpt": Price(2.5, 10.0, "2026-02-01", "provider page"),
+            "tiny": Price(0.1, 0.2, "2026-02-01", "gpu-hour estimate"),
+            "router": Price(0.1, 0.2, "2026-02-01", "gpu-hour estimate"),
+        },
+        name="feb",
+    )
+    priced = reprice(results, table)
+    assert priced["cost_usd"].tolist() == pytest.approx([12.5, 0.2, 0.2, 0.0, 0.05])
+    assert set(priced["price_date"].dropna()) == {"2026-02-01"} and set(priced["price_table"]) == {
+        "feb"
+    }
+    assert results["cost_usd"].sum() == 0.0  # the input is left alone
+    manifest = {
+        "gpt": {"backend": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-x"},
+        "tiny": {"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "model": "tiny"},
+        "router": {"backend": "transformers", "path": "data/06_models/router"},
+    }
+    summary = spend_summary(results, table, manifest, router_members={"router"})
+    rows = {(r.source, r.spend): (r.calls, r.cost_usd) for r in summary.itertuples()}
+    assert rows == {
+        ("pool", "api"): (1, 12.5),
+        ("pool", "local"): (2, pytest.approx(0.4)),
+        ("router", "local"): (1, 0.05),
+    }
+    assert is_local_url("http://10.0.0.7:8000/v1") and not is_local_url(
+        "https://api.together.xyz/v1"
+    )
+    with pytest.raises(KeyError, match="gpt"):
+        spend_summary(results, table, {k: v for k, v in manifest.items() if k != "gpt"})
+
+
+# ----- against the real server -----
+
+
+@pytest.mark.parametrize("style", ["completion", "chat"])
+def test_generation_matches_direct_transformers(make_backend, direct, style):
+    through_http = make_backend(style=style).generate(PROMPTS, SAMPLING)
+    assert as_tuples(through_http) == as_tuples(direct.generate(PROMPTS, SAMPLING))
+    assert len({c.text for c in through_http}) > 3  # answers depend on the prompt: order is checked
+    assert not any(c.estimated_tokens for c in through_http)
+
+
+def test_in_flight_requests_stay_within_the_limit(make_backend, proxy):
+    make_backend(max_concurrency=3).generate([f"{p} {i}" for i, p in enumerate(PROMPTS)], SAMPLING)
+    assert proxy.max_in_flight == 3
+    assert len(proxy.posts()) == len(PROMPTS)  # one request per prompt
+
+
+def test_requests_per_minute_spaces_request_starts(make_backend, proxy):
+    make_backend(max_concurrency=1, requests_per_minute=600).generate(PROMPTS[:4], SAMPLING)
+    gaps = [b - a for a, b in zip(proxy.starts, proxy.starts[1:])]
+    assert min(gaps) >= 0.09  # 600/min is one start per 0.1 s
+
+
+def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_server, tmp_path):
+    first = ModelPool({"tiny": make_backend()}, prices(), CallCache(tmp_path / "calls.sqlite"))
+    before = live_server.requests_logged()
+    answers = first.generate("tiny", PROMPTS, SAMPLING)
+    assert len(proxy.posts()) == len(PROMPTS) == live_server.requests_logged() - before
+
+    second = ModelPool({"tiny": make_backend()}, prices(), CallCache(tmp_path / "calls.sqlite"))
+    again = second.generate("tiny", PROMPTS, SAMPLING)
+    assert len(proxy.posts()) == len(PROMPTS) and live_server.requests_logged() - before == len(
+        PROMPTS
+    )
+    assert as_tuples(again) == as_tuples(answers) and all(c.cached for c in again)
+    assert second.ledger.calls["tiny"] == len(PROMPTS)
+
+
+def test_killed_server_resumes_without_resending_answered_prompts(
+    make_backend, proxy, live_server, direct, tmp_path
+):
+    prompts = [f"{p} {i}" for i, p in enumerate(PROMPTS + PROMPTS)]
+
+    def kill_after_some_answers():
+        while len(proxy.answered) < 4:
+            time.sleep(0.01)
+        live_server.kill()
+
+    killer = threading.Thread(target=kill_after_some_answers)
+    killer.start()
+    pool = ModelPool(
+        {"tiny": make_backend(max_concurrency=2, max_retries=1)},
+        prices(),
+        CallCache(tmp_path / "c.sqlite"),
+    )
+    with pytest.raises(EndpointError, match="gave up"):
+        pool.generate("tiny", prompts, SAMPLING)
+    killer.join()
+    answered = set(proxy.answered)
+    assert 4 <= len(answered) < len(prompts)
+
+    live_server.start()
+    proxy.reset()
+    resumed = ModelPool(
+        {"tiny": make_backend(max_concurrency=2)}, prices(), CallCache(tmp_path / "c.sqlite")
+    )
+    out = resumed.generate("tiny", prompts, SAMPLING)
+    assert not answered & set(proxy.prompts_sent())
+    assert sorted(proxy.prompts_sent()) == sorted(set(prompts) - answered)
+    assert as_tuples(out) == as_tuples(direct.generate(prompts, SAMPLING))
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 429, "headers": {"Retry-After": "1"}},
+        {"status": 503},
+        {"status": 500},
+        {"text": "{not json"},
+        {"text": '{"unexpected": true}'},
+        {"text": "<html>bad gateway</html>", "content_type": "text/html"},
+        {"drop": True},
+        {"delay": 1.5},
+    ],
+    ids=[
+        "429-retry-after",
+        "503",
+        "500",
+        "broken-json",
+        "wrong-shape",
+        "html",
+        "dropped",
+        "timeout",
+    ],
+)
+def test_transient_faults_are_retried(make_backend, proxy, direct, fault):
+    proxy.faults.append(fault)
+    start = time.monotonic()
+    out = make_backend(timeout_s=0.75).generate(["a=b"], SAMPLING)
+    assert as_tuples(out) == as_tuples(direct.generate(["a=b"], SAMPLING))
+    assert len(proxy.posts()) == 2
+    if "headers" in fault:
+        assert time.monotonic() - start >= 1.0  # waited as told, not the 0.02 s backoff
+
+
+def test_retries_give_up_with_a_clear_error(make_backend, proxy):
+    proxy.faults.extend([{"status": 503}] * 3)
+    with pytest.raises(
+        EndpointError, match=r"pool member 'tiny'.*gave up after 3 attempts.*HTTP 503"
+    ):
+        make_backend(max_retries=2).generate(["abc"], SAMPLING)
+    assert len(proxy.posts()) == 3
+
+
+def test_refused_key_stops_at_once_and_never_leaks(make_backend, proxy, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    proxy.require_key = "the-right-key"
+    monkeypatch.setenv("R2_TEST_KEY", SECRET)
+    backend = make_backend(api_key_env="R2_TEST_KEY", max_concurrency=2)
+    with pytest.raises(EndpointError, match="HTTP 401") as err:
+        backend.generate(PROMPTS, SAMPLING)
+    message = str(err.value)
+    assert "'tiny'" in message and proxy.url in message and "R2_TEST_KEY" in message
+    assert len(proxy.posts()) <= 2  # no retries, nothing sent after the refusal
+    for text in (message, caplog.text, repr(backend)):
+        assert SECRET not in text and SECRET[:6] not in text
+
+
+def test_unknown_model_stops_at_once(proxy, tiny_model_dir):
+    backend = OpenAIBackend(proxy.url, "no-such-model", name="typo", backoff_s=0.02)
+    with pytest.raises(EndpointError, match=r"'typo'.*no-such-model.*HTTP 400"):
+        backend.generate(
+            ["abc"], SAMPLING
+        )  # transformers serve answers 400 for a model it does not pin
+    proxy.faults.append({"status": 404, "body": {"error": {"message": "model not found"}}})
+    with pytest.raises(EndpointError, match="does not serve this model"):
+        backend.generate(["abc"], SAMPLING)
+    assert len(proxy.posts()) == 2
+    with pytest.raises(EndpointError, match="does not list this model"):
+        backend.check()
+    assert str(tiny_model_dir) in OpenAIBackend(proxy.url, str(tiny_model_dir)).check()
+
+
+def test_missing_usage_is_counted_with_the_tokenizer(make_backend, proxy, direct, tiny_model_dir):
+    proxy.strip_usage = True
+    out = make_backend(tokenizer_path=tiny_model_dir).generate(["abc", "hello world"], SAMPLING)
+    assert all(c.estimated_tokens for c in out)
+    # the answers stop at max_new_tokens without <eos>, so text tokens are all the tokens
+    assert as_tuples(out) == as_tuples(direct.generate(["abc", "hello world"], SAMPLING))
+
+
+@pytest.mark.parametrize("style", ["completion", "chat"])
+def test_logprobs_are_read_when_the_server_sends_them(make_backend, proxy, style):
+    if style == "chat":
+        choice = {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "hi"},
+            "logprobs": {
+                "content": [
+                    {"token": "h", "logprob": -0.5, "bytes": None, "top_logprobs": []},
+                    {"token": "i", "logprob": -0.25, "bytes": None, "top_logprobs": []},
+                ]
+            },
+        }
+        kind = "chat.completion"
+    else:
+        choice = {
+            "index": 0,
+            "finish_reason": "stop",
+            "text": "hi",
+            "logprobs": {
+                "tokens": ["h", "i"],
+                "token_logprobs": [-0.5, -0.25],
+                "top_logprobs": None,
+                "text_offset": [0, 1],
+            },
+        }
+        kind = "text_completion"
+    body = {"id": "x", "object": kind, "created": 0, "model": "m", "choices": [choice]}
+    proxy.faults.append({"text": json.dumps(body)})
+    [out] = make_backend(style=style).generate(["q?"], SamplingParams(logprobs=True))
+    assert out.token_logprobs == [-0.5, -0.25] and out.text == "hi" and out.estimated_tokens
+
+
+def test_generate_works_inside_a_running_event_loop(make_backend, direct):
+    async def notebook_cell():
+        return make_backend().generate(["abc"], SAMPLING)
+
+    assert as_tuples(asyncio.run(notebook_cell())) == as_tuples(direct.generate(["abc"], SAMPLING))
