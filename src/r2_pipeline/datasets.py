@@ -36,3 +36,29 @@ class ModelFoldersDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+class ModelFolderDataset(AbstractDataset[tuple[Any, Any], str]):
+    """save((model, tokenizer)) writes one Hugging Face folder; load() returns its path."""
+
+    def __init__(self, path: str, metadata: dict | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> str:
+        if not (self._path / "config.json").exists():
+            raise FileNotFoundError(f"no model folder at {self._path}; run the pipeline that trains it")
+        return str(self._path)
+
+    def save(self, data: tuple[Any, Any]) -> None:
+        model, tokenizer = data
+        if self._path.exists():
+            shutil.rmtree(self._path)
+        model.save_pretrained(self._path)
+        tokenizer.save_pretrained(self._path)
+
+    def _exists(self) -> bool:
+        return (self._path / "config.json").exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

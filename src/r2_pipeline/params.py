@@ -111,7 +111,36 @@ class EvaluationParams(BaseModel):
     limit: PositiveInt | None = None
 
 
+class SFTParams(Strict):
+    run_name: str
+    backbone: dict[str, Any]
+    lora: dict[str, Any] | None = None
+    trainer: dict[str, Any]
+
+    @model_validator(mode="after")
+    def known_fields(self):
+        _check_fields(self.trainer, "trl", "SFTConfig", "trainer")
+        if self.lora:
+            _check_fields(self.lora, "peft", "LoraConfig", "lora")
+        if self.backbone.get("kind") not in {"tiny", "pretrained"}:
+            raise ValueError(f"backbone.kind must be 'tiny' or 'pretrained', got {self.backbone.get('kind')!r}")
+        return self
+
+
+def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
+    """Keys pass through unchanged to a TRL/PEFT config class, so each must be one of its fields."""
+    import dataclasses
+    import importlib
+
+    known = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+    unknown = sorted(set(block) - known)
+    if unknown:
+        raise ValueError(f"{key} has keys that are not {cls} fields: {unknown}")
+
+
 BLOCKS: dict[str, type[BaseModel]] = {
+    "decomposer_sft": SFTParams,
+    "allocator_sft": SFTParams,
     "pool": PoolParams,
     "model_pool": ModelPoolParams,
     "data_generation": DataGenerationParams,

@@ -2,11 +2,20 @@
 
 from kedro.pipeline import Pipeline
 
-from .pipelines import alternating_training, data_generation, evaluation, model_pool
+from .pipelines import (
+    allocator_sft,
+    alternating_training,
+    data_generation,
+    decomposer_sft,
+    evaluation,
+    model_pool,
+)
 
 PIPELINES = {
     "model_pool": model_pool.create_pipeline,
     "data_generation": data_generation.create_pipeline,
+    "decomposer_sft": decomposer_sft.create_pipeline,
+    "allocator_sft": allocator_sft.create_pipeline,
     "evaluation": evaluation.create_pipeline,
     "alternating_training": alternating_training.create_pipeline,
 }

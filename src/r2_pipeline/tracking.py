@@ -38,3 +38,15 @@ def _log_figure(figure) -> None:
         path = Path(tmp) / "accuracy_vs_cost.png"
         figure.savefig(path, dpi=120, bbox_inches="tight")
         mlflow.log_artifact(str(path))
+
+
+def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str:
+    """Training curves (every numeric key of a trainer's log history) in a child run."""
+    parent = mlflow.active_run()
+    with mlflow.start_run(run_name=run_name, nested=parent is not None, tags=tags or {}) as run:
+        for row in history:
+            step = int(row.get("step", 0))
+            values = {k: float(v) for k, v in row.items() if _number(v) and k != "step"}
+            if values:
+                mlflow.log_metrics(values, step=step)
+    return run.info.run_id

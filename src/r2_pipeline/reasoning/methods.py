@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
 from .execute import StepTrace, execute, final_value, fixed_member
+from .router import RouterUsage, allocator_rule, decompose
 
 
 @dataclass
@@ -23,6 +25,8 @@ class MethodResult:
     router_prompt_tokens: list[int]
     router_completion_tokens: list[int]
     router_cost_usd: list[float]
+    invalid_allocations: int = 0
+    allocations: int = 0
 
 
 def expand_methods(names: Sequence[str], members: Sequence[str]) -> list[str]:
@@ -36,31 +40,125 @@ def expand_methods(names: Sequence[str], members: Sequence[str]) -> list[str]:
     return out
 
 
-def run_single(
-    method: str, pool: ModelPool, task: Any, examples: list[Example], sampling: SamplingParams
-) -> MethodResult:
-    """`single:<member>`: the member does every step of the teacher's decomposition."""
+def _result(method, traces, start, usage=None) -> MethodResult:
+    usage = usage or RouterUsage.empty(len(traces))
+    return MethodResult(method, traces, time.time() - start, usage.prompt_tokens,
+                        usage.completion_tokens, usage.cost_usd, usage.invalid_allocations, usage.allocations)
+
+
+def _member(method: str, pool: ModelPool) -> str:
     member = method.split(":", 1)[1]
     if member not in pool.members:
         raise ValueError(f"method {method!r} names no pool member; members: {pool.members}")
-    start = time.time()
+    return member
+
+
+def run_single(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`single:<member>`: the member does every step of the teacher's decomposition."""
+    member, start = _member(method, pool), time.time()
     plans = [task.reference_subtasks(e) for e in examples]
-    traces = execute(pool, task, [e.question for e in examples], plans, fixed_member(member), sampling)
-    zeros = [0] * len(examples)
-    return MethodResult(method, traces, time.time() - start, zeros, zeros, [0.0] * len(examples))
+    return _result(method, execute(pool, task, _questions(examples), plans, fixed_member(member), sampling), start)
 
 
-RUNNERS = {"single": run_single}
+def run_tier(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`tier:<member>`: R2's trained decomposer, every subtask sent to one member."""
+    member, start = _member(method, pool), time.time()
+    router, usage = context.router(context.final_router), RouterUsage.empty(len(examples))
+    plans, _ = decompose(router, task, _questions(examples), context.router_sampling, usage)
+    return _result(method, execute(pool, task, _questions(examples), plans, fixed_member(member), sampling), start, usage)
+
+
+def run_random(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`random`: R2's decomposer, each subtask to a member drawn uniformly (seeded)."""
+    start, rng = time.time(), random.Random(context.seed)
+    router, usage = context.router(context.final_router), RouterUsage.empty(len(examples))
+    plans, _ = decompose(router, task, _questions(examples), context.router_sampling, usage)
+
+    def allocate(idx, step, filled, histories):
+        return [rng.choice(pool.members) for _ in idx]
+
+    return _result(method, execute(pool, task, _questions(examples), plans, allocate, sampling), start, usage)
+
+
+def run_oracle(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`oracle`: R2's decomposer, each subtask to the cheapest member that answers it exactly.
+
+    The upper bound of allocation: it is charged only for the member it picks, not for the search.
+    """
+    start = time.time()
+    router, usage = context.router(context.final_router), RouterUsage.empty(len(examples))
+    plans, _ = decompose(router, task, _questions(examples), context.router_sampling, usage)
+    ladder = context.ladder
+
+    def allocate(idx, step, filled, histories):
+        chosen = [ladder[-1]] * len(idx)
+        open_rows = [j for j, f in enumerate(filled) if task.exact_subtask(f) is not None]
+        for member in ladder:
+            if not open_rows:
+                break
+            prompts = [task.subtask_prompt("", histories[j], filled[j]) for j in open_rows]
+            outs = pool.generate(member, prompts, sampling)
+            solved = {j for j, p, o in zip(open_rows, prompts, outs)
+                      if task.parse_subtask(p, o.text) == task.exact_subtask(filled[j])}
+            for j in solved:
+                chosen[j] = member
+            open_rows = [j for j in open_rows if j not in solved]
+        return chosen
+
+    return _result(method, execute(pool, task, _questions(examples), plans, allocate, sampling), start, usage)
+
+
+def run_query_router(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`query_router`: one member per question (kNN over question text, RouteLLM style), which then
+    does every step of the teacher's decomposition."""
+    start = time.time()
+    choices = context.query_router.choose(_questions(examples))
+    plans = [task.reference_subtasks(e) for e in examples]
+
+    def allocate(idx, step, filled, histories):
+        return [choices[i] for i in idx]
+
+    return _result(method, execute(pool, task, _questions(examples), plans, allocate, sampling), start)
+
+
+def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
+    """`r2_sft`, `r2_round_<k>`, `r2`: the trained decomposer and allocator, end to end."""
+    start = time.time()
+    router, usage = context.router(method), RouterUsage.empty(len(examples))
+    questions = _questions(examples)
+    plans, _ = decompose(router, task, questions, context.router_sampling, usage)
+    allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
+                              context.router_sampling, usage)
+    return _result(method, execute(pool, task, questions, plans, allocate, sampling), start, usage)
+
+
+def _questions(examples: list[Example]) -> list[str]:
+    return [e.question for e in examples]
+
+
+RUNNERS = {
+    "single": run_single,
+    "tier": run_tier,
+    "random": run_random,
+    "oracle": run_oracle,
+    "query_router": run_query_router,
+    "r2_sft": run_r2,
+    "r2_round": run_r2,
+    "r2": run_r2,
+}
+
+
+def method_kind(method: str) -> str:
+    if method.startswith("r2_round_"):
+        return "r2_round"
+    return method.split(":", 1)[0]
 
 
 def run_method(method: str, pool: ModelPool, task: Any, examples: list[Example], sampling, context=None):
-    kind = method.split(":", 1)[0]
+    kind = method_kind(method)
     if kind not in RUNNERS:
         raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
-    runner = RUNNERS[kind]
-    return runner(method, pool, task, examples, sampling) if context is None else runner(
-        method, pool, task, examples, sampling, context
-    )
+    return RUNNERS[kind](method, pool, task, examples, sampling, context)
 
 
 def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[Example]) -> list[dict]:
@@ -86,6 +184,7 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
                 "router_cost_usd": result.router_cost_usd[i],
                 "cost_usd": sum(t.cost_usd for t in trace) + result.router_cost_usd[i],
                 "method_seconds": result.seconds,
+                "invalid_allocations": result.invalid_allocations,
             }
         )
     return rows

@@ -304,11 +304,18 @@ def _pad(value: int) -> str:
 
 
 def member_prompt(expr: str) -> str:
-    """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it."""
+    """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it.
+
+    Products put the larger factor first (`6 * 432` is asked as `432*006=`): one pattern to learn
+    instead of two, the way a person would set it up on paper.
+    """
     step = parse_expression(expr)
     if step is None:
         return expr.replace(" ", "") + "="
-    return f"{_pad(step.left)}{step.op}{_pad(step.right)}="
+    left, right = step.left, step.right
+    if step.op == "*" and right > left:
+        left, right = right, left
+    return f"{_pad(left)}{step.op}{_pad(right)}="
 
 
 def member_answer(step: Step) -> str:

@@ -37,8 +37,34 @@ class MicroTask:
     def parse_subtask(self, prompt: str, text: str) -> int | None:
         return micro.parse_member_answer(prompt, text)
 
+    def exact_subtask(self, subtask: str | None) -> int | None:
+        """The exact value of a substituted subtask (what the micro verifier checks against)."""
+        step = micro.parse_expression(subtask) if subtask else None
+        try:
+            return step.value if step is not None else None
+        except ValueError:
+            return None
+
     def reference_subtasks(self, example: Example) -> list[str]:
         return list(example.meta["subtasks"])
+
+    # What the router sees and writes: the same builders serve SFT data, RL rollouts and evaluation.
+    def decomposer_prompt(self, question: str) -> str:
+        return f"{question}\nSteps:\n"
+
+    def format_plan(self, subtasks: list[str]) -> str:
+        return micro.format_decomposition(subtasks)
+
+    def parse_plan(self, text: str) -> list[str] | None:
+        return micro.parse_decomposition(text)
+
+    def allocator_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
+        """Micro: the subtask with earlier answers substituted, in the members' own format.
+
+        Substitution already carries what earlier subtasks contribute to this one's difficulty;
+        the question text adds nothing a micro allocator could use, and would make it 40x longer.
+        """
+        return micro.member_prompt(subtask) + ">"
 
 
 def examples_row(row: dict) -> Example:

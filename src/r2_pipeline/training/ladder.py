@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import copy
 import random
 import time
 from collections.abc import Sequence
@@ -38,14 +39,18 @@ def train_tier(
     warmup_steps: int = 50,
     seed: int = 0,
     architecture: str = "gpt2",
-) -> dict:
-    """Build and train one tier; returns (model, tokenizer, {parameters, final_loss, seconds})."""
+    init_from=None,
+) -> tuple:
+    """Build (or continue `init_from`, a trained model) and train one tier.
+
+    Returns (model, tokenizer, {parameters, final_loss, seconds}).
+    """
     import torch
 
     start = time.time()
     torch.manual_seed(seed)
     tokenizer = char_tokenizer(ALPHABET)
-    model = tiny_model(
+    model = copy.deepcopy(init_from) if init_from is not None else tiny_model(
         tokenizer,
         architecture,
         hidden_size=hidden_size,

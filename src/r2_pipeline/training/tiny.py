@@ -34,14 +34,26 @@ def char_tokenizer(alphabet: Iterable[str]) -> PreTrainedTokenizerFast:
     )
 
 
+def _byte_level() -> pre_tokenizers.ByteLevel:
+    return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+
+
+def vocabulary(corpus: Iterable[str], max_number: int = 999) -> list[str]:
+    """Every GPT-2-style pre-token of the corpus, plus every number up to `max_number`, so that
+    numbers (with or without a leading space) are single tokens a tiny model can copy."""
+    split = _byte_level().pre_tokenize_str
+    words = {tok for text in corpus for tok, _ in split(text)}
+    for n in range(max_number + 1):
+        words.update(tok for tok, _ in split(f" {n}") + split(str(n)))
+    return sorted(words)
+
+
 def word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
-    """Whole words and punctuation as tokens, digits one by one (numbers copy digit-wise)."""
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(set(words)))}
+    """Word-level tokenizer over GPT-2 pre-tokens: lossless decoding, whole numbers as tokens."""
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(set(words) - set(SPECIALS)))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(r"\d|\n|[^\w\s]|\s+"), behavior="isolated")]
-    )
-    core.decoder = decoders.Fuse()
+    core.pre_tokenizer = _byte_level()
+    core.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token="<pad>",

@@ -1,9 +1,15 @@
-"""Composition of the full chain: model_pool -> data_generation -> evaluation (training joins later)."""
+"""Composition of the full chain: model_pool -> data_generation -> SFT of both routers -> evaluation."""
 
 from kedro.pipeline import Pipeline
 
-from .. import data_generation, evaluation, model_pool
+from .. import allocator_sft, data_generation, decomposer_sft, evaluation, model_pool
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return model_pool.create_pipeline() + data_generation.create_pipeline() + evaluation.create_pipeline()
+    return (
+        model_pool.create_pipeline()
+        + data_generation.create_pipeline()
+        + decomposer_sft.create_pipeline()
+        + allocator_sft.create_pipeline()
+        + evaluation.create_pipeline()
+    )

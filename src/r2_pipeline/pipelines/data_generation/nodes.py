@@ -1,4 +1,4 @@
-"""Nodes of `data_generation`: the micro world's seeded, deduplicated, disjoint splits."""
+"""Nodes of `data_generation`: the micro world's splits, decomposition targets, allocation labels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import random
 
 import pandas as pd
 
+from ...pool.base import SamplingParams
+from ...pool.factory import build_pool
+from ...reasoning.allocation import SearchItem, grouped_search
+from ...reasoning.candidates import score_candidates, teacher_candidates
+from ...reasoning.execute import execute, final_value, fixed_member
 from ...tasks import micro
+from ...tasks.base import get_task
 
 SPLITS = ("train", "validation", "test")
 
@@ -46,3 +52,118 @@ def _cuts(sizes: list[int]) -> list[tuple[int, int]]:
     for size in sizes:
         edges.append(edges[-1] + size)
     return list(zip(edges[:-1], edges[1:]))
+
+
+def propose_decompositions(world_train: pd.DataFrame, data_generation: dict) -> pd.DataFrame:
+    """Candidates per training question from the configured teacher (micro: reference + variants)."""
+    teacher = data_generation["teacher"]
+    if teacher["kind"] != "reference":
+        raise ValueError(f"teacher kind {teacher['kind']!r} is not available in this profile")
+    rng = random.Random(data_generation["world"]["seed"] + 1)
+    rows = []
+    for row in world_train.itertuples():
+        for k, cand in enumerate(teacher_candidates(json.loads(row.subtasks), teacher["variants"], rng)):
+            rows.append({"id": row.id, "candidate": k, "subtasks": json.dumps(cand)})
+    return pd.DataFrame(rows)
+
+
+def score_decompositions(
+    candidates: pd.DataFrame, world_train: pd.DataFrame, pool_manifest: dict, pool: dict, data_generation: dict
+) -> pd.DataFrame:
+    """Execute every candidate on the evaluation member; score conciseness, practicality, coherence."""
+    spec = data_generation["decomposition"]
+    task = get_task("micro")
+    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    gold = dict(zip(world_train["id"], world_train["answer"]))
+    question = dict(zip(world_train["id"], world_train["question"]))
+    plans = [json.loads(s) for s in candidates["subtasks"]]
+    traces = execute(built, task, [question[i] for i in candidates["id"]], plans,
+                     fixed_member(spec["evaluation_member"]), SamplingParams(max_new_tokens=micro.WIDTH + 1))
+    frame = candidates.copy()
+    frame["tokens"] = [sum(t.prompt_tokens + t.completion_tokens for t in tr) for tr in traces]
+    frame["verified"] = [final_value(tr) == gold[i] for tr, i in zip(traces, candidates["id"])]
+    scored = []
+    for _, group in frame.groupby("id", sort=False):
+        scores = score_candidates([json.loads(s) for s in group["subtasks"]], list(group["tokens"]),
+                                  list(group["verified"]), spec["weights"])
+        scored += [(s.conciseness, s.practicality, s.coherence, s.score) for s in scores]
+    frame[["conciseness", "practicality", "coherence", "score"]] = pd.DataFrame(scored, index=frame.index)
+    frame["chosen"] = False
+    for _, group in frame.groupby("id", sort=False):
+        if group["verified"].any():
+            frame.loc[group[group["verified"]]["score"].idxmax(), "chosen"] = True
+        elif not spec["require_verified"]:
+            frame.loc[group.index[0], "chosen"] = True  # nothing verified: keep the teacher's own
+    if not frame["chosen"].any():
+        raise ValueError(
+            f"no candidate decomposition was verified by {spec['evaluation_member']!r}; check the pool "
+            "ladder, or set data_generation.decomposition.require_verified: false"
+        )
+    return frame
+
+
+def label_allocations(
+    scored: pd.DataFrame, world_train: pd.DataFrame, pool_manifest: dict, pool: dict, data_generation: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Grouped search over every subtask of every chosen decomposition (earlier values exact)."""
+    spec = data_generation["allocation"]
+    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    ladder = ladder_order(pool)
+    items, rows = [], []
+    for row in scored[scored["chosen"]].itertuples():
+        subtasks = json.loads(row.subtasks)
+        values = micro.evaluate_subtasks(subtasks) or []
+        for k, (subtask, value) in enumerate(zip(subtasks, values)):
+            filled = micro.substitute(subtask, values)
+            items.append(SearchItem(f"{row.id}/{k}", micro.member_prompt(filled), value))
+            rows.append({"id": row.id, "step": k, "subtask": subtask, "filled": filled})
+    attempts = grouped_search(built, ladder, items, micro.parse_member_answer,
+                              SamplingParams(max_new_tokens=micro.WIDTH + 1), spec["baseline"], spec["alpha"],
+                              spec["thresholds"], spec["start_tiers"])
+    if not items:
+        raise ValueError("no subtask to label: no chosen decomposition could be evaluated exactly")
+    labels = pd.DataFrame(rows)
+    labels["start"] = [ladder[i.start] for i in items]
+    labels["label"] = [ladder[i.label] for i in items]
+    labels["unsolved"] = [i.unsolved for i in items]
+    stats = {"subtasks": len(items), "unsolved_at_top": int(labels["unsolved"].sum()),
+             "attempts": len(attempts), "label_counts": labels["label"].value_counts().to_dict()}
+    return pd.DataFrame(attempts), labels, stats
+
+
+def ladder_order(pool: dict) -> list[str]:
+    """Members from cheapest to dearest (output price, then input price)."""
+    prices = pool["prices"]
+    return sorted(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
+
+
+def build_sft_datasets(
+    scored: pd.DataFrame, labels: pd.DataFrame, world_train: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prompt/completion tables for TRL: question -> decomposition; subtask in context -> member."""
+    task = get_task("micro")
+    question = dict(zip(world_train["id"], world_train["question"]))
+    chosen = scored[scored["chosen"]]
+    decomposer = pd.DataFrame({
+        "prompt": [task.decomposer_prompt(question[i]) for i in chosen["id"]],
+        "completion": [task.format_plan(json.loads(s)) for s in chosen["subtasks"]],
+    })
+    allocator = pd.DataFrame({
+        "prompt": [task.allocator_prompt(question[r.id], [], r.filled) for r in labels.itertuples()],
+        "completion": list(labels["label"]),
+    })
+    return decomposer, allocator
+
+
+def measure_member_outcomes(world_train: pd.DataFrame, pool_manifest: dict, pool: dict) -> pd.DataFrame:
+    """Whether each member alone solves each training question (the query-level router's labels)."""
+    task = get_task("micro")
+    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    examples = task.load(world_train)
+    plans = [task.reference_subtasks(e) for e in examples]
+    frame = pd.DataFrame({"id": world_train["id"], "question": world_train["question"]})
+    for member in ladder_order(pool):
+        traces = execute(built, task, list(frame["question"]), plans, fixed_member(member),
+                         SamplingParams(max_new_tokens=micro.WIDTH + 1))
+        frame[member] = [task.grade(final_value(t), e) for t, e in zip(traces, examples)]
+    return frame

@@ -12,6 +12,10 @@ import pandas as pd  # noqa: E402
 
 from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import build_pool  # noqa: E402
+from ...pool.pool import make_backend  # noqa: E402
+from ...reasoning.context import MethodContext  # noqa: E402
+from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
+from ..data_generation.nodes import ladder_order  # noqa: E402
 from ...reasoning.methods import expand_methods, result_rows, run_method, step_rows  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
@@ -22,13 +26,22 @@ METRICS = ("accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n")
 
 
 def evaluate_methods(
-    test_split: pd.DataFrame, pool_manifest: dict, pool: dict, evaluation: dict, context: dict | None = None
+    test_split: pd.DataFrame,
+    pool_manifest: dict,
+    pool: dict,
+    evaluation: dict,
+    member_outcomes: pd.DataFrame | None = None,
+    *router_folders: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every method on every test question: a per-question table and a per-step table."""
+    """Every method on every test question: a per-question table and a per-step table.
+
+    `router_folders` are (decomposer, allocator) folder pairs, in the order of `evaluation.routers`.
+    """
     task = get_task(evaluation["benchmark"])
     examples = task.load(test_split, limit=evaluation.get("limit"))
     built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
     sampling = SamplingParams(**evaluation.get("sampling", {}))
+    context = method_context(pool, evaluation, built, member_outcomes, router_folders)
     results, steps = [], []
     for method in expand_methods(evaluation["methods"], built.members):
         result = run_method(method, built, task, examples, sampling, context)
@@ -38,6 +51,36 @@ def evaluate_methods(
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)
+
+
+def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_folders) -> MethodContext:
+    names = list(evaluation.get("routers", []))
+    if len(router_folders) != 2 * len(names):
+        raise ValueError(f"evaluation.routers {names} needs {2 * len(names)} folders, got {len(router_folders)}")
+    router = evaluation.get("router", {})
+    ladder = ladder_order(pool)
+    context = MethodContext(
+        routers={
+            name: (_local(router_folders[2 * k]), _local(router_folders[2 * k + 1])) for k, name in enumerate(names)
+        },
+        router_price=pool["prices"][pool["router_member"]] if pool.get("router_member") else None,
+        final_router=names[-1] if names else "",
+        router_sampling=SamplingParams(**router.get("sampling", {"max_new_tokens": 64})),
+        ladder=ladder,
+        fallback=router.get("fallback", ladder[-1]),
+        seed=evaluation.get("seed", 0),
+        cache=built.cache,
+    )
+    if member_outcomes is not None and "query_router" in evaluation["methods"]:
+        knn = evaluation.get("query_router", {})
+        context.query_router = KNNQueryRouter(ladder, **knn).fit(
+            list(member_outcomes["question"]), member_outcomes[ladder].to_numpy()
+        )
+    return context
+
+
+def _local(path: str):
+    return make_backend("transformers", path=path)
 
 
 def summarize(results: pd.DataFrame, pool: dict) -> dict:
@@ -51,6 +94,7 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
             "completion_tokens": int(group["completion_tokens"].sum()),
             "router_cost_usd": float(group["router_cost_usd"].sum()),
             "n": int(len(group)),
+            "invalid_allocations": int(group["invalid_allocations"].iloc[0]),
             "seconds": float(group["method_seconds"].iloc[0]),
         }
     largest = f"single:{dearest_member(pool)}"
@@ -62,8 +106,7 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
 
 
 def dearest_member(pool: dict) -> str:
-    prices = pool["prices"]
-    return max(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
+    return ladder_order(pool)[-1]
 
 
 def plot_accuracy_cost(metrics: dict):

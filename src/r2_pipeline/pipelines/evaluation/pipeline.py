@@ -1,26 +1,26 @@
-"""Wiring of `evaluation`."""
+"""Wiring of `evaluation`: every method, including each trained router named in ROUTERS."""
 
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import evaluate_methods, log_runs, plot_accuracy_cost, summarize
 
+# method name -> (decomposer folder, allocator folder); the order matches `evaluation.routers`.
+ROUTERS = {"r2_sft": ("decomposer_sft_model", "allocator_sft_model")}
 
-def create_pipeline(**kwargs) -> Pipeline:
+
+def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs) -> Pipeline:
+    routers = ROUTERS if routers is None else routers
+    folders = [name for pair in routers.values() for name in pair]
     return Pipeline(
         [
             Node(
                 evaluate_methods,
-                ["world_test", "pool_manifest", "params:pool", "params:evaluation"],
+                ["world_test", "pool_manifest", "params:pool", "params:evaluation", "member_outcomes", *folders],
                 ["evaluation_results", "evaluation_steps"],
                 name="evaluate_methods_node",
             ),
             Node(summarize, ["evaluation_results", "params:pool"], "metrics", name="summarize_node"),
             Node(plot_accuracy_cost, "metrics", "accuracy_cost_plot", name="plot_accuracy_cost_node"),
-            Node(
-                log_runs,
-                ["metrics", "params:evaluation"],
-                "mlflow_method_runs",
-                name="log_runs_node",
-            ),
+            Node(log_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
         ]
     )

@@ -20,9 +20,12 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
     models, rows = {}, []
     for name, spec in model_pool["tiers"].items():
         logger.info("training pool tier %s", name)
-        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"])
+        spec = dict(spec)
+        parent = spec.pop("init_from", None)
+        init = models[parent][0] if parent else None
+        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init)
         models[name] = (model, tokenizer)
-        rows.append({"member": name, **info, **{k: str(v) for k, v in spec.items()}})
+        rows.append({"member": name, "init_from": parent or "", **info, **{k: str(v) for k, v in spec.items()}})
     return models, pd.DataFrame(rows)
 
 

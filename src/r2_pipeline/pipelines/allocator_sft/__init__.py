@@ -1,0 +1,5 @@
+"""`allocator_sft`: supervised fine-tuning of the allocator (TRL SFTTrainer, optional LoRA)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,24 @@
+"""Nodes shared by `decomposer_sft` and `allocator_sft`: same trainer, different data and settings."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..tracking import log_curves
+from ..training.sft import load_backbone, sft_train
+
+
+def fit_sft(data: pd.DataFrame, settings: dict) -> tuple[tuple, pd.DataFrame]:
+    """SFT of the configured backbone on prompt/completion rows; returns (model, tokenizer), curves."""
+    examples = data[["prompt", "completion"]].to_dict("records")
+    corpus = [r["prompt"] + r["completion"] for r in examples]
+    model, tokenizer = load_backbone(settings["backbone"], corpus)
+    model, history = sft_train(model, tokenizer, examples, settings["trainer"], settings.get("lora"))
+    return (model, tokenizer), pd.DataFrame(history)
+
+
+def log_sft_curves(curves: pd.DataFrame, settings: dict) -> dict:
+    """Curves to MLflow as a child run of the stage's run."""
+    history = curves.to_dict("records")
+    run_id = log_curves(settings["run_name"], history, {"stage": settings["run_name"]})
+    return {"run_id": run_id, "final_loss": next((r["train_loss"] for r in history if "train_loss" in r), None)}

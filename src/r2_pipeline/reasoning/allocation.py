@@ -1,0 +1,110 @@
+"""Allocation labels by the paper's grouped search, recording every (subtask, model) attempt.
+
+A baseline member answers each subtask; the alpha-quantile of its answer-token probabilities puts
+the subtask in a difficulty bucket whose starting tier begins the search. From there the search goes
+down (cheaper) while the answer stays verified, up (dearer) while it is not; the label is the cheapest
+verified member. All subtasks at one search position go out as one batch per member.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..pool.base import SamplingParams
+from ..pool.pool import ModelPool
+
+
+@dataclass
+class SearchItem:
+    """One subtask under search: its member prompt, its exact value, and the search's state."""
+
+    key: str
+    prompt: str
+    gold: object
+    start: int = 0
+    verified: dict[int, bool] = field(default_factory=dict)
+    label: int | None = None
+    unsolved: bool = False
+
+
+def difficulty(token_logprobs: Sequence[float] | None, alpha: float) -> float:
+    """alpha-quantile of the answer tokens' probabilities (low = the baseline was unsure)."""
+    if not token_logprobs:
+        return 0.0
+    return float(np.quantile([math.exp(lp) for lp in token_logprobs], alpha))
+
+
+def start_tier(confidence: float, thresholds: Sequence[float], starts: Sequence[int]) -> int:
+    """thresholds descending (easy, medium); starts: tier index for easy, medium, hard."""
+    for bound, tier in zip(thresholds, starts):
+        if confidence >= bound:
+            return tier
+    return starts[-1]
+
+
+def grouped_search(
+    pool: ModelPool,
+    ladder: Sequence[str],
+    items: list[SearchItem],
+    parse: Callable[[str, str], object],
+    sampling: SamplingParams,
+    baseline: str,
+    alpha: float,
+    thresholds: Sequence[float],
+    starts: Sequence[int],
+) -> list[dict]:
+    """Label every item in place; returns the attempt table (one row per subtask and member tried)."""
+    attempts: list[dict] = []
+    probe = pool.generate(baseline, [i.prompt for i in items], SamplingParams(**{**sampling.__dict__, "logprobs": True}))
+    for item, out in zip(items, probe):
+        item.start = start_tier(difficulty(out.token_logprobs, alpha), thresholds, starts)
+    pending = {id(i): i.start for i in items}
+    while pending:
+        by_tier: dict[int, list[SearchItem]] = {}
+        for item in items:
+            if id(item) in pending:
+                by_tier.setdefault(pending[id(item)], []).append(item)
+        pending = {}
+        for tier, group in by_tier.items():
+            outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
+            for item, out in zip(group, outs):
+                value = parse(item.prompt, out.text)
+                ok = value is not None and value == item.gold
+                item.verified[tier] = ok
+                attempts.append(_attempt(item, ladder[tier], out, value, ok, pool))
+                nxt = _next_tier(item, tier, ok, len(ladder))
+                if nxt is not None:
+                    pending[id(item)] = nxt
+    return attempts
+
+
+def _next_tier(item: SearchItem, tier: int, ok: bool, n: int) -> int | None:
+    if ok:
+        item.label = tier if item.label is None or tier < item.label else item.label
+        going_down = tier <= item.start
+        return tier - 1 if going_down and tier > 0 and (tier - 1) not in item.verified else None
+    if item.label is not None:  # a cheaper member failed below a verified one: the search ends
+        return None
+    if tier + 1 < n:
+        return tier + 1
+    item.label, item.unsolved = n - 1, True
+    return None
+
+
+def _attempt(item: SearchItem, member: str, out, value, ok: bool, pool: ModelPool) -> dict:
+    return {
+        "subtask_key": item.key,
+        "prompt": item.prompt,
+        "member": member,
+        "text": out.text,
+        "answer": None if value is None else str(value),
+        "gold": str(item.gold),
+        "correct": ok,
+        "prompt_tokens": out.prompt_tokens,
+        "completion_tokens": out.completion_tokens,
+        "cost_usd": pool.cost(member, out),
+    }

@@ -1,0 +1,31 @@
+"""What evaluation methods need besides the pool: trained routers, the ladder, the query router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..pool.base import SamplingParams
+from ..pool.pool import ModelPool
+from ..pool.prices import PriceTable
+
+
+@dataclass
+class MethodContext:
+    routers: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (decomposer, allocator) backends
+    router_price: dict | None = None
+    final_router: str = "r2"
+    router_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(max_new_tokens=64))
+    ladder: list[str] = field(default_factory=list)
+    fallback: str = ""
+    seed: int = 0
+    query_router: Any = None
+    cache: Any = None
+
+    def router(self, name: str) -> ModelPool:
+        """The router's two models as a tiny pool, priced as the router member."""
+        if name not in self.routers:
+            raise ValueError(f"no trained router {name!r}; available: {sorted(self.routers)}")
+        decomposer, allocator = self.routers[name]
+        prices = PriceTable.from_config({"decomposer": self.router_price, "allocator": self.router_price})
+        return ModelPool({"decomposer": decomposer, "allocator": allocator}, prices, self.cache)

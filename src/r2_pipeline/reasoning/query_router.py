@@ -1,0 +1,40 @@
+"""A query-level router in the style of RouteLLM / LLMRouter: kNN over question text picks one member.
+
+For each member it estimates P(correct | question) as the mean outcome of the k nearest training
+questions (TF-IDF of words and character n-grams), then picks the cheapest member whose estimate
+reaches `threshold`, or the member with the best estimate when none does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.neighbors import NearestNeighbors
+
+
+class KNNQueryRouter:
+    def __init__(self, ladder: Sequence[str], k: int = 25, threshold: float = 0.9):
+        self.ladder = list(ladder)
+        self.k = k
+        self.threshold = threshold
+
+    def fit(self, questions: Sequence[str], outcomes: np.ndarray) -> KNNQueryRouter:
+        """outcomes[i, m]: 1 when ladder member m solved training question i end to end."""
+        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+        features = self.vectorizer.fit_transform(questions)
+        self.index = NearestNeighbors(n_neighbors=min(self.k, len(questions)), metric="cosine").fit(features)
+        self.outcomes = np.asarray(outcomes, dtype=float)
+        return self
+
+    def estimate(self, questions: Sequence[str]) -> np.ndarray:
+        _, neighbours = self.index.kneighbors(self.vectorizer.transform(questions))
+        return self.outcomes[neighbours].mean(axis=1)
+
+    def choose(self, questions: Sequence[str]) -> list[str]:
+        chosen = []
+        for row in self.estimate(questions):
+            good = np.flatnonzero(row >= self.threshold)
+            chosen.append(self.ladder[good[0]] if len(good) else self.ladder[int(row.argmax())])
+        return chosen

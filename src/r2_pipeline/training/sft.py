@@ -1,0 +1,65 @@
+"""Thin glue over TRL's SFTTrainer: settings pass through unchanged to SFTConfig and LoraConfig."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
+    """(model, tokenizer): a tiny model built from a config, or a local Hugging Face folder."""
+    from transformers import AutoModelForCausalLM
+
+    from ..pool.local import load_tokenizer
+    from .tiny import char_tokenizer, tiny_model, vocabulary, word_tokenizer
+
+    spec = dict(backbone)
+    kind = spec.pop("kind")
+    if kind == "pretrained":
+        tokenizer = load_tokenizer(spec["path"])
+        tokenizer.padding_side = "right"
+        return AutoModelForCausalLM.from_pretrained(spec["path"]), tokenizer
+    if kind != "tiny":
+        raise ValueError(f"unknown backbone kind {kind!r}; use 'tiny' or 'pretrained'")
+    tokenizer_kind = spec.pop("tokenizer", "words")
+    if tokenizer_kind == "words":
+        tokenizer = word_tokenizer(vocabulary(corpus))
+    else:
+        tokenizer = char_tokenizer("".join(set("".join(corpus))))
+    return tiny_model(tokenizer, **spec), tokenizer
+
+
+def sft_train(
+    model,
+    tokenizer,
+    examples: list[dict[str, str]],
+    trainer: dict[str, Any],
+    lora: dict[str, Any] | None = None,
+    eval_examples: list[dict[str, str]] | None = None,
+):
+    """Train on prompt/completion pairs; returns (model with LoRA merged, log history)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    with tempfile.TemporaryDirectory() as out:
+        config = SFTConfig(output_dir=out, **trainer)
+        sft = SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=Dataset.from_list(examples),
+            eval_dataset=Dataset.from_list(eval_examples) if eval_examples else None,
+            processing_class=tokenizer,
+            peft_config=LoraConfig(**lora) if lora else None,
+        )
+        sft.train()
+        history = list(sft.state.log_history)
+        model = sft.model
+    if lora:
+        model = model.merge_and_unload()
+    model.eval()
+    return model, history

@@ -1,0 +1,65 @@
+"""The grouped search: cheapest verified member, starting where the difficulty bucket says."""
+
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.reasoning.allocation import SearchItem, difficulty, grouped_search, start_tier
+from r2_pipeline.tasks import micro
+
+LADDER = ["t1", "t2", "t3", "t4", "t5"]
+
+
+def item(expr: str) -> SearchItem:
+    return SearchItem(expr, micro.member_prompt(expr), micro.parse_expression(expr).value)
+
+
+def search(pool, items, starts=(0, 2, 4)):
+    return grouped_search(pool, LADDER, items, micro.parse_member_answer, SamplingParams(max_new_tokens=4),
+                          baseline="t3", alpha=0.1, thresholds=(0.95, 0.5), starts=starts)
+
+
+def test_returns_the_cheapest_correct_member(ladder_pool):
+    items = [item("3 + 4"), item("12 + 7"), item("12 * 7"), item("123 + 4"), item("123 * 7")]
+    search(ladder_pool, items)
+    assert [LADDER[i.label] for i in items] == ["t1", "t2", "t3", "t4", "t5"]
+    assert not any(i.unsolved for i in items)
+
+
+def test_respects_the_bucket_start(ladder_pool):
+    easy, hard = item("12 + 7"), item("123 + 4")  # t3 is sure of the first, unsure of the second
+    attempts = search(ladder_pool, [easy, hard], starts=(2, 2, 3))
+    assert easy.start == 2 and hard.start == 3
+    tried = {(a["subtask_key"], a["member"]) for a in attempts}
+    # the easy one starts at t3 and goes down (t3 ok, t2 ok, t1 fails); the hard one starts at t4,
+    # which is right, so it looks one cheaper (t3 fails) and never asks t5
+    assert {("12 + 7", m) for m in ("t3", "t2", "t1")} <= tried and ("12 + 7", "t4") not in tried
+    assert {("123 + 4", "t4"), ("123 + 4", "t3")} <= tried and ("123 + 4", "t5") not in tried
+    assert LADDER[easy.label] == "t2" and LADDER[hard.label] == "t4"
+
+
+def test_upward_search_stops_at_the_first_verified(ladder_pool):
+    mid = item("12 * 7")  # bucket 3: t1 and t2 fail, t3 is right
+    attempts = search(ladder_pool, [mid], starts=(0, 0, 0))
+    assert [a["member"] for a in attempts if a["subtask_key"] == "12 * 7"] == ["t1", "t2", "t3"]
+    assert LADDER[mid.label] == "t3"
+
+
+def test_upward_search_records_unsolved_at_top(ladder_pool):
+    ladder_pool.backends["t5"].skill = 4  # nobody can do bucket 5 now
+    hard = item("123 * 7")
+    attempts = search(ladder_pool, [hard])
+    assert hard.unsolved and LADDER[hard.label] == "t5"
+    assert all(not a["correct"] for a in attempts if a["subtask_key"] == "123 * 7")
+
+
+def test_attempt_rows_carry_text_tokens_and_cost(ladder_pool):
+    attempts = search(ladder_pool, [item("3 + 4")])
+    row = attempts[0]
+    assert {"prompt", "member", "text", "answer", "gold", "correct", "prompt_tokens", "completion_tokens", "cost_usd"} <= set(row)
+    assert row["cost_usd"] > 0
+
+
+def test_difficulty_and_start_tier():
+    assert difficulty([0.0, 0.0], 0.1) == 1.0
+    assert difficulty([], 0.1) == 0.0
+    assert start_tier(0.99, (0.95, 0.5), (0, 2, 4)) == 0
+    assert start_tier(0.6, (0.95, 0.5), (0, 2, 4)) == 2
+    assert start_tier(0.1, (0.95, 0.5), (0, 2, 4)) == 4

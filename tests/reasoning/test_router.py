@@ -1,0 +1,69 @@
+"""The routed reasoner: allocator validation and fallback, context substitution, batching."""
+
+from r2_pipeline.pool.base import Completion, SamplingParams
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import PriceTable
+from r2_pipeline.reasoning.execute import execute, final_value
+from r2_pipeline.reasoning.router import RouterUsage, allocator_rule, decompose, validate_member
+from r2_pipeline.tasks.micro_task import TASK
+
+PRICE = {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
+
+
+class Scripted:
+    """Returns scripted texts by prompt (unit-test fake of a router model)."""
+
+    fingerprint = "scripted"
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.batches = []
+
+    def generate(self, prompts, sampling):
+        self.batches.append(list(prompts))
+        return [Completion(self.answers(p), len(p), 2) for p in prompts]
+
+
+def router(decomposer, allocator):
+    return ModelPool({"decomposer": decomposer, "allocator": allocator},
+                     PriceTable.from_config({"decomposer": PRICE, "allocator": PRICE}))
+
+
+def test_validate_member():
+    assert validate_member(" t3 ", ["t1", "t3"]) == "t3"
+    assert validate_member("t9", ["t1", "t3"]) is None
+    assert validate_member("", ["t1"]) is None
+
+
+def test_invalid_allocation_falls_back_and_is_counted(ladder_pool):
+    usage = RouterUsage.empty(2)
+    alloc = Scripted(lambda p: "t5" if p.startswith("123") else "nonsense")
+    rule = allocator_rule(router(Scripted(lambda p: ""), alloc), TASK, ["q1", "q2"], ladder_pool.members, "t4",
+                          SamplingParams(), usage)
+    assert rule([0, 1], 0, ["123 + 4", "3 + 4"], [[], []]) == ["t5", "t4"]
+    assert usage.invalid_allocations == 1 and usage.allocations == 2 and usage.fallback_counts == {"t4": 1}
+    assert usage.prompt_tokens[0] > 0 and usage.cost_usd[1] > 0
+
+
+def test_routed_execution_substitutes_earlier_answers_and_batches_by_step(ladder_pool):
+    plans = [["3 + 4", "#1 * 6", "#2 - 40"], ["12 + 7", "#1 + 10"]]
+    usage = RouterUsage.empty(2)
+    alloc = Scripted(lambda p: "t3")
+    rule = allocator_rule(router(Scripted(lambda p: ""), alloc), TASK, ["a", "b"], ladder_pool.members, "t5",
+                          SamplingParams(), usage)
+    traces = execute(ladder_pool, TASK, ["a", "b"], plans, rule, SamplingParams(max_new_tokens=4))
+    assert [final_value(t) for t in traces] == [2, 29]
+    assert [s.filled for s in traces[0]] == ["3 + 4", "7 * 6", "42 - 40"]
+    assert alloc.batches[0] == ["003+004=>", "012+007=>"]  # step 1 of both questions in one batch
+    assert ladder_pool.backends["t3"].calls[:2] == ["003+004=", "012+007="]
+
+
+def test_unparseable_decomposition_yields_no_answer(ladder_pool):
+    usage = RouterUsage.empty(2)
+    dec = Scripted(lambda p: "1. 3 + 4\n2. #1 * 2" if "good" in p else "I do not know")
+    plans, texts = decompose(router(dec, Scripted(lambda p: "t1")), TASK, ["good question", "bad one"],
+                             SamplingParams(), usage)
+    assert plans == [["3 + 4", "#1 * 2"], None]
+    traces = execute(ladder_pool, TASK, ["good question", "bad one"], plans, lambda i, k, f, h: ["t1"] * len(i),
+                     SamplingParams(max_new_tokens=4))
+    assert final_value(traces[0]) == 14 and final_value(traces[1]) is None

@@ -1,0 +1,113 @@
+"""The micro world: generator, buckets, decompositions, the member answer format."""
+
+import random
+
+import pytest
+
+from r2_pipeline.pipelines.data_generation.nodes import generate_world
+from r2_pipeline.tasks import micro
+
+WORLD = {
+    "world": {
+        "seed": 3,
+        "sizes": {"train": 80, "validation": 20, "test": 20},
+        "min_steps": 2,
+        "max_steps": 6,
+        "bucket_weights": [0.3, 0.25, 0.2, 0.15, 0.1],
+    }
+}
+
+
+def test_same_seed_same_world():
+    a, b = generate_world(WORLD), generate_world(WORLD)
+    for x, y in zip(a, b):
+        assert x.equals(y)
+
+
+def test_splits_are_disjoint_and_sized():
+    train, val, test = generate_world(WORLD)
+    assert (len(train), len(val), len(test)) == (80, 20, 20)
+    questions = [set(s["question"]) for s in (train, val, test)]
+    assert not questions[0] & questions[1] and not questions[0] & questions[2] and not questions[1] & questions[2]
+
+
+def test_reference_decompositions_evaluate_to_gold():
+    rng = random.Random(0)
+    for _ in range(300):
+        problem = micro.sample_problem(rng, 2, 6, [0.2] * 5)
+        assert 2 <= len(problem.steps) <= 6
+        values = micro.evaluate_subtasks(micro.parse_decomposition(micro.format_decomposition(problem.subtasks)))
+        assert values[-1] == problem.answer
+        assert all(1 <= v <= micro.MAX_VALUE for v in values)
+
+
+def test_questions_are_worded_not_expressions():
+    problem = micro.sample_problem(random.Random(1), 3, 3, [0.2] * 5)
+    assert "?" in problem.question and "#" not in problem.question
+    assert len(problem.question.split()) > 10
+
+
+@pytest.mark.parametrize(
+    ("left", "op", "right", "bucket"),
+    [(3, "*", 4, 1), (9, "/", 3, 1), (12, "+", 7, 2), (45, "-", 23, 2), (12, "*", 7, 3), (84, "/", 4, 3),
+     (123, "+", 4, 4), (999, "-", 998, 4), (123, "*", 7, 5), (7, "*", 123, 5), (868, "/", 4, 5)],
+)
+def test_step_bucket(left, op, right, bucket):
+    assert micro.step_bucket(left, op, right) == bucket
+
+
+def test_bucket_sampler_hits_its_bucket():
+    rng = random.Random(0)
+    for bucket in micro.BUCKETS:
+        for _ in range(50):
+            assert micro.sample_bucket_step(bucket, rng).bucket == bucket
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text", "value"),
+    [
+        ("432*002=", "468", 864),       # least-significant digit first
+        ("432/006=", "072", 72),        # division most-significant first
+        ("004+005=", "900<eos>", 9),    # trailing text is ignored
+        ("432*002=", "864", 468),       # a wrong (unreversed) answer parses to a wrong value
+        ("432*002=", "46", None),       # too short
+        ("432*002=", "4a8", None),      # malformed
+        ("432*002=", "", None),         # empty
+    ],
+)
+def test_parse_member_answer(prompt, text, value):
+    assert micro.parse_member_answer(prompt, text) == value
+
+
+def test_member_format_round_trip():
+    rng = random.Random(5)
+    for bucket in micro.BUCKETS:
+        step = micro.sample_bucket_step(bucket, rng)
+        prompt = micro.member_prompt(f"{step.left} {step.op} {step.right}")
+        assert len(prompt) == 2 * micro.WIDTH + 2
+        assert micro.parse_member_answer(prompt, micro.member_answer(step)) == step.value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1. 4 + 5\n2. #1 * 3", ["4 + 5", "#1 * 3"]),
+        ("1. 4 + 5\n\n2. #1 * 3\n", ["4 + 5", "#1 * 3"]),
+        ("2. 4 + 5", None),
+        ("", None),
+        ("4 + 5", None),
+    ],
+)
+def test_parse_decomposition(text, expected):
+    assert micro.parse_decomposition(text) == expected
+
+
+def test_substitute_earlier_answers():
+    assert micro.substitute("#2 - 7", [10, 30]) == "30 - 7"
+    assert micro.substitute("#3 - 7", [10, 30]) is None
+    assert micro.substitute("#1 + 1", [None]) is None
+
+
+@pytest.mark.parametrize(("text", "value"), [("The answer is 42.", 42), ("12 then 7", 7), ("none", None), ("", None)])
+def test_parse_final_answer(text, value):
+    assert micro.parse_final_answer(text) == value

@@ -1,0 +1,81 @@
+"""One name in four places: pipeline folder = registry key = DVC stage = parameter file key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from r2_pipeline.pipeline_registry import register_pipelines
+
+ROOT = Path(__file__).parents[1]
+PIPELINES = ROOT / "src" / "r2_pipeline" / "pipelines"
+
+
+def dvc() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+def test_registry_matches_folders():
+    folders = {p.name for p in PIPELINES.iterdir() if (p / "pipeline.py").exists()}
+    assert folders == set(register_pipelines()) - {"__default__"}
+
+
+def test_default_is_the_whole_chain_once():
+    pipelines = register_pipelines()
+    default = pipelines["__default__"]
+    assert {n.name for n in default.nodes} == {n.name for n in pipelines["alternating_training"].nodes}
+    assert len(default.nodes) == len({n.name for n in default.nodes})
+
+
+def test_every_node_pipeline_has_a_dvc_stage_running_it():
+    stages = dvc()["stages"]
+    composed = {"alternating_training"}
+    for name in set(register_pipelines()) - {"__default__"} - composed:
+        assert name in stages, f"no DVC stage for pipeline {name}"
+        assert stages[name]["cmd"] == f"kedro run --pipelines {name}"
+
+
+def test_parameter_files_are_keyed_by_pipeline_name():
+    for path in (ROOT / "conf" / "base").glob("parameters_*.yml"):
+        key = path.stem.removeprefix("parameters_")
+        assert list(yaml.safe_load(path.read_text())) == [key]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ROOT)
+    with KedroSession.create(project_path=ROOT) as session:
+        return session.load_context().catalog
+
+
+def dataset_path(catalog, name: str) -> str | None:
+    dataset = catalog.get(name)
+    dataset = getattr(dataset, "_dataset", dataset)  # kedro-mlflow artifact wrappers
+    for attr in ("_filepath", "_path"):
+        if hasattr(dataset, attr):
+            return str(getattr(dataset, attr)).replace(str(ROOT) + "/", "")
+    return None
+
+
+def test_stage_outs_are_the_pipeline_outputs_in_the_catalog(catalog):
+    """Every DVC out is written by that stage's pipeline, at the path the catalog gives it."""
+    globals_ = yaml.safe_load((ROOT / "conf" / "base" / "globals.yml").read_text())["paths"]
+    pipelines = register_pipelines()
+    for name, stage in dvc()["stages"].items():
+        for entry in stage.get("params", []):
+            assert (ROOT / next(iter(entry))).exists(), f"{name}: params file missing"
+        written = {dataset_path(catalog, d) for node in pipelines[name].nodes for d in node.outputs}
+        for out in stage.get("outs", []) + stage.get("metrics", []):
+            out = next(iter(out)) if isinstance(out, dict) else out
+            key, rest = out.removeprefix("${paths.").split("}", 1)
+            assert globals_[key] + rest in written, f"{name}: {out} is not an output of the pipeline"
+
+
+def test_pipeline_stages_follow_the_chain():
+    stages = dvc()["stages"]
+    outs = {stage: {next(iter(o)) if isinstance(o, dict) else o for o in s.get("outs", [])} for stage, s in stages.items()}
+    eval_deps = set(stages["evaluation"]["deps"])
+    assert outs["model_pool"] & eval_deps and outs["data_generation"] & eval_deps
