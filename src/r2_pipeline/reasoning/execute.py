@@ -57,7 +57,8 @@ def execute(
 
 def _run_step(pool, task, questions, plans, traces, active, k, allocate, sampling) -> None:
     histories = [[(t.filled, t.value) for t in traces[i]] for i in active]
-    filled = [micro.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
+    # the first subtask refers to nothing: text like "#1" in it is the question's own, not a reference
+    filled = [plans[i][k] if k == 0 else micro.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
     members = allocate(active, k, [f if f is not None else plans[i][k] for f, i in zip(filled, active)], histories)
     by_member: dict[str, list[int]] = defaultdict(list)
     for j, i in enumerate(active):

@@ -36,6 +36,16 @@ class Task(Protocol):
 
 TASK_MODULES = {
     "micro": "r2_pipeline.tasks.micro_task",
+    "p3": "r2_pipeline.tasks.p3",
+    "scan": "r2_pipeline.tasks.scan",
+    "math": "r2_pipeline.tasks.math_task",
+    "champ": "r2_pipeline.tasks.champ",
+    "csqa": "r2_pipeline.tasks.csqa",
+    "musique": "r2_pipeline.tasks.musique",
+    "gsm8k": "r2_pipeline.tasks.gsm8k",
+    "mbpp": "r2_pipeline.tasks.mbpp",
+    "humaneval": "r2_pipeline.tasks.humaneval",
+    "aime": "r2_pipeline.tasks.aime",
 }
 
 

@@ -1,0 +1,51 @@
+"""SCAN: translate a navigation command into its action sequence, graded on the exact sequence.
+Offline copy: `samples/scan.jsonl` in the hub schema (`commands`, `actions`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from r2_pipeline.tasks.base import Example
+from r2_pipeline.tasks.benchmark import BenchmarkTask
+from r2_pipeline.tasks.loading import read_records, sample_file
+
+ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
+ACTIONS_LINE = re.compile(r"actions?\s*:\s*(.*)", re.IGNORECASE)
+# A direct prompt comes with no training set, so it has to state the grammar's meaning.
+GRAMMAR = """Translate the command into a sequence of actions.
+Primitives: walk -> I_WALK, run -> I_RUN, jump -> I_JUMP, look -> I_LOOK,
+turn left -> I_TURN_LEFT, turn right -> I_TURN_RIGHT.
+"x left" / "x right": turn that way once, then do x.
+"x opposite left": turn left twice, then do x ("turn opposite left" is just the two turns).
+"x around left": four times (turn left, then x) ("turn around left" is four left turns).
+"x twice" / "x thrice": repeat x two / three times.
+"x and y": x then y.  "x after y": y then x."""
+
+
+class SCAN(BenchmarkTask):
+    name = "scan"
+    hub = "scan-tasks/scan-tasks"
+    hub_config = "simple"
+    preamble = GRAMMAR
+    instruction = "Reply with the actions separated by spaces on one line: 'Actions: <actions>'."
+
+    def offline_rows(self) -> list[dict[str, Any]]:
+        return read_records(sample_file("scan.jsonl"))
+
+    def to_example(self, row: dict[str, Any], index: int) -> Example:
+        return Example(f"scan-{index}", f"Command: {row['commands']}", row["actions"].strip())
+
+    def parse(self, text: str) -> str | None:
+        """Action tokens of the 'Actions:' line (else the last line), normalized to I_* names."""
+        lines = [line for line in (text or "").splitlines() if line.strip()]
+        marked = [m.group(1) for line in lines if (m := ACTIONS_LINE.search(line))]
+        line = marked[-1] if marked else (lines[-1] if lines else "")
+        return " ".join(f"I_{t}" for t in ACTION.findall(line.upper())) or None
+
+    def grade(self, prediction: Any, example: Example) -> float:
+        return float(prediction is not None and " ".join(str(prediction).split()) == example.answer)
+
+
+TASK = SCAN()

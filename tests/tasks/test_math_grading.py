@@ -1,0 +1,120 @@
+"""Math graders (MATH, CHAMP, AIME, GSM8K), table-driven: a model's reply in, the score out."""
+
+from __future__ import annotations
+
+import pytest
+
+from r2_pipeline.tasks.base import Example, get_task
+from r2_pipeline.tasks.champ import answer_variants
+from r2_pipeline.tasks.grading import math_equal
+
+
+def score(name: str, reply: str, answer: str, **meta) -> float:
+    task = get_task(name)
+    return task.grade(task.parse(reply), Example("x", "q", answer, meta))
+
+
+HALF = "\\frac{1}{2}"
+MATH_TABLE = [
+    # (reply, gold, score)
+    ("So the result is $\\boxed{\\frac{1}{2}}$.", HALF, 1.0),
+    ("\\boxed{0.5}", HALF, 1.0),
+    ("\\boxed{1/2}", HALF, 1.0),
+    ("\\boxed{\\dfrac{2}{4}}", HALF, 1.0),
+    ("The final answer is 0.5", HALF, 1.0),
+    ("\\boxed{0.25}", HALF, 0.0),
+    ("\\boxed{\\frac{14}{3}}", "\\frac{14}{3}", 1.0),
+    ("\\boxed{4.67}", "\\frac{14}{3}", 0.0),
+    ("\\boxed{\\sqrt{242}}", "11\\sqrt2", 1.0),
+    ("\\boxed{11\\sqrt{2}}", "11\\sqrt2", 1.0),
+    ("\\boxed{-q + p}", "p - q", 1.0),
+    ("\\boxed{q - p}", "p - q", 0.0),
+    ("\\boxed{(3, \\frac{\\pi}{2})}", "\\left( 3, \\frac{\\pi}{2} \\right)", 1.0),
+    ("\\boxed{(3, \\pi)}", "\\left( 3, \\frac{\\pi}{2} \\right)", 0.0),
+    ("\\boxed{9}", "9", 1.0),
+    ("\\boxed{\\text{9}}", "9", 1.0),
+    ("\\boxed{10}", "9", 0.0),
+    ("\\boxed{\\frac{1}{2", HALF, 0.0),  # malformed: unbalanced braces
+    ("I am not sure.", HALF, 0.0),
+    ("", HALF, 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "gold", "expected"), MATH_TABLE)
+def test_math(reply, gold, expected):
+    assert score("math", reply, gold) == expected
+
+
+AIME_TABLE = [
+    ("... hence \\boxed{70}.", "70", 1.0),
+    ("\\boxed{070}", "70", 1.0),
+    ("Answer: 70", "70", 1.0),
+    ("\\boxed{336}", "336^\\circ", 1.0),
+    ("\\boxed{71}", "70", 0.0),
+    ("\\boxed{}", "70", 0.0),
+    ("", "70", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "gold", "expected"), AIME_TABLE)
+def test_aime(reply, gold, expected):
+    assert score("aime", reply, gold) == expected
+
+
+GSM8K_TABLE = [
+    ("16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18", "18", 1.0),
+    ("Answer: $18.00", "18", 1.0),
+    ("She makes \\boxed{18} dollars.", "18", 1.0),
+    ("The answer is 18 dollars.", "18", 1.0),
+    ("Answer: 1,600", "1600", 1.0),
+    ("So 9 eggs. Answer: 17", "18", 0.0),
+    ("Answer: eighteen", "18", 0.0),
+    ("", "18", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "gold", "expected"), GSM8K_TABLE)
+def test_gsm8k(reply, gold, expected):
+    assert score("gsm8k", reply, gold) == expected
+
+
+CHAMP_TABLE = [
+    ("\\boxed{No}", "No", 1.0),
+    ("\\boxed{\\text{No}}", "No", 1.0),
+    ("The answer is no.", "No", 1.0),
+    ("\\boxed{Yes}", "No", 0.0),
+    ("\\boxed{98}", "98 values", 1.0),
+    ("\\boxed{99}", "98 values", 0.0),
+    ("\\boxed{2^{n-1}}", "2^(n-1)", 1.0),
+    ("\\boxed{\\frac{n(n+1)(2n+1)}{6}}", "sum_(i=1)^n i^2, or equivalently n(n+1)(2n+1)/6", 1.0),
+    ("\\boxed{x=2, y=1}", "x=2, y=1", 1.0),
+    ("\\boxed{x=3, y=1}", "x=2, y=1", 0.0),
+    ("\\boxed{\\frac{1}{n+1}}", "1/(n+1)", 1.0),
+    ("", "239", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "gold", "expected"), CHAMP_TABLE)
+def test_champ(reply, gold, expected):
+    assert score("champ", reply, gold, golds=answer_variants(gold)) == expected
+
+
+def test_every_champ_gold_grades_correct_when_boxed():
+    task = get_task("champ")
+    examples = task.load("offline")
+    wrong = [e.id for e in examples if task.grade(task.parse(f"\\boxed{{{e.answer}}}"), e) != 1.0]
+    assert wrong == []
+
+
+def test_champ_variants_keep_the_math_before_words():
+    assert answer_variants("0 (i.e., no sequence is bounded)") == [
+        "0 (i.e., no sequence is bounded)",
+        "0",
+    ]
+    assert answer_variants("No positive integer solutions") == ["No positive integer solutions"]
+
+
+def test_math_equal_word_answers_do_not_go_through_sympy():
+    # sympy would read both as products of symbols (n*o == o*n).
+    assert not math_equal("on", "No")
+    assert not math_equal(None, "1")

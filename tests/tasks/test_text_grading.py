@@ -1,0 +1,82 @@
+"""SCAN, CSQA and MuSiQue graders, table-driven: a model's reply in, the score out."""
+
+from __future__ import annotations
+
+import pytest
+
+from r2_pipeline.tasks.base import Example, get_task
+
+
+def score(name: str, reply: str, answer: str, **meta) -> float:
+    task = get_task(name)
+    return task.grade(task.parse(reply), Example("x", "q", answer, meta))
+
+
+ACTIONS = "I_RUN I_TURN_LEFT I_LOOK"
+SCAN_TABLE = [
+    ("Actions: I_RUN I_TURN_LEFT I_LOOK", 1.0),
+    ("Run first, then turn left and look.\nActions: I_RUN  I_TURN_LEFT I_LOOK.", 1.0),
+    ("actions: run turn_left look", 1.0),
+    ("I_RUN I_TURN_LEFT I_LOOK", 1.0),
+    ("Actions: I_RUN I_LOOK I_TURN_LEFT", 0.0),
+    ("Actions: I_RUN I_TURN_LEFT I_LOOK I_LOOK", 0.0),
+    ("Actions:", 0.0),
+    ("I cannot do that.", 0.0),
+    ("", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), SCAN_TABLE)
+def test_scan(reply, expected):
+    assert score("scan", reply, ACTIONS) == expected
+
+
+def test_scan_samples_grade_their_own_actions():
+    task = get_task("scan")
+    for example in task.load("offline"):
+        assert task.grade(task.parse(f"Actions: {example.answer}"), example) == 1.0
+
+
+CSQA_TABLE = [
+    ("Answer: A", 1.0),
+    ("**Answer:** A", 1.0),
+    ("The answer is (A) bank.", 1.0),
+    ("A", 1.0),
+    ("A. bank", 1.0),
+    ("Answer: B", 0.0),
+    ("The answer is a bank", 0.0),  # a lower-case article is not a choice
+    ("Answer: F", 0.0),
+    ("", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), CSQA_TABLE)
+def test_csqa(reply, expected):
+    assert score("csqa", reply, "A") == expected
+
+
+MUSIQUE_TABLE = [
+    # (reply, F1, EM)
+    ("Steve Hillage performed Green; his partner is ...\nAnswer: Miquette Giraudy", 1.0, 1.0),
+    ("Answer: miquette giraudy.", 1.0, 1.0),
+    ("Miquette Giraudy", 1.0, 1.0),
+    ("Answer: Giraudy", 2 / 3, 0.0),
+    ("Answer: Steve Hillage", 0.0, 0.0),
+    ("", 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "f1", "em"), MUSIQUE_TABLE)
+def test_musique(reply, f1, em):
+    task = get_task("musique")
+    example = Example("x", "q", "Miquette Giraudy", {"aliases": []})
+    prediction = task.parse(reply)
+    assert task.grade(prediction, example) == pytest.approx(f1)
+    assert task.exact_match(prediction, example) == em
+
+
+def test_musique_accepts_aliases():
+    task = get_task("musique")
+    example = task.load("offline")[3]
+    assert task.grade(task.parse("Answer: AUD"), example) == 1.0
+    assert task.exact_match(task.parse("Answer: Australian dollars"), example) == 1.0
