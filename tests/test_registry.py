@@ -71,7 +71,9 @@ def test_stage_outs_are_the_pipeline_outputs_in_the_catalog(catalog):
         for out in stage.get("outs", []) + stage.get("metrics", []):
             out = next(iter(out)) if isinstance(out, dict) else out
             key, rest = out.removeprefix("${paths.").split("}", 1)
-            assert globals_[key] + rest in written, f"{name}: {out} is not an output of the pipeline"
+            path = globals_[key] + rest
+            inside = {w for w in written if w and (w == path or w.startswith(path + "/"))}
+            assert inside, f"{name}: {out} is not (a folder of) an output of the pipeline"
 
 
 def test_pipeline_stages_follow_the_chain():
@@ -79,3 +81,27 @@ def test_pipeline_stages_follow_the_chain():
     outs = {stage: {next(iter(o)) if isinstance(o, dict) else o for o in s.get("outs", [])} for stage, s in stages.items()}
     eval_deps = set(stages["evaluation"]["deps"])
     assert outs["model_pool"] & eval_deps and outs["data_generation"] & eval_deps
+
+
+def test_rounds_and_routers_are_mirrored():
+    """The registry unrolls ROUNDS rounds and evaluates every router in the order the params list."""
+    from r2_pipeline.pipelines.evaluation.pipeline import ROUTERS
+    from r2_pipeline.pipelines.rl_refinement import ROUNDS
+
+    for env in ("base", "test"):
+        rl = yaml.safe_load((ROOT / "conf" / env / "parameters_rl_refinement.yml").read_text())["rl_refinement"]
+        ev = yaml.safe_load((ROOT / "conf" / env / "parameters_evaluation.yml").read_text())["evaluation"]
+        assert rl["rounds"] == ROUNDS
+        assert ev["routers"] == list(ROUTERS)
+
+
+def test_round_k_starts_from_round_k_minus_1():
+    from r2_pipeline.pipelines.rl_refinement import create_pipeline
+
+    nodes = {n.name: n for n in create_pipeline(rounds=3).nodes}
+    assert nodes["round_1.refine_decomposer_node"].inputs[:2] == ["decomposer_sft_model", "allocator_sft_model"]
+    for k in (2, 3):
+        dec, alloc = nodes[f"round_{k}.refine_decomposer_node"], nodes[f"round_{k}.refine_allocator_node"]
+        assert dec.inputs[:2] == [f"round_{k - 1}.decomposer", f"round_{k - 1}.allocator"]
+        assert alloc.inputs[:2] == [f"round_{k}.decomposer", f"round_{k - 1}.allocator"]
+        assert dec.namespace == f"round_{k}" and alloc.outputs[0] == f"round_{k}.allocator"

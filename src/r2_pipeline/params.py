@@ -102,13 +102,29 @@ class SamplingBlock(Strict):
     seed: int = 0
 
 
+class BenchmarkSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    source: str | None = None
+    split: str = "test"
+    limit: PositiveInt | None = None
+    methods: list[str] | None = None
+
+
 class EvaluationParams(BaseModel):
     model_config = ConfigDict(extra="allow")
-    benchmark: str
+    benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
     methods: list[str] = Field(min_length=1)
     sampling: SamplingBlock = SamplingBlock()
-    limit: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def known_benchmarks(self):
+        from .tasks.base import TASK_MODULES
+
+        unknown = sorted(set(self.benchmarks) - set(TASK_MODULES))
+        if unknown:
+            raise ValueError(f"unknown benchmarks {unknown}; known: {sorted(TASK_MODULES)}")
+        return self
 
 
 class SFTParams(Strict):
@@ -138,7 +154,43 @@ def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
         raise ValueError(f"{key} has keys that are not {cls} fields: {unknown}")
 
 
+class GRPOPhase(Strict):
+    questions: PositiveInt
+    seed: int = 0
+    lora: dict[str, Any] | None = None
+    trainer: dict[str, Any]
+
+    @model_validator(mode="after")
+    def known_fields(self):
+        _check_fields(self.trainer, "trl", "GRPOConfig", "trainer")
+        if self.lora:
+            _check_fields(self.lora, "peft", "LoraConfig", "lora")
+        batch, group = self.trainer.get("per_device_train_batch_size", 8), self.trainer.get("num_generations", 8)
+        if batch % group:
+            raise ValueError(f"per_device_train_batch_size {batch} must be a multiple of num_generations {group}")
+        return self
+
+
+class RLParams(Strict):
+    rounds: PositiveInt
+    cost_lambda: float = Field(ge=0)
+    rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
+    fallback: str
+    decomposer: GRPOPhase
+    allocator: GRPOPhase
+
+    @model_validator(mode="after")
+    def rounds_match_registry(self):
+        from .pipelines.rl_refinement import ROUNDS
+
+        if self.rounds != ROUNDS:
+            raise ValueError(f"rounds = {self.rounds}, but the pipeline is unrolled for {ROUNDS} "
+                             "(ROUNDS in pipelines/rl_refinement/pipeline.py)")
+        return self
+
+
 BLOCKS: dict[str, type[BaseModel]] = {
+    "rl_refinement": RLParams,
     "decomposer_sft": SFTParams,
     "allocator_sft": SFTParams,
     "pool": PoolParams,

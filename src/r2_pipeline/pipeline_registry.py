@@ -9,6 +9,8 @@ from .pipelines import (
     decomposer_sft,
     evaluation,
     model_pool,
+    pretrained_backbone,
+    rl_refinement,
 )
 
 PIPELINES = {
@@ -16,6 +18,8 @@ PIPELINES = {
     "data_generation": data_generation.create_pipeline,
     "decomposer_sft": decomposer_sft.create_pipeline,
     "allocator_sft": allocator_sft.create_pipeline,
+    "rl_refinement": rl_refinement.create_pipeline,
+    "pretrained_backbone": pretrained_backbone.create_pipeline,
     "evaluation": evaluation.create_pipeline,
     "alternating_training": alternating_training.create_pipeline,
 }

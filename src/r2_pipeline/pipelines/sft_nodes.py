@@ -13,6 +13,8 @@ def fit_sft(data: pd.DataFrame, settings: dict) -> tuple[tuple, pd.DataFrame]:
     examples = data[["prompt", "completion"]].to_dict("records")
     corpus = [r["prompt"] + r["completion"] for r in examples]
     model, tokenizer = load_backbone(settings["backbone"], corpus)
+    if tokenizer.chat_template:  # train in the format the backend serves: the chat template
+        examples = [as_chat(r) for r in examples]
     model, history = sft_train(model, tokenizer, examples, settings["trainer"], settings.get("lora"))
     return (model, tokenizer), pd.DataFrame(history)
 
@@ -22,3 +24,10 @@ def log_sft_curves(curves: pd.DataFrame, settings: dict) -> dict:
     history = curves.to_dict("records")
     run_id = log_curves(settings["run_name"], history, {"stage": settings["run_name"]})
     return {"run_id": run_id, "final_loss": next((r["train_loss"] for r in history if "train_loss" in r), None)}
+
+
+def as_chat(row: dict) -> dict:
+    return {
+        "prompt": [{"role": "user", "content": row["prompt"]}],
+        "completion": [{"role": "assistant", "content": row["completion"]}],
+    }

@@ -55,7 +55,7 @@ class TransformersBackend:
         device: str = "cpu",
         dtype: str = "float32",
         add_special_tokens: bool = False,
-        chat_template: bool = False,
+        chat_template: bool | None = None,
     ):
         from transformers import AutoModelForCausalLM
 
@@ -68,7 +68,8 @@ class TransformersBackend:
         self.device = device
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
-        self.chat_template = chat_template
+        # None: use the folder's chat template when it has one (pretrained instruct backbones)
+        self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         self.fingerprint = folder_fingerprint(self.path)
 
     def _render(self, prompt: str) -> str:

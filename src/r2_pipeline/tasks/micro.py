@@ -80,17 +80,16 @@ def _digit_range(n_digits: int) -> tuple[int, int]:
 SIZE = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3}
 
 
-def _candidate(v: int, bucket: int, rng: random.Random) -> Step | None:
+def bucket_ops(bucket: int) -> str:
+    return OPS if bucket == 1 else "+-" if bucket in (2, 4) else "*/"
+
+
+def _candidate(v: int, bucket: int, rng: random.Random, op: str | None = None) -> Step | None:
     """One random step from value v that lands in `bucket`, or None if this draw misses."""
     size = SIZE[bucket]
     if digits(v) > size:
         return None
-    if bucket == 1:
-        op = rng.choice(OPS)
-    elif bucket in (2, 4):
-        op = rng.choice("+-")
-    else:
-        op = rng.choice("*/")
+    op = op or rng.choice(bucket_ops(bucket))
     if op == "/":
         divisors = [d for d in range(2, 10) if v % d == 0]
         if not divisors:
@@ -120,11 +119,16 @@ def sample_step(
 
 
 def sample_bucket_step(bucket: int, rng: random.Random) -> Step:
-    """A standalone step of one bucket (pool training and held-out evaluation)."""
+    """A standalone step of one bucket (pool training and held-out evaluation).
+
+    The operation is drawn first, so every operation of the bucket is equally common (rejection
+    alone would favour `+`, whose draws are valid most often, and starve `-`).
+    """
     size = SIZE[bucket]
+    op = rng.choice(bucket_ops(bucket))
     while True:
         v = rng.randint(*_digit_range(rng.randint(1, size)))
-        step = _candidate(v, bucket, rng)
+        step = _candidate(v, bucket, rng, op)
         if step is not None:
             return step
 

@@ -15,10 +15,10 @@ from ...pool.factory import build_pool  # noqa: E402
 from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
-from ..data_generation.nodes import ladder_order  # noqa: E402
 from ...reasoning.methods import expand_methods, result_rows, run_method, step_rows  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
+from ..data_generation.nodes import ladder_order  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +37,21 @@ def evaluate_methods(
 
     `router_folders` are (decomposer, allocator) folder pairs, in the order of `evaluation.routers`.
     """
-    task = get_task(evaluation["benchmark"])
-    examples = task.load(test_split, limit=evaluation.get("limit"))
     built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
-    sampling = SamplingParams(**evaluation.get("sampling", {}))
     context = method_context(pool, evaluation, built, member_outcomes, router_folders)
     results, steps = [], []
-    for method in expand_methods(evaluation["methods"], built.members):
-        result = run_method(method, built, task, examples, sampling, context)
-        results += result_rows(evaluation["benchmark"], result, task, examples)
-        steps += step_rows(result, examples)
-        logger.info("%s: accuracy %.3f", method, pd.DataFrame(results[-len(examples):])["correct"].mean())
+    for benchmark, spec in evaluation["benchmarks"].items():
+        task = get_task(benchmark)
+        # the micro world's test split comes from data_generation; other benchmarks load themselves
+        source = test_split if benchmark == "micro" else spec.get("source")
+        examples = task.load(source, split=spec.get("split", "test"), limit=spec.get("limit"))
+        bench_sampling = SamplingParams(**{**evaluation.get("sampling", {}), **spec.get("sampling", {})})
+        for method in expand_methods(spec.get("methods") or evaluation["methods"], built.members):
+            result = run_method(method, built, task, examples, bench_sampling, context)
+            rows = result_rows(benchmark, result, task, examples)
+            results += rows
+            steps += step_rows(result, examples)
+            logger.info("%s / %s: accuracy %.3f", benchmark, method, pd.DataFrame(rows)["correct"].mean())
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)

@@ -2,10 +2,15 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from ..rl_refinement import final_models, round_names
 from .nodes import evaluate_methods, log_runs, plot_accuracy_cost, summarize
 
 # method name -> (decomposer folder, allocator folder); the order matches `evaluation.routers`.
-ROUTERS = {"r2_sft": ("decomposer_sft_model", "allocator_sft_model")}
+ROUTERS = {
+    "r2_sft": ("decomposer_sft_model", "allocator_sft_model"),
+    **{f"r2_{name}": (f"{name}.decomposer", f"{name}.allocator") for name in round_names()},
+    "r2": final_models(),
+}
 
 
 def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs) -> Pipeline:

@@ -1,0 +1,87 @@
+"""Nodes of one `rl_refinement` round: GRPO of the decomposer (allocator frozen), then of the
+allocator (decomposer frozen); each phase starts from the previous weights."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+
+from ...pool.base import SamplingParams
+from ...pool.factory import build_pool
+from ...pool.pool import ModelPool, make_backend
+from ...pool.prices import PriceTable
+from ...reasoning.rewards import AllocatorEnv, DecomposerEnv, make_rewards
+from ...reasoning.router import RouterUsage, decompose
+from ...tasks import micro
+from ...tasks.base import get_task
+from ...tracking import log_curves
+from ...training.grpo import grpo_train
+from ..data_generation.nodes import ladder_order
+
+
+def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
+    price = pool["prices"][pool["router_member"]]
+    backends = {"decomposer": make_backend("transformers", path=decomposer),
+                "allocator": make_backend("transformers", path=allocator)}
+    return ModelPool(backends, PriceTable.from_config({"decomposer": price, "allocator": price}))
+
+
+def _questions(world_train: pd.DataFrame, settings: dict, salt: int) -> pd.DataFrame:
+    n = min(settings["questions"], len(world_train))
+    return world_train.sample(n=n, random_state=settings["seed"] + salt).reset_index(drop=True)
+
+
+def refine_decomposer(
+    decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
+    rl_refinement: dict,
+) -> tuple[tuple, pd.DataFrame]:
+    """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator."""
+    settings = rl_refinement["decomposer"]
+    task = get_task("micro")
+    frame = _questions(world_train, settings, salt=0)
+    prompts = [task.decomposer_prompt(q) for q in frame["question"]]
+    env = DecomposerEnv(
+        build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"]),
+        _router(pool, decomposer, allocator), task,
+        {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
+        fallback=rl_refinement["fallback"], largest=ladder_order(pool)[-1],
+        sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
+    )
+    rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
+    model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
+    return (model, tokenizer), pd.DataFrame(history)
+
+
+def refine_allocator(
+    decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
+    rl_refinement: dict,
+) -> tuple[tuple, pd.DataFrame]:
+    """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in)."""
+    settings = rl_refinement["allocator"]
+    task = get_task("micro")
+    frame = _questions(world_train, settings, salt=1)
+    router = _router(pool, decomposer, allocator)
+    plans, _ = decompose(router, task, list(frame["question"]), SamplingParams(max_new_tokens=64),
+                         RouterUsage.empty(len(frame)))
+    gold: dict[str, tuple[str, int]] = {}
+    for plan in plans:
+        values = micro.evaluate_subtasks(plan) if plan else None
+        for k, subtask in enumerate(plan if values else []):
+            filled = micro.substitute(subtask, values)
+            gold[task.allocator_prompt("", [], filled)] = (filled, values[k])
+    prompts = sorted(gold)
+    random.Random(settings["seed"]).shuffle(prompts)
+    env = AllocatorEnv(build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"]),
+                       task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
+    rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
+    model, tokenizer, history = grpo_train(allocator, prompts, rewards, settings["trainer"], settings.get("lora"))
+    return (model, tokenizer), pd.DataFrame(history)
+
+
+def log_phase_curves(curves: pd.DataFrame, round_name: str, phase: str) -> dict:
+    """GRPO curves (reward, its parts, KL, completion length) as a child run tagged round and phase."""
+    run_id = log_curves(f"{round_name}.{phase}", curves.to_dict("records"), {"round": round_name, "phase": phase})
+    rewards = curves["reward"].dropna() if "reward" in curves else pd.Series(dtype=float)
+    return {"run_id": run_id, "first_reward": float(rewards.iloc[0]) if len(rewards) else None,
+            "last_reward": float(rewards.iloc[-1]) if len(rewards) else None}

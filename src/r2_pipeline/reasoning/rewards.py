@@ -1,0 +1,137 @@
+"""RL rewards: final-answer correctness (binary, as in the paper), a cost penalty, a format reward.
+
+Rewards are plain functions of outcomes; `make_rewards` wraps them in TRL's signature
+`f(prompts, completions, **kwargs) -> list[float]`, looked up by name. Both rewards of one
+completion share one execution through the environment's memo (and the pool's call cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..pool.base import SamplingParams
+from ..pool.pool import ModelPool
+from .execute import execute, final_value
+from .router import RouterUsage, allocator_rule, validate_member
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one sampled completion led to: parseable? right? at what cost, against the dearest?"""
+
+    parsed: bool
+    correct: bool
+    cost: float
+    cost_largest: float
+
+
+def correctness(outcomes: Sequence[Outcome]) -> list[float]:
+    return [1.0 if o.correct else 0.0 for o in outcomes]
+
+
+def cost_penalty(outcomes: Sequence[Outcome], lam: float) -> list[float]:
+    """-lambda x (cost / cost of the same work on the largest pool member)."""
+    return [-lam * (o.cost / o.cost_largest) if o.cost_largest > 0 else 0.0 for o in outcomes]
+
+
+def format_reward(outcomes: Sequence[Outcome]) -> list[float]:
+    """0 for a parseable decomposition or allocation, -1 for one that cannot be parsed."""
+    return [0.0 if o.parsed else -1.0 for o in outcomes]
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes strings for plain prompts and message lists for conversational ones."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion)
+    return completion
+
+
+class DecomposerEnv:
+    """Decomposer phase: each sampled plan is executed by the routed reasoner with the frozen allocator."""
+
+    def __init__(self, pool: ModelPool, router: ModelPool, task, gold: dict[str, tuple[str, Any]],
+                 fallback: str, largest: str, sampling: SamplingParams, router_sampling: SamplingParams):
+        self.pool, self.router, self.task, self.gold = pool, router, task, gold
+        self.fallback, self.largest = fallback, largest
+        self.sampling, self.router_sampling = sampling, router_sampling
+        self.memo: dict[tuple[str, str], Outcome] = {}
+
+    def outcomes(self, prompts: Sequence[str], completions: Sequence[Any]) -> list[Outcome]:
+        keys = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
+        todo = sorted({k for k in keys if k not in self.memo})
+        if todo:
+            self.memo.update(zip(todo, self._run(todo)))
+        return [self.memo[k] for k in keys]
+
+    def _run(self, keys: list[tuple[str, str]]) -> list[Outcome]:
+        questions = [self.gold[p][0] for p, _ in keys]
+        plans = [self.task.parse_plan(text) for _, text in keys]
+        usage = RouterUsage.empty(len(keys))
+        allocate = allocator_rule(self.router, self.task, questions, self.pool.members, self.fallback,
+                                  self.router_sampling, usage)
+        traces = execute(self.pool, self.task, questions, plans, allocate, self.sampling)
+        largest = self.pool.prices[self.largest]
+        out = []
+        for (prompt, _), plan, trace in zip(keys, plans, traces):
+            answer = self.gold[prompt][1]
+            correct = plan is not None and final_value(trace) is not None and final_value(trace) == answer
+            cost = sum(t.cost_usd for t in trace)
+            cost_largest = sum(largest.cost(t.prompt_tokens, t.completion_tokens) for t in trace)
+            out.append(Outcome(plan is not None, bool(correct), cost, cost_largest))
+        return out
+
+
+class AllocatorEnv:
+    """Allocator phase: each sampled member is run on its subtask (earlier values substituted).
+
+    A micro subtask's value is exact, so a step that the chosen member gets wrong makes the final
+    answer wrong whatever the other steps do; the verified step stands in for the final answer.
+    """
+
+    def __init__(self, pool: ModelPool, task, gold: dict[str, tuple[str, Any]], largest: str,
+                 sampling: SamplingParams):
+        self.pool, self.task, self.gold, self.largest, self.sampling = pool, task, gold, largest, sampling
+        self.memo: dict[tuple[str, str], Outcome] = {}
+
+    def outcomes(self, prompts: Sequence[str], completions: Sequence[Any]) -> list[Outcome]:
+        keys = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
+        todo = sorted({k for k in keys if k not in self.memo})
+        by_member: dict[str, list[tuple[str, str]]] = {}
+        for key in todo:
+            member = validate_member(key[1], self.pool.members)
+            if member is None:
+                self.memo[key] = Outcome(False, False, 0.0, 0.0)
+            else:
+                by_member.setdefault(member, []).append(key)
+        largest = self.pool.prices[self.largest]
+        for member, group in by_member.items():
+            subtasks = [self.gold[p][0] for p, _ in group]
+            prompts_ = [self.task.subtask_prompt("", [], s) for s in subtasks]
+            for key, prompt, out in zip(group, prompts_, self.pool.generate(member, prompts_, self.sampling)):
+                value = self.task.parse_subtask(prompt, out.text)
+                self.memo[key] = Outcome(True, value is not None and value == self.gold[key[0]][1],
+                                         self.pool.cost(member, out),
+                                         largest.cost(out.prompt_tokens, out.completion_tokens))
+        return [self.memo[k] for k in keys]
+
+
+def make_rewards(names: Sequence[str], env, lam: float) -> list[Callable]:
+    """TRL reward functions by name, all reading the same environment."""
+    table = {
+        "correctness": lambda outs: correctness(outs),
+        "cost": lambda outs: cost_penalty(outs, lam),
+        "format": lambda outs: format_reward(outs),
+    }
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown reward functions {unknown}; known: {sorted(table)}")
+    funcs = []
+    for name in names:
+        def reward(prompts, completions, _score=table[name], **kwargs):
+            return _score(env.outcomes(prompts, completions))
+
+        reward.__name__ = name
+        funcs.append(reward)
+    return funcs
