@@ -71,6 +71,11 @@ def refine_allocator(
             filled = micro.substitute(subtask, values)
             gold[task.allocator_prompt("", [], filled)] = (filled, values[k])
     prompts = sorted(gold)
+    if len(prompts) < settings["trainer"].get("num_generations", 8):
+        raise ValueError(
+            f"the allocator phase found {len(prompts)} evaluable subtasks in the decomposer's plans for "
+            f"{len(frame)} questions; the decomposer must write valid plans first (train it longer)"
+        )
     random.Random(settings["seed"]).shuffle(prompts)
     env = AllocatorEnv(build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"]),
                        task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))

@@ -1,0 +1,55 @@
+"""Rewards, table-driven: correct, wrong, unparseable, empty; and the same grader as evaluation."""
+
+import pytest
+
+from r2_pipeline.reasoning.rewards import (
+    AllocatorEnv,
+    Outcome,
+    correctness,
+    cost_penalty,
+    format_reward,
+    make_rewards,
+)
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.tasks.micro_task import TASK
+
+CASES = [
+    # outcome,                                   correctness, cost(lambda=0.5), format
+    (Outcome(True, True, 0.1, 1.0), 1.0, -0.05, 0.0),     # correct and cheap
+    (Outcome(True, False, 1.0, 1.0), 0.0, -0.5, 0.0),     # wrong on the dearest member
+    (Outcome(False, False, 0.0, 0.0), 0.0, 0.0, -1.0),    # unparseable: nothing ran
+    (Outcome(True, True, 1.0, 1.0), 1.0, -0.5, 0.0),      # correct on the dearest member
+]
+
+
+@pytest.mark.parametrize(("outcome", "right", "cost", "fmt"), CASES)
+def test_reward_table(outcome, right, cost, fmt):
+    assert correctness([outcome]) == [right]
+    assert cost_penalty([outcome], lam=0.5) == [pytest.approx(cost)]
+    assert format_reward([outcome]) == [fmt]
+
+
+def test_empty_batches():
+    assert correctness([]) == [] and cost_penalty([], 0.5) == [] and format_reward([]) == []
+
+
+def test_allocator_env_rewards_in_trl_signature(ladder_pool):
+    gold = {TASK.allocator_prompt("", [], "12 * 7"): ("12 * 7", 84)}
+    env = AllocatorEnv(ladder_pool, TASK, gold, largest="t5", sampling=SamplingParams(max_new_tokens=4))
+    right, cost, fmt = make_rewards(["correctness", "cost", "format"], env, lam=0.5)
+    prompt = next(iter(gold))
+    completions = ["t3", "t2", "t5", "", "gpt-9"]
+    prompts = [prompt] * len(completions)
+    assert right(prompts, completions) == [1.0, 0.0, 1.0, 0.0, 0.0]  # t2 cannot do bucket 3
+    assert fmt(prompts, completions) == [0.0, 0.0, 0.0, -1.0, -1.0]
+    penalties = cost(prompts, completions)
+    assert penalties[2] == pytest.approx(-0.5) and -0.5 < penalties[0] < penalties[2] + 0.5
+    assert right.__name__ == "correctness"
+    calls = len(ladder_pool.backends["t3"].calls)
+    right(prompts, completions)  # memoised: no second execution
+    assert len(ladder_pool.backends["t3"].calls) == calls
+
+
+def test_unknown_reward_name():
+    with pytest.raises(ValueError, match="unknown reward functions"):
+        make_rewards(["brevity"], env=None, lam=0.1)

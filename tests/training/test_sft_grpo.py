@@ -1,0 +1,125 @@
+"""TRL glue on tiny real models: SFT and one GRPO step per phase change the trainable weights only."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from r2_pipeline.pipelines.rl_refinement.nodes import refine_allocator, refine_decomposer
+from r2_pipeline.pipelines.sft_nodes import fit_sft
+from r2_pipeline.tasks import micro
+from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.training.tiny import save_model
+
+TRAINER = {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1,
+           "save_strategy": "no", "report_to": "none", "use_cpu": True, "bf16": False,
+           "dataloader_num_workers": 0, "max_length": 96, "seed": 0}
+GRPO = {"max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4, "temperature": 1.0, "beta": 0.02,
+        "learning_rate": 1e-2, "logging_steps": 1, "save_strategy": "no", "report_to": "none", "use_cpu": True,
+        "bf16": False, "dataloader_num_workers": 0, "seed": 0}
+
+
+def folder_hash(path) -> str:
+    return hashlib.sha256((Path(path) / "model.safetensors").read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world():
+    import random
+
+    rng = random.Random(0)
+    problems = [micro.sample_problem(rng, 2, 3, [0.5, 0.5, 0, 0, 0]) for _ in range(8)]
+    return pd.DataFrame({"id": [f"q{i}" for i in range(8)], "question": [p.question for p in problems],
+                         "answer": [p.answer for p in problems], "subtasks": [json.dumps(p.subtasks) for p in problems]})
+
+
+@pytest.fixture(scope="module")
+def routers(world, tmp_path_factory):
+    """A decomposer and an allocator after a few real SFT steps, saved as folders."""
+    out = tmp_path_factory.mktemp("routers")
+    dec_data = pd.DataFrame({"prompt": [TASK.decomposer_prompt(q) for q in world["question"]],
+                             "completion": [TASK.format_plan(json.loads(s)) for s in world["subtasks"]]})
+    alloc_data = pd.DataFrame({"prompt": ["003+004=>", "012+007=>", "012*007=>", "123+004=>"],
+                               "completion": ["t1", "t1", "t1", "t1"]})
+    backbone = {"kind": "tiny", "architecture": "gpt2", "hidden_size": 32, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "max_position_embeddings": 128}
+    # enough steps to memorise 8 plans, so the allocator phase has real subtasks to allocate
+    memorise = {**TRAINER, "max_steps": 150, "learning_rate": 3e-3, "per_device_train_batch_size": 8}
+    wider = {**backbone, "hidden_size": 64, "num_hidden_layers": 2, "tokenizer": "words"}
+    dec, curves = fit_sft(dec_data, {"backbone": wider, "trainer": memorise})
+    alloc, _ = fit_sft(alloc_data, {"backbone": {**backbone, "tokenizer": "chars"},
+                                    "trainer": {**TRAINER, "max_steps": 40, "learning_rate": 5e-3}})
+    assert "loss" in curves.columns
+    return str(save_model(*dec, out / "decomposer")), str(save_model(*alloc, out / "allocator"))
+
+
+def test_sft_changes_the_weights(world):
+    data = pd.DataFrame({"prompt": ["003+004=>"] * 8, "completion": ["t1"] * 8})
+    settings = {"backbone": {"kind": "tiny", "tokenizer": "chars", "architecture": "gpt2", "hidden_size": 16,
+                             "num_hidden_layers": 1, "num_attention_heads": 1, "max_position_embeddings": 32},
+                "trainer": TRAINER}
+    torch.manual_seed(0)
+    from r2_pipeline.training.sft import load_backbone, sft_train
+
+    model, tokenizer = load_backbone(settings["backbone"], ["003+004=>t1"])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model, history = sft_train(model, tokenizer, data.to_dict("records"), TRAINER)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and any(h.get("loss") for h in history)
+
+
+def rl_params():
+    return {"rounds": 1, "cost_lambda": 0.5, "rewards": ["correctness", "cost", "format"], "fallback": "t1",
+            # hot sampling: the memorised decomposer must write different plans for the group's
+            # rewards (and so its advantages) to differ, or the step has no gradient
+            "decomposer": {"questions": 8, "seed": 0,
+                           "trainer": {**GRPO, "max_completion_length": 48, "temperature": 1.2, "max_steps": 3}},
+            "allocator": {"questions": 8, "seed": 0,
+                          "trainer": {**GRPO, "max_completion_length": 3, "temperature": 1.5, "max_steps": 3}}}
+
+
+def pool_params(member: str) -> tuple[dict, dict]:
+    price = {"input_per_m": 1.0, "output_per_m": 2.0, "date": "d", "source": "s"}
+    return ({"t1": {"backend": "transformers", "path": member}},
+            {"members": {"t1": {"backend": "transformers"}}, "prices": {"t1": price, "router": price},
+             "price_table": "test", "router_member": "router"})
+
+
+def test_grpo_decomposer_phase_changes_only_the_decomposer(routers, world, tiny_member):
+    decomposer, allocator = routers
+    frozen = folder_hash(allocator), folder_hash(tiny_member)
+    manifest, pool = pool_params(tiny_member)
+    (model, _), curves = refine_decomposer(decomposer, allocator, world, manifest, pool, rl_params())
+    assert "reward" in curves.columns and "rewards/correctness/mean" in curves.columns
+    trained = model.state_dict()
+    from transformers import AutoModelForCausalLM
+
+    original = AutoModelForCausalLM.from_pretrained(decomposer).state_dict()
+    assert any(not torch.equal(trained[k], original[k]) for k in original)
+    assert (folder_hash(allocator), folder_hash(tiny_member)) == frozen
+
+
+def test_grpo_allocator_phase_changes_only_the_allocator(routers, world, tiny_member):
+    decomposer, allocator = routers
+    frozen = folder_hash(decomposer), folder_hash(tiny_member)
+    manifest, pool = pool_params(tiny_member)
+    assert _has_plans(decomposer, world), "the memorising decomposer should write parseable plans"
+    (model, _), curves = refine_allocator(decomposer, allocator, world, manifest, pool, rl_params())
+    assert "rewards/cost/mean" in curves.columns
+    from transformers import AutoModelForCausalLM
+
+    original = AutoModelForCausalLM.from_pretrained(allocator).state_dict()
+    assert any(not torch.equal(v, original[k]) for k, v in model.state_dict().items())
+    assert (folder_hash(decomposer), folder_hash(tiny_member)) == frozen
+
+
+def _has_plans(decomposer, world) -> bool:
+    from r2_pipeline.pool.base import SamplingParams
+    from r2_pipeline.pool.local import TransformersBackend
+
+    outs = TransformersBackend(decomposer).generate([TASK.decomposer_prompt(q) for q in world["question"]],
+                                                    SamplingParams(max_new_tokens=64))
+    return any(TASK.parse_plan(o.text) for o in outs)
