@@ -1,4 +1,7 @@
-"""The real pipelines on conf/test, in a temporary copy of the project: files, metrics and MLflow runs."""
+"""The whole chain for real on the tiny test parameters, in a temporary copy of the project, driven
+the way users drive it: `dvc repro` (each stage a `kedro run --pipelines <name>`), then the MLflow
+runs read back, a cached rerun, a second `dvc repro` that runs nothing, and a lambda change that
+reruns only what depends on it."""
 
 import json
 import os
@@ -8,67 +11,89 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+       "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def run(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def ran(output: str) -> list[str]:
+    return [stage for stage in CHAIN + ["pretrained_backbone"] if f"Running stage '{stage}'" in output]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
+    """A copy whose base parameters are the tiny test ones, reproduced once with DVC."""
     dest = tmp_path_factory.mktemp("project") / "r2"
     shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
     for layer in (ROOT / "data").iterdir():
-        if layer.is_dir() and layer.name[:2].isdigit():
+        if layer.is_dir():
             (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
+        shutil.copy(override, dest / "conf" / "base" / override.name)
+    run(dest, "dvc", "config", "core.no_scm", "true")
+    first = run(dest, "dvc", "repro")
+    assert ran(first.stdout) == CHAIN, first.stdout[-2000:]
     return dest
 
 
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
-    kedro_bin = Path(sys.executable).parent / "kedro"
-    return subprocess.run([str(kedro_bin), "run", "--env", "test", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def run(project):
-    done = kedro(project, "--pipeline=alternating_training")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return project
-
-
-def test_metrics_file_maps_benchmark_method_metrics(run):
-    metrics = json.loads((run / "data/08_reporting/metrics.json").read_text())
+def test_metrics_file_maps_benchmark_method_metrics(project):
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
     methods = metrics["micro"]
-    assert set(methods) >= {f"single:t{k}" for k in range(1, 6)}
+    expected = {f"single:t{k}" for k in range(1, 6)} | {f"tier:t{k}" for k in range(1, 6)}
+    expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2"}
+    assert set(methods) == expected
     for values in methods.values():
-        assert {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n"} <= set(values)
+        assert {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n", "cost_vs_largest"} <= set(values)
         assert values["n"] == 20 and 0 <= values["accuracy"] <= 1 and values["prompt_tokens"] > 0
-    # same tokens for every single run (same plans, same prompts), dearer member costs more
-    assert methods["single:t5"]["cost_usd"] > methods["single:t1"]["cost_usd"]
+    # the same plans and prompts for every single:<member>: a dearer member costs more
+    assert methods["single:t5"]["cost_usd"] > methods["single:t1"]["cost_usd"] > 0
+    assert methods["r2"]["router_cost_usd"] > 0
 
 
-def test_outputs_on_disk(run):
+def test_outputs_on_disk(project):
     for path in ["data/08_reporting/pool_ladder.csv", "data/08_reporting/accuracy_vs_cost.png",
                  "data/07_model_output/evaluation_results.parquet", "data/06_models/pool_manifest.json",
-                 "data/01_raw/world_test.parquet"]:
-        assert (run / path).stat().st_size > 0, path
-    assert len(list((run / "data/06_models/pool").iterdir())) == 5
+                 "data/03_primary/step_outcomes.parquet", "data/05_model_input/allocator_sft.parquet",
+                 "data/06_models/rl/round_2/allocator/model.safetensors", "data/01_raw/world_test.parquet"]:
+        assert (project / path).stat().st_size > 0, path
+    assert sorted(p.name for p in (project / "data/06_models/pool").iterdir()) == ["t1", "t2", "t3", "t4", "t5"]
 
 
-def test_mlflow_runs_read_back(run):
+def test_mlflow_runs_read_back(project):
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("r2-micro-test")
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("r2-micro")
     runs = client.search_runs([experiment.experiment_id], "tags.method = 'single:t5'")
     assert len(runs) == 1
     assert runs[0].data.tags["benchmark"] == "micro" and runs[0].info.run_name == "single:t5"
     assert set(runs[0].data.metrics) >= {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens"}
-    ladder = client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
-    assert ladder, "the ladder metrics were not logged to the stage run"
+    assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
+    grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
+    assert grpo and "reward" in grpo[0].data.metrics
 
 
-def test_cached_rerun_of_evaluation_makes_no_model_call(run):
-    done = kedro(run, "--pipelines", "evaluation")
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):
+    assert ran(run(project, "dvc", "repro").stdout) == []
+    params = project / "conf" / "base" / "parameters_rl_refinement.yml"
+    data = yaml.safe_load(params.read_text())
+    data["rl_refinement"]["cost_lambda"] = 1.5
+    params.write_text(yaml.safe_dump(data))
+    assert ran(run(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]
+
+
+def test_cached_rerun_of_evaluation_makes_no_model_call(project):
+    """Last: a plain `kedro run` rewrites outputs (wall times differ), which DVC would see."""
+    done = run(project, "kedro", "run", "--pipelines", "evaluation")
     assert "'cache_misses': 0" in done.stdout + done.stderr

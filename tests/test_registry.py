@@ -68,8 +68,8 @@ def test_stage_outs_are_the_pipeline_outputs_in_the_catalog(catalog):
         for entry in stage.get("params", []):
             assert (ROOT / next(iter(entry))).exists(), f"{name}: params file missing"
         written = {dataset_path(catalog, d) for node in pipelines[name].nodes for d in node.outputs}
-        for out in stage.get("outs", []) + stage.get("metrics", []):
-            out = next(iter(out)) if isinstance(out, dict) else out
+        for entry in stage.get("outs", []) + stage.get("metrics", []):
+            out = next(iter(entry)) if isinstance(entry, dict) else entry
             key, rest = out.removeprefix("${paths.").split("}", 1)
             path = globals_[key] + rest
             inside = {w for w in written if w and (w == path or w.startswith(path + "/"))}

@@ -27,6 +27,7 @@ class ModelFoldersDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
     def save(self, models: dict[str, Any]) -> None:
         if self._path.exists():
             shutil.rmtree(self._path)
+        self._path.mkdir(parents=True)  # an empty pool (paper profile: no tiers) is a valid result
         for name, (model, tokenizer) in models.items():
             model.save_pretrained(self._path / name)
             tokenizer.save_pretrained(self._path / name)

@@ -59,12 +59,21 @@ class TierParams(Strict):
     batch_size: PositiveInt = 256
     learning_rate: float = Field(gt=0)
     warmup_steps: int = Field(default=50, ge=0)
+    init_from: str | None = None
 
 
 class ModelPoolParams(Strict):
     seed: int = 0
     heldout_per_bucket: PositiveInt = 400
     tiers: dict[str, TierParams] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def parents_come_first(self):
+        names = list(self.tiers)
+        for k, (name, tier) in enumerate(self.tiers.items()):
+            if tier.init_from is not None and tier.init_from not in names[:k]:
+                raise ValueError(f"tier {name!r} continues {tier.init_from!r}, which is not an earlier tier")
+        return self
 
 
 class SplitSizes(Strict):

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from r2_pipeline.hooks import ValidateParamsHook
+from r2_pipeline.hooks import EndpointPreflightHook, ValidateParamsHook
 
-HOOKS = (ValidateParamsHook(),)
+HOOKS = (ValidateParamsHook(), EndpointPreflightHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

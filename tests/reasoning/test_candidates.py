@@ -2,7 +2,13 @@
 
 import random
 
-from r2_pipeline.reasoning.candidates import coherence, merged, score_candidates, split, teacher_candidates
+from r2_pipeline.reasoning.candidates import (
+    coherence,
+    merged,
+    score_candidates,
+    split,
+    teacher_candidates,
+)
 from r2_pipeline.tasks import micro
 
 REF = ["4 * 4", "#1 + 80", "#2 - 7"]

@@ -2,6 +2,7 @@
 
 import pytest
 
+from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.reasoning.rewards import (
     AllocatorEnv,
     Outcome,
@@ -10,7 +11,6 @@ from r2_pipeline.reasoning.rewards import (
     format_reward,
     make_rewards,
 )
-from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.tasks.micro_task import TASK
 
 CASES = [

@@ -67,7 +67,7 @@ def score_candidates(
 ) -> list[Scored]:
     """Weighted sum of the three criteria, each scaled to [0, 1] within one question's candidates."""
     most_steps = max(len(c) for c in candidates)
-    most_tokens = max(max(tokens), 1)
+    most_tokens = max(*tokens, 1)
     out = []
     for cand, spent, ok in zip(candidates, tokens, verified):
         concise = 1 - (len(cand) - 1) / max(most_steps, 1)

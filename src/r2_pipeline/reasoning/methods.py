@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
 from .execute import StepTrace, execute, final_value, fixed_member

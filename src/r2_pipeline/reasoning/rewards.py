@@ -120,9 +120,9 @@ class AllocatorEnv:
 def make_rewards(names: Sequence[str], env, lam: float) -> list[Callable]:
     """TRL reward functions by name, all reading the same environment."""
     table = {
-        "correctness": lambda outs: correctness(outs),
+        "correctness": correctness,
         "cost": lambda outs: cost_penalty(outs, lam),
-        "format": lambda outs: format_reward(outs),
+        "format": format_reward,
     }
     unknown = [n for n in names if n not in table]
     if unknown:

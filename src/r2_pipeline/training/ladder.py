@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import copy
+import logging
 import random
 import time
 from collections.abc import Sequence
+
 from ..tasks import micro
 from .pretrain import encode_pairs, train_pairs
 from .tiny import char_tokenizer, tiny_model

@@ -59,7 +59,7 @@ def train_pairs(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, learning_rate, warmup_steps)
         idx = torch.randint(0, ids.shape[0], (batch_size,), generator=gen)
-        out = model(input_ids=ids[idx], attention_mask=attention[idx], labels=labels[idx])
+        out = model(input_ids=ids[idx], attention_mask=attention[idx], labels=labels[idx], use_cache=False)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -14,8 +14,8 @@ from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import build_pool  # noqa: E402
 from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
-from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
 from ...reasoning.methods import expand_methods, result_rows, run_method, step_rows  # noqa: E402
+from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
 from ..data_generation.nodes import ladder_order  # noqa: E402

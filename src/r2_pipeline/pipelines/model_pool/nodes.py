@@ -18,10 +18,10 @@ logger = logging.getLogger(__name__)
 def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
     """Train every configured tier from scratch; returns the models and one row of facts per tier."""
     models, rows = {}, []
-    for name, spec in model_pool["tiers"].items():
+    for name, tier in model_pool["tiers"].items():
         logger.info("training pool tier %s", name)
-        spec = dict(spec)
-        parent = spec.pop("init_from", None)
+        spec = {k: v for k, v in tier.items() if k != "init_from"}
+        parent = tier.get("init_from")
         init = models[parent][0] if parent else None
         model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init)
         models[name] = (model, tokenizer)
@@ -32,8 +32,8 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
 def write_manifest(pool_models: dict[str, str], pool: dict) -> dict:
     """Member -> backend spec; a trained member without a `path` gets its trained folder."""
     manifest = {}
-    for name, spec in pool["members"].items():
-        spec = dict(spec)
+    for name, member in pool["members"].items():
+        spec = dict(member)
         if spec["backend"] == "transformers" and "path" not in spec:
             if name not in pool_models:
                 raise ValueError(f"pool member {name!r} has no path and was not trained")

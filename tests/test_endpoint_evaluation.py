@@ -1,0 +1,184 @@
+"""A pool member switched from the local backend to an endpoint by configuration only gives the same
+evaluation (issue 3's "done when"), and the preflight check fails fast on unreachable endpoints.
+Both against a real `transformers serve` on 127.0.0.1 serving a trained micro tier."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from r2_pipeline.hooks import EndpointPreflightHook
+from r2_pipeline.pipeline_registry import register_pipelines
+from r2_pipeline.pipelines.data_generation.nodes import generate_world
+from r2_pipeline.pipelines.evaluation.pipeline import create_pipeline
+from r2_pipeline.pool.preflight import EndpointsUnreachable, check_endpoints
+from r2_pipeline.training.ladder import train_tier
+from r2_pipeline.training.tiny import save_model
+
+PRICE = {"input_per_m": 1.0, "output_per_m": 2.0, "date": "2026-11-27", "source": "test"}
+WORLD = {
+    "seed": 7,
+    "sizes": {"train": 1, "validation": 1, "test": 16},
+    "min_steps": 1,
+    "max_steps": 3,
+    "bucket_weights": [1, 0, 0, 0, 0],  # the tier is trained on bucket 1
+}
+SECRET = "sk-preflight-0123456789abcdef"
+
+
+def _serving():
+    """The pool tests' server helpers (tests/pool/conftest.py), imported by path, not copied."""
+    path = Path(__file__).parent / "pool" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("pool_serving", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+serving = _serving()
+
+
+@pytest.fixture(scope="module")
+def micro_tier(tmp_path_factory) -> str:
+    """A tier trained enough to answer some bucket-1 steps (a quarter of WORLD's questions), so the
+    two runs are compared on varied answers, not on one constant string. One torch thread: two
+    contend with any other job on a 2-core machine and train ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, tokenizer, _ = train_tier(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            buckets=[1],
+            steps=300,
+            n_examples=4000,
+            batch_size=64,
+            learning_rate=6e-3,
+            warmup_steps=10,
+        )
+        return str(save_model(model, tokenizer, tmp_path_factory.mktemp("tier") / "t1"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def server(micro_tier, tmp_path_factory):
+    live = serving.TransformersServer(
+        Path(micro_tier), tmp_path_factory.mktemp("serve") / "serve.log"
+    )
+    live.start()
+    yield live
+    live.kill()
+
+
+def endpoint(server, model: str, **extra) -> dict:
+    return {"backend": "openai", "base_url": f"{server.url}/v1", "model": model, **extra}
+
+
+# ----- preflight -----
+
+
+def test_preflight_names_each_unreachable_member_and_its_url(micro_tier, monkeypatch):
+    monkeypatch.setenv("PREFLIGHT_TEST_KEY", SECRET)
+    dead = f"http://127.0.0.1:{serving.free_port()}/v1"
+    pool = {
+        "members": {
+            "local": {"backend": "transformers", "path": micro_tier},
+            "down_a": {"backend": "openai", "base_url": dead, "model": "m"},
+            "down_b": {
+                "backend": "openai",
+                "base_url": dead,
+                "model": "m",
+                "api_key_env": "PREFLIGHT_TEST_KEY",
+            },
+        }
+    }
+    start = time.monotonic()
+    with pytest.raises(EndpointsUnreachable) as caught:
+        check_endpoints(pool)
+    assert time.monotonic() - start < 5
+    message = str(caught.value)
+    assert "2 of 2 pool endpoints" in message
+    for name in ("down_a", "down_b"):
+        assert f"{name}: model 'm' at {dead}" in message
+    assert "local" not in message and SECRET not in message
+
+
+def test_preflight_reports_a_model_the_server_does_not_serve(server):
+    pool = {"members": {"t1": endpoint(server, "no-such-model")}}
+    with pytest.raises(EndpointsUnreachable, match=r"t1: .*does not list this model"):
+        check_endpoints(pool)
+
+
+def test_preflight_passes_against_a_live_server(server, micro_tier):
+    pool = {"members": {"t1": endpoint(server, micro_tier), "t0": {"backend": "transformers"}}}
+    assert check_endpoints(pool) == ["t1"]
+
+
+def test_preflight_without_endpoint_members_does_nothing():
+    assert check_endpoints({"members": {"t1": {"backend": "transformers"}}}) == []
+
+
+def test_hook_checks_only_runs_that_read_the_pool():
+    dead = f"http://127.0.0.1:{serving.free_port()}/v1"
+    pool = {"members": {"big": {"backend": "openai", "base_url": dead, "model": "m"}}}
+    catalog = DataCatalog({"params:pool": MemoryDataset(pool)})
+    pipelines, hook = register_pipelines(), EndpointPreflightHook()
+    hook.before_pipeline_run({}, pipelines["decomposer_sft"], catalog)  # SFT needs no endpoint
+    with pytest.raises(EndpointsUnreachable, match=rf"big: model 'm' at {dead}"):
+        hook.before_pipeline_run({}, pipelines["evaluation"], catalog)
+
+
+# ----- the same evaluation through the local backend and through the server -----
+
+
+def evaluate(test_split: pd.DataFrame, member: dict) -> tuple[dict, pd.DataFrame]:
+    """evaluate_methods + summarize of `single` on one member, through Kedro's SequentialRunner."""
+    pool = {"members": {"t1": member}, "prices": {"t1": PRICE}, "price_table": "test"}
+    evaluation = {
+        "benchmarks": {"micro": {}},
+        "experiment": "unused",
+        "methods": ["single"],
+        "routers": [],
+        "sampling": {"max_new_tokens": 8},
+    }
+    inputs = {
+        "world_test": test_split,
+        "pool_manifest": pool["members"],
+        "params:pool": pool,  # no cache_path: both runs really generate
+        "params:evaluation": evaluation,
+        "member_outcomes": None,
+    }
+    catalog = DataCatalog({name: MemoryDataset(data) for name, data in inputs.items()})
+    pipeline = create_pipeline(routers={}).only_nodes("evaluate_methods_node", "summarize_node")
+    out = {
+        name: dataset.load() for name, dataset in SequentialRunner().run(pipeline, catalog).items()
+    }
+    return out["metrics"], out["evaluation_steps"]
+
+
+def test_switching_a_member_to_an_endpoint_keeps_the_metrics(server, micro_tier):
+    test_split = generate_world({"world": WORLD})[2]
+    local_metrics, local_steps = evaluate(
+        test_split, {"backend": "transformers", "path": micro_tier}
+    )
+    before = server.requests_logged()
+    served = endpoint(server, micro_tier, style="completion", max_concurrency=4)
+    served_metrics, served_steps = evaluate(test_split, served)
+
+    assert server.requests_logged() - before == len(served_steps) > len(test_split)
+    local, remote = local_metrics["micro"]["single:t1"], served_metrics["micro"]["single:t1"]
+    for key in ("accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n"):
+        assert local[key] == remote[key], key
+    assert local["n"] == len(test_split) and local["accuracy"] > 0
+    # call by call: the same answers, parsed values and token counts
+    columns = ["id", "step", "prompt", "text", "value", "prompt_tokens", "completion_tokens"]
+    pd.testing.assert_frame_equal(local_steps[columns], served_steps[columns])

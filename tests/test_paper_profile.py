@@ -1,0 +1,133 @@
+"""`conf/paper` validates without starting anything: parameters, catalog, registry, prices, the
+accelerate file. Nothing here contacts an endpoint or loads a model."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from accelerate.commands.config.config_args import ClusterConfig
+from accelerate.utils import DistributedType
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+
+from r2_pipeline.params import validate_params
+from r2_pipeline.pipeline_registry import register_pipelines
+from r2_pipeline.pipelines.data_generation.nodes import ladder_order
+from r2_pipeline.pipelines.evaluation.pipeline import ROUTERS
+from r2_pipeline.pipelines.rl_refinement import ROUNDS
+from r2_pipeline.settings import CONFIG_LOADER_ARGS
+
+ROOT = Path(__file__).parents[1]
+PAPER = ROOT / "conf" / "paper"
+BENCHMARKS = {"p3", "scan", "math", "champ", "csqa", "musique"}
+
+
+@pytest.fixture(scope="module")
+def loader():
+    return OmegaConfigLoader(conf_source=str(ROOT / "conf"), env="paper", **CONFIG_LOADER_ARGS)
+
+
+@pytest.fixture(scope="module")
+def params(loader) -> dict:
+    return loader["parameters"]
+
+
+def test_parameters_validate(params):
+    validated = validate_params(params)
+    assert {
+        "pool",
+        "model_pool",
+        "data_generation",
+        "decomposer_sft",
+        "allocator_sft",
+        "rl_refinement",
+        "evaluation",
+    } <= set(validated)
+
+
+def test_parameter_files_are_keyed_by_pipeline_name():
+    for path in PAPER.glob("parameters_*.yml"):
+        assert list(yaml.safe_load(path.read_text())) == [path.stem.removeprefix("parameters_")]
+
+
+def test_pool_is_nine_served_members_each_priced_with_date_and_source(params):
+    pool, model_pool = params["pool"], params["model_pool"]
+    assert len(pool["members"]) == 9
+    assert model_pool["tiers"] == {}
+    for name, spec in pool["members"].items():
+        assert spec["backend"] == "openai", name
+        assert spec["base_url"].startswith(("http://", "https://")), name
+        assert spec["model"] and spec["api_key_env"] and spec["max_concurrency"] > 0, name
+    for name in [*pool["members"], pool["router_member"]]:
+        price = pool["prices"][name]
+        datetime.date.fromisoformat(price["date"])
+        assert len(price["source"]) > 20, name
+    assert pool["cache_path"].startswith("data/paper/")
+
+
+def test_members_named_elsewhere_are_in_the_pool(params):
+    members = set(params["pool"]["members"])
+    gen = params["data_generation"]
+    named = [
+        gen["teacher"]["member"],
+        gen["decomposition"]["evaluation_member"],
+        gen["allocation"]["baseline"],
+        gen["allocation"]["reviewer"]["member"],
+        params["evaluation"]["router"]["fallback"],
+        params["rl_refinement"]["fallback"],
+    ]
+    assert set(named) <= members
+    assert max(gen["allocation"]["start_tiers"]) < len(ladder_order(params["pool"]))
+
+
+def test_evaluation_runs_the_six_benchmarks_with_200_questions(params):
+    evaluation = params["evaluation"]
+    assert set(evaluation["benchmarks"]) == BENCHMARKS
+    assert all(spec["limit"] == 200 for spec in evaluation["benchmarks"].values())
+    assert evaluation["experiment"] == "r2-paper"
+    assert evaluation["sampling"]["max_new_tokens"] >= 512
+    assert evaluation["routers"] == list(ROUTERS)  # the pipeline's folder order
+    assert params["rl_refinement"]["rounds"] == ROUNDS
+
+
+def test_routers_train_lora_on_a_pretrained_backbone_on_gpus(params):
+    for block in ("decomposer_sft", "allocator_sft"):
+        settings = params[block]
+        assert settings["backbone"]["kind"] == "pretrained"
+        assert settings["lora"]["r"] > 0
+        trainer = settings["trainer"]
+        assert (trainer["bf16"], trainer["use_cpu"], trainer["report_to"]) == (True, False, "none")
+    for phase in ("decomposer", "allocator"):
+        trainer = params["rl_refinement"][phase]["trainer"]
+        assert (trainer["bf16"], trainer["use_cpu"]) == (True, False)
+
+
+def test_every_pipeline_dataset_resolves_in_the_paper_catalog(loader):
+    catalog = DataCatalog.from_config(loader["catalog"])
+    for name, pipeline in register_pipelines().items():
+        for dataset in pipeline.datasets():
+            if dataset.startswith("params:") or dataset == "parameters":
+                continue
+            resolved = catalog.get(dataset)
+            assert resolved is not None and not isinstance(resolved, MemoryDataset), (
+                f"{name}: {dataset}"
+            )
+            path = str(getattr(resolved, "_filepath", getattr(resolved, "_path", "data/paper/")))
+            assert path.startswith("data/paper/"), f"{dataset} at {path} is outside data/paper"
+
+
+def test_mlflow_experiment_is_r2_paper(loader):
+    tracking = loader["mlflow"]["tracking"]
+    assert tracking["experiment"]["name"] == "r2-paper"
+    assert tracking["params"]["dict_params"]["flatten"] is True  # the whole block, not a stub
+
+
+def test_accelerate_config_parses():
+    config = ClusterConfig.from_yaml_file(PAPER / "accelerate.yaml")
+    assert config.distributed_type == DistributedType.DEEPSPEED
+    assert config.deepspeed_config["zero_stage"] == 2
+    assert (config.mixed_precision, config.use_cpu) == ("bf16", False)
+    assert config.num_processes > 1
