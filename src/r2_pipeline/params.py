@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
@@ -136,17 +136,28 @@ class EvaluationParams(BaseModel):
         return self
 
 
-class SFTParams(Strict):
-    run_name: str
-    backbone: dict[str, Any]
+class TrainerBlock(Strict):
+    """`trainer` and `lora` pass through unchanged to a TRL config class and to LoraConfig."""
+
+    config_class: ClassVar[str]
     lora: dict[str, Any] | None = None
     trainer: dict[str, Any]
 
     @model_validator(mode="after")
     def known_fields(self):
-        _check_fields(self.trainer, "trl", "SFTConfig", "trainer")
+        _check_fields(self.trainer, "trl", self.config_class, "trainer")
         if self.lora:
             _check_fields(self.lora, "peft", "LoraConfig", "lora")
+        return self
+
+
+class SFTParams(TrainerBlock):
+    config_class: ClassVar[str] = "SFTConfig"
+    run_name: str
+    backbone: dict[str, Any]
+
+    @model_validator(mode="after")
+    def known_backbone(self):
         if self.backbone.get("kind") not in {"tiny", "pretrained"}:
             raise ValueError(f"backbone.kind must be 'tiny' or 'pretrained', got {self.backbone.get('kind')!r}")
         return self
@@ -163,17 +174,13 @@ def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
         raise ValueError(f"{key} has keys that are not {cls} fields: {unknown}")
 
 
-class GRPOPhase(Strict):
+class GRPOPhase(TrainerBlock):
+    config_class: ClassVar[str] = "GRPOConfig"
     questions: PositiveInt
     seed: int = 0
-    lora: dict[str, Any] | None = None
-    trainer: dict[str, Any]
 
     @model_validator(mode="after")
-    def known_fields(self):
-        _check_fields(self.trainer, "trl", "GRPOConfig", "trainer")
-        if self.lora:
-            _check_fields(self.lora, "peft", "LoraConfig", "lora")
+    def whole_groups(self):
         batch, group = self.trainer.get("per_device_train_batch_size", 8), self.trainer.get("num_generations", 8)
         if batch % group:
             raise ValueError(f"per_device_train_batch_size {batch} must be a multiple of num_generations {group}")

@@ -21,6 +21,7 @@ def grpo_train(
     from trl import GRPOConfig, GRPOTrainer
 
     from ..pool.local import load_tokenizer
+    from .sft import finish
 
     tokenizer = load_tokenizer(model_path)  # left padding, the trained tokenizer itself
     model = AutoModelForCausalLM.from_pretrained(model_path)
@@ -33,10 +34,5 @@ def grpo_train(
             processing_class=tokenizer,
             peft_config=LoraConfig(**lora) if lora else None,
         )
-        trainer_.train()
-        history = list(trainer_.state.log_history)
-        model = trainer_.model
-    if lora:
-        model = model.merge_and_unload()
-    model.eval()
+        model, history = finish(trainer_, lora)
     return model, tokenizer, history

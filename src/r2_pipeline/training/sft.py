@@ -56,10 +56,12 @@ def sft_train(
             processing_class=tokenizer,
             peft_config=LoraConfig(**lora) if lora else None,
         )
-        sft.train()
-        history = list(sft.state.log_history)
-        model = sft.model
-    if lora:
-        model = model.merge_and_unload()
+        return finish(sft, lora)
+
+
+def finish(trainer, lora: dict | None):
+    """Train, then hand back a plain model (LoRA merged) and the log history."""
+    trainer.train()
+    model = trainer.model.merge_and_unload() if lora else trainer.model
     model.eval()
-    return model, history
+    return model, list(trainer.state.log_history)
