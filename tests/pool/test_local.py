@@ -52,3 +52,12 @@ def test_real_model_through_cache(tiny_member, tmp_path, monkeypatch):
 
 def test_fingerprint_follows_the_weights(tiny_member):
     assert folder_fingerprint(tiny_member) == TransformersBackend(tiny_member).fingerprint
+
+
+def test_overlong_prompt_is_cut_from_the_left(tiny_member):
+    """A malformed subtask longer than the model's positions still gets an answer, not a crash."""
+    backend = TransformersBackend(tiny_member)
+    long = "1+" * 80 + "003+004="
+    out = backend.generate([long, "003+004="], SamplingParams(max_new_tokens=4))
+    assert out[0].prompt_tokens == backend.max_positions - 4 and out[1].prompt_tokens == 8
+    assert 1 <= out[0].completion_tokens <= 4

@@ -71,6 +71,8 @@ class TransformersBackend:
         # None: use the folder's chat template when it has one (pretrained instruct backbones)
         self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         self.fingerprint = folder_fingerprint(self.path)
+        self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.tokenizer.truncation_side = "left"
 
     def _render(self, prompt: str) -> str:
         if not self.chat_template:
@@ -79,6 +81,11 @@ class TransformersBackend:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        if self.max_positions is not None and sampling.max_new_tokens >= self.max_positions:
+            raise ValueError(
+                f"max_new_tokens {sampling.max_new_tokens} leaves no room for a prompt in {self.path} "
+                f"({self.max_positions} positions)"
+            )
         out: list[Completion] = []
         for start in range(0, len(prompts), self.batch_size):
             out.extend(self._generate_batch(prompts[start : start + self.batch_size], sampling))
@@ -91,6 +98,9 @@ class TransformersBackend:
             return_tensors="pt",
             padding=True,
             add_special_tokens=self.add_special_tokens,
+            # a prompt longer than the model's positions keeps its end (where the question is)
+            truncation=self.max_positions is not None,
+            max_length=None if self.max_positions is None else self.max_positions - sampling.max_new_tokens,
         ).to(self.device)
         if not sampling.greedy:
             torch.manual_seed(sampling.seed)

@@ -16,6 +16,7 @@ class MethodContext:
     router_price: dict | None = None
     final_router: str = "r2"
     router_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(max_new_tokens=64))
+    allocator_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(max_new_tokens=4))
     ladder: list[str] = field(default_factory=list)
     fallback: str = ""
     seed: int = 0

@@ -127,7 +127,7 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
-                              context.router_sampling, usage)
+                              context.allocator_sampling, usage)
     return _result(method, execute(pool, task, questions, plans, allocate, sampling), start, usage)
 
 

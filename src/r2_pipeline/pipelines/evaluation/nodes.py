@@ -70,6 +70,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         router_price=pool["prices"][pool["router_member"]] if pool.get("router_member") else None,
         final_router=names[-1] if names else "",
         router_sampling=SamplingParams(**router.get("sampling", {"max_new_tokens": 64})),
+        allocator_sampling=SamplingParams(**router.get("allocator_sampling", {"max_new_tokens": 4})),
         ladder=ladder,
         fallback=router.get("fallback", ladder[-1]),
         seed=evaluation.get("seed", 0),
