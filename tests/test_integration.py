@@ -90,7 +90,10 @@ def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project
     data = yaml.safe_load(params.read_text())
     data["rl_refinement"]["cost_lambda"] = 1.5
     params.write_text(yaml.safe_dump(data))
-    assert ran(run(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]
+    rerun = ran(run(project, "dvc", "repro").stdout)
+    # nothing upstream reruns; evaluation follows only if the new weights differ (with the tiny
+    # test rewards every GRPO group may tie, leaving the weights, and so DVC's hashes, unchanged)
+    assert rerun in (["rl_refinement"], ["rl_refinement", "evaluation"])
 
 
 def test_cached_rerun_of_evaluation_makes_no_model_call(project):

@@ -178,6 +178,8 @@ class GRPOPhase(TrainerBlock):
     config_class: ClassVar[str] = "GRPOConfig"
     questions: PositiveInt
     seed: int = 0
+    # allocator phase: subtasks from the frozen decomposer's plans, or from the teacher's
+    subtasks: Literal["decomposer", "teacher"] = "decomposer"
 
     @model_validator(mode="after")
     def whole_groups(self):

@@ -51,7 +51,7 @@ def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[p
     built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
     table = pd.DataFrame(ladder_accuracy(built, heldout, SamplingParams(max_new_tokens=micro.WIDTH + 1)))
     metrics = {
-        f"ladder.{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}
+        f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}
         for r in table.itertuples()
     }
     return table, metrics

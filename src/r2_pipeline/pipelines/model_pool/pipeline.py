@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 measure_ladder,
                 ["pool_manifest", "params:pool", "params:model_pool"],
-                ["pool_ladder", "pool_ladder_metrics"],
+                ["pool_ladder", "ladder"],
                 name="measure_ladder_node",
             ),
         ]
