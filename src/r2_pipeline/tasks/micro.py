@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 OPS = "+-*/"
-OP_WORDS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 BUCKETS = (1, 2, 3, 4, 5)
 BUCKET_NAMES = {
     1: "1-digit, any op",

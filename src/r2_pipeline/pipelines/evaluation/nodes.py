@@ -22,9 +22,6 @@ from ..data_generation.nodes import ladder_order  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n")
-
-
 def evaluate_methods(
     test_split: pd.DataFrame,
     pool_manifest: dict,
