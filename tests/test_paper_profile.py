@@ -15,9 +15,9 @@ from kedro.io import DataCatalog, MemoryDataset
 
 from r2_pipeline.params import validate_params
 from r2_pipeline.pipeline_registry import register_pipelines
-from r2_pipeline.pipelines.data_generation.nodes import ladder_order
 from r2_pipeline.pipelines.evaluation.pipeline import ROUTERS
 from r2_pipeline.pipelines.rl_refinement import ROUNDS
+from r2_pipeline.pool.factory import ladder_order
 from r2_pipeline.settings import CONFIG_LOADER_ARGS
 
 ROOT = Path(__file__).parents[1]

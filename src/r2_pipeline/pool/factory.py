@@ -32,3 +32,20 @@ def build_pool(
     table = PriceTable.from_config(prices, name=price_table)
     backends = {name: _backend(name, spec) for name, spec in manifest.items()}
     return ModelPool(backends, table, CallCache(cache_path) if cache_path else None)
+
+
+def pool_from_params(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> ModelPool:
+    """The pool a node works with: the manifest's members, priced and cached per `params:pool`."""
+    return build_pool(manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+
+
+def ladder_order(pool: Mapping[str, Any]) -> list[str]:
+    """Members of `params:pool` from cheapest to dearest (output price, then input price)."""
+    prices = pool["prices"]
+    return sorted(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
+
+
+def router_pool(decomposer, allocator, price: Mapping[str, Any], cache: CallCache | None = None) -> ModelPool:
+    """The router's two models as a pool of their own, both priced as the router member."""
+    prices = PriceTable.from_config({"decomposer": price, "allocator": price})
+    return ModelPool({"decomposer": decomposer, "allocator": allocator}, prices, cache)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..pool.base import SamplingParams
+from ..pool.factory import router_pool
 from ..pool.pool import ModelPool
-from ..pool.prices import PriceTable
 
 
 @dataclass
@@ -28,5 +28,4 @@ class MethodContext:
         if name not in self.routers:
             raise ValueError(f"no trained router {name!r}; available: {sorted(self.routers)}")
         decomposer, allocator = self.routers[name]
-        prices = PriceTable.from_config({"decomposer": self.router_price, "allocator": self.router_price})
-        return ModelPool({"decomposer": decomposer, "allocator": allocator}, prices, self.cache)
+        return router_pool(decomposer, allocator, self.router_price, self.cache)

@@ -8,7 +8,7 @@ import random
 import pandas as pd
 
 from ...pool.base import SamplingParams
-from ...pool.factory import build_pool
+from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.allocation import SearchItem, grouped_search
 from ...reasoning.candidates import score_candidates, teacher_candidates
 from ...reasoning.execute import execute, final_value, fixed_member
@@ -73,7 +73,7 @@ def score_decompositions(
     """Execute every candidate on the evaluation member; score conciseness, practicality, coherence."""
     spec = data_generation["decomposition"]
     task = get_task("micro")
-    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    built = pool_from_params(pool_manifest, pool)
     gold = dict(zip(world_train["id"], world_train["answer"]))
     question = dict(zip(world_train["id"], world_train["question"]))
     plans = [json.loads(s) for s in candidates["subtasks"]]
@@ -107,7 +107,7 @@ def label_allocations(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Grouped search over every subtask of every chosen decomposition (earlier values exact)."""
     spec = data_generation["allocation"]
-    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    built = pool_from_params(pool_manifest, pool)
     ladder = ladder_order(pool)
     items, rows = [], []
     for row in scored[scored["chosen"]].itertuples():
@@ -131,12 +131,6 @@ def label_allocations(
     return pd.DataFrame(attempts), labels, stats
 
 
-def ladder_order(pool: dict) -> list[str]:
-    """Members from cheapest to dearest (output price, then input price)."""
-    prices = pool["prices"]
-    return sorted(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
-
-
 def build_sft_datasets(
     scored: pd.DataFrame, labels: pd.DataFrame, world_train: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -158,7 +152,7 @@ def build_sft_datasets(
 def measure_member_outcomes(world_train: pd.DataFrame, pool_manifest: dict, pool: dict) -> pd.DataFrame:
     """Whether each member alone solves each training question (the query-level router's labels)."""
     task = get_task("micro")
-    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    built = pool_from_params(pool_manifest, pool)
     examples = task.load(world_train)
     plans = [task.reference_subtasks(e) for e in examples]
     frame = pd.DataFrame({"id": world_train["id"], "question": world_train["question"]})

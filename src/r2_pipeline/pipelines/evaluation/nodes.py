@@ -11,14 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ...pool.base import SamplingParams  # noqa: E402
-from ...pool.factory import build_pool  # noqa: E402
+from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.methods import expand_methods, result_rows, run_method, step_rows  # noqa: E402
 from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
-from ..data_generation.nodes import ladder_order  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def evaluate_methods(
 
     `router_folders` are (decomposer, allocator) folder pairs, in the order of `evaluation.routers`.
     """
-    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    built = pool_from_params(pool_manifest, pool)
     context = method_context(pool, evaluation, built, member_outcomes, router_folders)
     results, steps = [], []
     for benchmark, spec in evaluation["benchmarks"].items():

@@ -8,7 +8,7 @@ import random
 import pandas as pd
 
 from ...pool.base import SamplingParams
-from ...pool.factory import build_pool
+from ...pool.factory import pool_from_params
 from ...tasks import micro
 from ...training.ladder import ladder_accuracy, step_pairs, train_tier
 
@@ -48,7 +48,7 @@ def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[p
     heldout = {
         b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.BUCKETS
     }
-    built = build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    built = pool_from_params(pool_manifest, pool)
     table = pd.DataFrame(ladder_accuracy(built, heldout, SamplingParams(max_new_tokens=micro.WIDTH + 1)))
     metrics = {
         f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}

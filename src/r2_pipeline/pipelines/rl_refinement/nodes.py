@@ -9,23 +9,19 @@ import random
 import pandas as pd
 
 from ...pool.base import SamplingParams
-from ...pool.factory import build_pool
+from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.pool import ModelPool, make_backend
-from ...pool.prices import PriceTable
 from ...reasoning.rewards import AllocatorEnv, DecomposerEnv, make_rewards
 from ...reasoning.router import RouterUsage, decompose
 from ...tasks import micro
 from ...tasks.base import get_task
 from ...tracking import log_curves
 from ...training.grpo import grpo_train
-from ..data_generation.nodes import ladder_order
 
 
 def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
-    price = pool["prices"][pool["router_member"]]
-    backends = {"decomposer": make_backend("transformers", path=decomposer),
-                "allocator": make_backend("transformers", path=allocator)}
-    return ModelPool(backends, PriceTable.from_config({"decomposer": price, "allocator": price}))
+    return router_pool(make_backend("transformers", path=decomposer), make_backend("transformers", path=allocator),
+                       pool["prices"][pool["router_member"]])
 
 
 def _questions(world_train: pd.DataFrame, settings: dict, salt: int) -> pd.DataFrame:
@@ -43,7 +39,7 @@ def refine_decomposer(
     frame = _questions(world_train, settings, salt=0)
     prompts = [task.decomposer_prompt(q) for q in frame["question"]]
     env = DecomposerEnv(
-        build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"]),
+        pool_from_params(pool_manifest, pool),
         _router(pool, decomposer, allocator), task,
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder_order(pool)[-1],
@@ -80,7 +76,7 @@ def refine_allocator(
             f"{len(frame)} questions; the decomposer must write valid plans first (train it longer)"
         )
     random.Random(settings["seed"]).shuffle(prompts)
-    env = AllocatorEnv(build_pool(pool_manifest, pool["prices"], pool.get("cache_path"), pool["price_table"]),
+    env = AllocatorEnv(pool_from_params(pool_manifest, pool),
                        task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
     model, tokenizer, history = grpo_train(allocator, prompts, rewards, settings["trainer"], settings.get("lora"))
