@@ -1,5 +1,6 @@
 """The micro world: generator, buckets, decompositions, the member answer format."""
 
+import json
 import random
 
 import pytest
@@ -100,6 +101,35 @@ def test_member_format_round_trip():
 )
 def test_parse_decomposition(text, expected):
     assert micro.parse_decomposition(text) == expected
+
+
+QUESTION = "Ana has 4 books. Then 57 more arrive. Next, 57 are lost. Later, she gets 4 more."
+
+
+@pytest.mark.parametrize(
+    ("subtasks", "cited"),
+    [
+        (["4 + 57", "#1 - 57", "#2 + 4"], ["$1 + $2", "#1 - $3", "#2 + $4"]),  # repeats cite in order
+        (["(4 + 57) - 57", "#1 + 4"], ["($1 + $2) - $3", "#1 + $4"]),  # a merged step
+        (["4 + 50", "#1 + 7"], ["$1 + 50", "#1 + 7"]),  # numbers the question lacks stay literal
+        (["#1 + 4"], ["#1 + $1"]),  # `#k` is never read as a quantity
+    ],
+)
+def test_plans_cite_question_quantities(subtasks, cited):
+    assert micro.cite_quantities(subtasks, QUESTION) == cited
+    assert micro.resolve_quantities(cited, QUESTION) == subtasks
+
+
+def test_plan_text_round_trip_and_bad_citations():
+    from r2_pipeline.tasks.micro_task import TASK
+
+    world = generate_world(WORLD)[0]
+    for question, subtasks in zip(world["question"], world["subtasks"]):
+        plan = list(json.loads(subtasks)) if isinstance(subtasks, str) else list(subtasks)
+        assert TASK.parse_plan(TASK.format_plan(plan, question), question) == plan
+    assert TASK.parse_plan("1. $1 + $5", QUESTION) is None  # the question has four numbers
+    assert TASK.parse_plan("1. $1 + $2", QUESTION) == ["4 + 57"]
+    assert TASK.parse_plan("1. $1 + $2") == ["$1 + $2"]  # without the question nothing is resolved
 
 
 def test_substitute_earlier_answers():

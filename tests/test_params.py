@@ -35,6 +35,9 @@ def test_base_parameters_are_valid():
         (lambda p: p["data_generation"]["world"].update(min_steps=7), r"min_steps 7 > max_steps 6"),
         (lambda p: p["evaluation"].update(methods=[]), r"evaluation\.methods = \[\]"),
         (lambda p: p["pool"]["prices"]["t1"].update(output_per_m=-1), r"pool\.prices\.t1\.output_per_m = -1"),
+        (lambda p: p["evaluation"].update(methods=["r3"]), r"unknown method 'r3'"),
+        (lambda p: p["evaluation"].update(methods=["query_router@high"]), r"write query_router@<threshold>"),
+        (lambda p: p["evaluation"].update(methods=["query_router@1.5"]), r"query_router@1\.5.*in \[0, 1\]"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):

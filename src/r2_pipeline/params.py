@@ -135,6 +135,18 @@ class EvaluationParams(BaseModel):
             raise ValueError(f"unknown benchmarks {unknown}; known: {sorted(TASK_MODULES)}")
         return self
 
+    @model_validator(mode="after")
+    def known_methods(self):
+        from .reasoning.methods import RUNNERS, method_kind, query_router_threshold
+
+        for spec_methods in [self.methods] + [b.methods or [] for b in self.benchmarks.values()]:
+            for method in spec_methods:
+                if method_kind(method) not in RUNNERS:
+                    raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
+                if method_kind(method) == "query_router":
+                    query_router_threshold(method)
+        return self
+
 
 class TrainerBlock(Strict):
     """`trainer` and `lora` pass through unchanged to a TRL config class and to LoraConfig."""

@@ -41,7 +41,8 @@ def routers(world, tmp_path_factory):
     """A decomposer and an allocator after a few real SFT steps, saved as folders."""
     out = tmp_path_factory.mktemp("routers")
     dec_data = pd.DataFrame({"prompt": [TASK.decomposer_prompt(q) for q in world["question"]],
-                             "completion": [TASK.format_plan(json.loads(s)) for s in world["subtasks"]]})
+                             "completion": [TASK.format_plan(json.loads(s), q)
+                                            for s, q in zip(world["subtasks"], world["question"])]})
     alloc_data = pd.DataFrame({"prompt": ["003+004=>", "012+007=>", "012*007=>", "123+004=>"],
                                "completion": ["t1", "t1", "t1", "t1"]})
     backbone = {"kind": "tiny", "architecture": "gpt2", "hidden_size": 32, "num_hidden_layers": 1,
@@ -122,4 +123,4 @@ def _has_plans(decomposer, world) -> bool:
 
     outs = TransformersBackend(decomposer).generate([TASK.decomposer_prompt(q) for q in world["question"]],
                                                     SamplingParams(max_new_tokens=64))
-    return any(TASK.parse_plan(o.text) for o in outs)
+    return any(TASK.parse_plan(o.text, q) for o, q in zip(outs, world["question"]))

@@ -109,9 +109,10 @@ def run_oracle(method, pool, task, examples, sampling, context) -> MethodResult:
 
 def run_query_router(method, pool, task, examples, sampling, context) -> MethodResult:
     """`query_router`: one member per question (kNN over question text, RouteLLM style), which then
-    does every step of the teacher's decomposition."""
+    does every step of the teacher's decomposition. `query_router@<t>` uses threshold t instead of
+    the configured one: several thresholds trace the query router's accuracy-cost frontier."""
     start = time.time()
-    choices = context.query_router.choose(_questions(examples))
+    choices = context.query_router.choose(_questions(examples), query_router_threshold(method))
     plans = [task.reference_subtasks(e) for e in examples]
 
     def allocate(idx, step, filled, histories):
@@ -147,10 +148,23 @@ RUNNERS = {
 }
 
 
+def query_router_threshold(method: str) -> float | None:
+    """The threshold in `query_router@<t>`; None for plain `query_router` (the configured one)."""
+    if "@" not in method:
+        return None
+    try:
+        threshold = float(method.split("@", 1)[1])
+    except ValueError:
+        raise ValueError(f"method {method!r}: write query_router@<threshold>, e.g. query_router@0.5") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"method {method!r}: the threshold is an estimated accuracy in [0, 1]")
+    return threshold
+
+
 def method_kind(method: str) -> str:
     if method.startswith("r2_round_"):
         return "r2_round"
-    return method.split(":", 1)[0]
+    return method.split(":", 1)[0].split("@", 1)[0]
 
 
 def run_method(method: str, pool: ModelPool, task: Any, examples: list[Example], sampling, context=None):

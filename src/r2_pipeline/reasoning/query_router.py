@@ -32,9 +32,11 @@ class KNNQueryRouter:
         _, neighbours = self.index.kneighbors(self.vectorizer.transform(questions))
         return self.outcomes[neighbours].mean(axis=1)
 
-    def choose(self, questions: Sequence[str]) -> list[str]:
+    def choose(self, questions: Sequence[str], threshold: float | None = None) -> list[str]:
+        """Per question, the cheapest member estimated to reach `threshold` (default: the router's)."""
+        threshold = self.threshold if threshold is None else threshold
         chosen = []
         for row in self.estimate(questions):
-            good = np.flatnonzero(row >= self.threshold)
+            good = np.flatnonzero(row >= threshold)
             chosen.append(self.ladder[good[0]] if len(good) else self.ladder[int(row.argmax())])
         return chosen

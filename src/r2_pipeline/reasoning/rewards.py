@@ -67,7 +67,7 @@ class DecomposerEnv:
 
     def _run(self, keys: list[tuple[str, str]]) -> list[Outcome]:
         questions = [self.gold[p][0] for p, _ in keys]
-        plans = [self.task.parse_plan(text) for _, text in keys]
+        plans = [self.task.parse_plan(text, q) for (_, text), q in zip(keys, questions)]
         usage = RouterUsage.empty(len(keys))
         allocate = allocator_rule(self.router, self.task, questions, self.pool.members, self.fallback,
                                   self.router_sampling, usage)

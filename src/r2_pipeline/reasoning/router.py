@@ -43,7 +43,7 @@ def decompose(
     outs = router.generate("decomposer", [task.decomposer_prompt(q) for q in questions], sampling)
     for i, out in enumerate(outs):
         usage.add(i, out.prompt_tokens, out.completion_tokens, router.cost("decomposer", out))
-    return [task.parse_plan(o.text) for o in outs], [o.text for o in outs]
+    return [task.parse_plan(o.text, q) for o, q in zip(outs, questions)], [o.text for o in outs]
 
 
 def validate_member(text: str, members: Sequence[str]) -> str | None:

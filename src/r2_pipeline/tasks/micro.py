@@ -23,6 +23,8 @@ BUCKET_NAMES = {
 MAX_VALUE = 999
 WIDTH = 3
 REF = re.compile(r"#(\d+)")
+QUANTITY_REF = re.compile(r"\$(\d+)")
+LITERAL = re.compile(r"(?<![#$\d])\d+")
 EXPR = re.compile(r"^\s*(-?\d+|#\d+)\s*([-+*/x×÷])\s*(-?\d+|#\d+)\s*$")
 
 
@@ -258,6 +260,55 @@ def parse_decomposition(text: str) -> list[str] | None:
             return None
         subtasks.append(match.group(1))
     return subtasks or None
+
+
+def quantities(question: str) -> list[int]:
+    """The question's numbers in reading order: `$k` in a plan is the k-th of them."""
+    return [int(n) for n in re.findall(r"\d+", question)]
+
+
+def tag_quantities(question: str) -> str:
+    """The question with its k-th number written `$k=n`, as math-word-problem solvers tag
+    quantities: the decomposer reads which citation names which number where it stands."""
+    count = iter(range(1, 1000))
+    return re.sub(r"\d+", lambda m: f"${next(count)}={m.group(0)}", question)
+
+
+def cite_quantities(subtasks: Sequence[str], question: str) -> list[str]:
+    """Write each literal number of a plan that is one of the question's quantities as `$k`.
+
+    Numbers are matched in reading order to the next unused occurrence, so a repeated value cites
+    the occurrence its step comes from. A number the question does not hold stays literal. Plans
+    then cite the question's numbers the way they cite earlier answers (`#k`): a tiny decomposer
+    decides the structure, the operations and which quantities, instead of copying digits."""
+    numbers = [str(q) for q in quantities(question)]
+    used = [False] * len(numbers)
+
+    def cite(match: re.Match) -> str:
+        for k, number in enumerate(numbers):
+            if not used[k] and number == match.group(0):
+                used[k] = True
+                return f"${k + 1}"
+        return match.group(0)
+
+    return [LITERAL.sub(cite, subtask) for subtask in subtasks]
+
+
+def resolve_quantities(subtasks: Sequence[str], question: str) -> list[str] | None:
+    """Replace every `$k` by the question's k-th number; None when a citation is out of range."""
+    numbers = quantities(question)
+    missing = False
+
+    def fill(match: re.Match) -> str:
+        nonlocal missing
+        k = int(match.group(1))
+        if not 1 <= k <= len(numbers):
+            missing = True
+            return match.group(0)
+        return str(numbers[k - 1])
+
+    resolved = [QUANTITY_REF.sub(fill, subtask) for subtask in subtasks]
+    return None if missing else resolved
 
 
 def substitute(subtask: str, answers: Sequence[int | None]) -> str | None:

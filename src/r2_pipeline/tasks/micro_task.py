@@ -50,13 +50,22 @@ class MicroTask:
 
     # What the router sees and writes: the same builders serve SFT data, RL rollouts and evaluation.
     def decomposer_prompt(self, question: str) -> str:
-        return f"{question}\nSteps:\n"
+        """The question with its numbers tagged `$k=n`; the plan cites them as `$k`."""
+        return f"{micro.tag_quantities(question)}\nSteps:\n"
 
-    def format_plan(self, subtasks: list[str]) -> str:
+    def format_plan(self, subtasks: list[str], question: str | None = None) -> str:
+        """The decomposer's target text; with the question, its numbers are cited as `$k`."""
+        if question is not None:
+            subtasks = micro.cite_quantities(subtasks, question)
         return micro.format_decomposition(subtasks)
 
-    def parse_plan(self, text: str) -> list[str] | None:
-        return micro.parse_decomposition(text)
+    def parse_plan(self, text: str, question: str | None = None) -> list[str] | None:
+        """Subtasks of a decomposer's text, `$k` citations resolved against the question; None
+        when the text is not a plan or cites a number the question does not have."""
+        plan = micro.parse_decomposition(text)
+        if plan is None or question is None:
+            return plan
+        return micro.resolve_quantities(plan, question)
 
     def allocator_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
         """Micro: the subtask with earlier answers substituted, in the members' own format.

@@ -26,10 +26,13 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
     if kind != "tiny":
         raise ValueError(f"unknown backbone kind {kind!r}; use 'tiny' or 'pretrained'")
     tokenizer_kind = spec.pop("tokenizer", "words")
-    if tokenizer_kind == "words":
-        tokenizer = word_tokenizer(vocabulary(corpus))
-    else:
+    if tokenizer_kind in {"words", "words_digits"}:
+        split_digits = tokenizer_kind == "words_digits"
+        tokenizer = word_tokenizer(vocabulary(corpus, split_digits=split_digits), split_digits=split_digits)
+    elif tokenizer_kind == "chars":
         tokenizer = char_tokenizer("".join(set("".join(corpus))))
+    else:
+        raise ValueError(f"unknown tokenizer {tokenizer_kind!r}; use 'words', 'words_digits' or 'chars'")
     return tiny_model(tokenizer, **spec), tokenizer
 
 

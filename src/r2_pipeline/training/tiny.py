@@ -34,25 +34,40 @@ def char_tokenizer(alphabet: Iterable[str]) -> PreTrainedTokenizerFast:
     )
 
 
-def _byte_level() -> pre_tokenizers.ByteLevel:
-    return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+def _pre_tokenizer(split_digits: bool = False):
+    """GPT-2 byte-level pre-tokens; with `split_digits`, every digit of a number is its own token."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if not split_digits:
+        return byte_level
+    return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
 
 
-def vocabulary(corpus: Iterable[str], max_number: int = 999) -> list[str]:
-    """Every GPT-2-style pre-token of the corpus, plus every number up to `max_number`, so that
-    numbers (with or without a leading space) are single tokens a tiny model can copy."""
-    split = _byte_level().pre_tokenize_str
+def vocabulary(corpus: Iterable[str], max_number: int = 999, split_digits: bool = False) -> list[str]:
+    """Every pre-token of the corpus, plus every number up to `max_number` (whole numbers, with or
+    without a leading space, are then single tokens) or, with `split_digits`, the ten digits.
+
+    Whole-number tokens make short copies, but a number rare in the training data has an untrained
+    embedding and gets miscopied; digit tokens are all well trained, so any number copies."""
+    split = _pre_tokenizer(split_digits).pre_tokenize_str
     words = {tok for text in corpus for tok, _ in split(text)}
+    if split_digits:
+        words.update(tok for d in range(10) for tok, _ in split(f" {d}"))
+        return sorted(words)
+    # Numbers after a space (quantities) up to `max_number`; bare ones (step numbers, `#k`
+    # references) only below 100: half the vocabulary, and the LM head is a third of a step's time.
     for n in range(max_number + 1):
-        words.update(tok for tok, _ in split(f" {n}") + split(str(n)))
+        words.update(tok for tok, _ in split(f" {n}"))
+    for n in range(min(max_number, 99) + 1):
+        words.update(tok for tok, _ in split(str(n)))
     return sorted(words)
 
 
-def word_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
-    """Word-level tokenizer over GPT-2 pre-tokens: lossless decoding, whole numbers as tokens."""
+def word_tokenizer(words: Iterable[str], split_digits: bool = False) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over GPT-2 pre-tokens, lossless decoding; numbers are whole tokens or,
+    with `split_digits`, one token per digit."""
     vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(set(words) - set(SPECIALS)))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = _byte_level()
+    core.pre_tokenizer = _pre_tokenizer(split_digits)
     core.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(
         tokenizer_object=core,

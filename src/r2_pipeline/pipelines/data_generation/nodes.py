@@ -140,7 +140,7 @@ def build_sft_datasets(
     chosen = scored[scored["chosen"]]
     decomposer = pd.DataFrame({
         "prompt": [task.decomposer_prompt(question[i]) for i in chosen["id"]],
-        "completion": [task.format_plan(json.loads(s)) for s in chosen["subtasks"]],
+        "completion": [task.format_plan(json.loads(s), question[i]) for i, s in zip(chosen["id"], chosen["subtasks"])],
     })
     allocator = pd.DataFrame({
         "prompt": [task.allocator_prompt(question[r.id], [], r.filled) for r in labels.itertuples()],

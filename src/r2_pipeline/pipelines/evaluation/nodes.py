@@ -14,7 +14,7 @@ from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
-from ...reasoning.methods import expand_methods, result_rows, run_method, step_rows  # noqa: E402
+from ...reasoning.methods import expand_methods, method_kind, result_rows, run_method, step_rows  # noqa: E402
 from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
@@ -72,7 +72,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         seed=evaluation.get("seed", 0),
         cache=built.cache,
     )
-    if member_outcomes is not None and "query_router" in evaluation["methods"]:
+    if member_outcomes is not None and any(method_kind(m) == "query_router" for m in evaluation["methods"]):
         knn = evaluation.get("query_router", {})
         context.query_router = KNNQueryRouter(ladder, **knn).fit(
             list(member_outcomes["question"]), member_outcomes[ladder].to_numpy()
