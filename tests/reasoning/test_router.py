@@ -67,3 +67,25 @@ def test_unparseable_decomposition_yields_no_answer(ladder_pool):
     traces = execute(ladder_pool, TASK, ["good question", "bad one"], plans, lambda i, k, f, h: ["t1"] * len(i),
                      SamplingParams(max_new_tokens=4))
     assert final_value(traces[0]) == 14 and final_value(traces[1]) is None
+
+
+def test_decomposer_citations_resolve_against_each_question(ladder_pool):
+    usage = RouterUsage.empty(2)
+    dec = Scripted(lambda p: "1. $1 + $2\n2. #1 * $3")
+    questions = ["Ana has 3 pens. She gets 4 more. It triples by 2.", "Bo has 12 cards. He gets 7."]
+    plans, _ = decompose(router(dec, Scripted(lambda p: "t1")), TASK, questions, SamplingParams(), usage)
+    assert plans == [["3 + 4", "#1 * 2"], None]  # the second question has no third number
+    assert dec.batches[0][0].startswith("Ana has $1=3 pens. She gets $2=4 more.")
+
+
+def test_a_step_that_cannot_run_is_not_allocated(ladder_pool):
+    usage = RouterUsage.empty(2)
+    alloc = Scripted(lambda p: "t3")
+    rule = allocator_rule(router(Scripted(lambda p: ""), alloc), TASK, ["a", "b"], ladder_pool.members, "t5",
+                          SamplingParams(), usage)
+    # step 2 of the first plan refers to a step 3 that does not exist
+    traces = execute(ladder_pool, TASK, ["a", "b"], [["3 + 4", "#3 * 6"], ["12 + 7", "#1 + 10"]], rule,
+                     SamplingParams(max_new_tokens=4))
+    assert [final_value(t) for t in traces] == [None, 29]
+    assert [len(b) for b in alloc.batches] == [2, 1] and usage.allocations == 3
+    assert traces[0][1].member is None

@@ -59,7 +59,10 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
     histories = [[(t.filled, t.value) for t in traces[i]] for i in active]
     # the first subtask refers to nothing: text like "#1" in it is the question's own, not a reference
     filled = [plans[i][k] if k == 0 else micro.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
-    members = allocate(active, k, [f if f is not None else plans[i][k] for f, i in zip(filled, active)], histories)
+    # a step whose earlier answer is missing cannot run: it is not allocated (no router tokens spent)
+    ready = [j for j, f in enumerate(filled) if f is not None]
+    chosen = allocate([active[j] for j in ready], k, [filled[j] for j in ready], [histories[j] for j in ready]) if ready else []
+    members = dict(zip(ready, chosen))
     by_member: dict[str, list[int]] = defaultdict(list)
     for j, i in enumerate(active):
         if filled[j] is None:
