@@ -119,12 +119,20 @@ class BenchmarkSpec(BaseModel):
     methods: list[str] | None = None
 
 
+class RouterBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    fallback: str | None = None
+    # allocator decoding: null = the member it names; p = the cheapest with estimated success >= p
+    min_success: float | None = Field(default=None, gt=0, le=1)
+
+
 class EvaluationParams(BaseModel):
     model_config = ConfigDict(extra="allow")
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
     methods: list[str] = Field(min_length=1)
     sampling: SamplingBlock = SamplingBlock()
+    router: RouterBlock = RouterBlock()
 
     @model_validator(mode="after")
     def known_benchmarks(self):

@@ -61,3 +61,19 @@ def test_overlong_prompt_is_cut_from_the_left(tiny_member):
     out = backend.generate([long, "003+004="], SamplingParams(max_new_tokens=4))
     assert out[0].prompt_tokens == backend.max_positions - 4 and out[1].prompt_tokens == 8
     assert 1 <= out[0].completion_tokens <= 4
+
+
+def test_top_logprobs_follow_the_greedy_path(tiny_member, tmp_path):
+    backend = TransformersBackend(tiny_member, batch_size=8)
+    sampling = SamplingParams(max_new_tokens=4, logprobs=True, top_logprobs=3)
+    for c in backend.generate(PROMPTS, sampling):
+        assert len(c.top_logprobs) == c.completion_tokens
+        for position, chosen in zip(c.top_logprobs, c.token_logprobs):
+            assert 1 <= len(position) <= 3 and max(position.values()) == chosen  # greedy takes the top
+        assert c.text.startswith(max(c.top_logprobs[0], key=c.top_logprobs[0].get).strip() or "")
+    pool = ModelPool({"m": backend}, PriceTable.from_config({"m": {"input_per_m": 1, "output_per_m": 1,
+                                                                   "date": "d", "source": "s"}}),
+                     CallCache(tmp_path / "calls.sqlite"))
+    first = pool.generate("m", PROMPTS[:1], sampling)[0]
+    again = pool.generate("m", PROMPTS[:1], sampling)[0]
+    assert again.cached and again.top_logprobs == first.top_logprobs  # survives the call cache

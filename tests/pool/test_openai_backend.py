@@ -74,6 +74,25 @@ def test_request_params_send_sampling_fields_only_when_sampling():
         "logprobs": True,
     }
     assert request_params(SamplingParams(logprobs=True), "completion")["logprobs"] == 1
+    assert request_params(SamplingParams(top_logprobs=5), "completion")["logprobs"] == 5
+    assert request_params(SamplingParams(top_logprobs=5), "chat") | {} == {
+        "max_tokens": 16, "temperature": 0.0, "logprobs": True, "top_logprobs": 5,
+    }
+
+
+def test_top_logprobs_are_read_from_both_response_styles():
+    from types import SimpleNamespace as NS
+
+    from r2_pipeline.pool.openai_backend import _choice_top_logprobs
+
+    alt = [NS(token="t", logprob=0.0)], [NS(token="3", logprob=-0.5), NS(token="5", logprob=-1.0)]
+    chat = NS(logprobs=NS(content=[NS(token="t", logprob=0.0, top_logprobs=alt[0]),
+                                   NS(token="3", logprob=-0.5, top_logprobs=alt[1])]))
+    completion = NS(logprobs=NS(top_logprobs=[{"t": 0.0}, {"3": -0.5, "5": -1.0}]))
+    expected = [{"t": 0.0}, {"3": -0.5, "5": -1.0}]
+    assert _choice_top_logprobs(chat, "chat") == expected
+    assert _choice_top_logprobs(completion, "completion") == expected
+    assert _choice_top_logprobs(NS(logprobs=None), "chat") is None
 
 
 @pytest.mark.parametrize(

@@ -53,3 +53,15 @@ def test_allocator_env_rewards_in_trl_signature(ladder_pool):
 def test_unknown_reward_name():
     with pytest.raises(ValueError, match="unknown reward functions"):
         make_rewards(["brevity"], env=None, lam=0.1)
+
+
+def test_allocator_cost_is_measured_against_the_whole_question(ladder_pool):
+    one_step = {TASK.allocator_prompt("", [], "12 * 7"): ("12 * 7", 84)}
+    four_steps = {TASK.allocator_prompt("", [], "12 * 7"): ("12 * 7", 84, 4)}
+    penalty = {}
+    for name, gold in (("step", one_step), ("question", four_steps)):
+        env = AllocatorEnv(ladder_pool, TASK, gold, largest="t5", sampling=SamplingParams(max_new_tokens=4))
+        cost = make_rewards(["cost"], env, lam=0.5)[0]
+        penalty[name] = cost(list(gold), ["t5"])[0]
+    assert penalty["step"] == pytest.approx(-0.5)
+    assert penalty["question"] == pytest.approx(-0.125)  # one step of four on the largest member

@@ -1,10 +1,21 @@
 """The routed reasoner: allocator validation and fallback, context substitution, batching."""
 
+import math
+
+import pytest
+
 from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
 from r2_pipeline.reasoning.execute import execute, final_value
-from r2_pipeline.reasoning.router import RouterUsage, allocator_rule, decompose, validate_member
+from r2_pipeline.reasoning.router import (
+    RouterUsage,
+    allocator_rule,
+    cheapest_likely,
+    decompose,
+    member_probabilities,
+    validate_member,
+)
 from r2_pipeline.tasks.micro_task import TASK
 
 PRICE = {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
@@ -89,3 +100,39 @@ def test_a_step_that_cannot_run_is_not_allocated(ladder_pool):
     assert [final_value(t) for t in traces] == [None, 29]
     assert [len(b) for b in alloc.batches] == [2, 1] and usage.allocations == 3
     assert traces[0][1].member is None
+
+
+def test_member_probabilities_from_top_tokens():
+    # position 0: "t" is certain; position 1: the digit decides the tier
+    top = [{"t": 0.0}, {"3": math.log(0.6), "5": math.log(0.3), "4": math.log(0.1)}]
+    probs = member_probabilities(top, ["t1", "t2", "t3", "t4", "t5"])
+    assert probs == pytest.approx({"t3": 0.6, "t5": 0.3, "t4": 0.1})
+    assert member_probabilities(None, ["t1"]) == {}
+    assert member_probabilities([{"x": 0.0}], ["t1"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("min_success", "chosen"),
+    [(0.5, "t3"), (0.6, "t3"), (0.65, "t4"), (0.7, "t4"), (0.9, "t5"), (1.0, "t5")],
+)
+def test_cheapest_likely_member(min_success, chosen):
+    probs = {"t3": 0.6, "t4": 0.1, "t5": 0.3}
+    assert cheapest_likely(probs, ["t1", "t2", "t3", "t4", "t5"], min_success) == chosen
+
+
+def test_cautious_allocation_reads_the_allocators_probabilities(ladder_pool):
+    class Unsure(Scripted):
+        def generate(self, prompts, sampling):
+            self.batches.append((list(prompts), sampling.top_logprobs))
+            top = [{"t": 0.0}, {"3": math.log(0.6), "5": math.log(0.4)}]
+            return [Completion("t3", len(p), 2, top_logprobs=top) for p in prompts]
+
+    alloc = Unsure(None)
+    for min_success, member in ((None, "t3"), (0.5, "t3"), (0.9, "t5")):
+        rule = allocator_rule(router(Scripted(lambda p: ""), alloc), TASK, ["q"], ladder_pool.members, "t5",
+                              SamplingParams(), RouterUsage.empty(1), min_success, ["t1", "t2", "t3", "t4", "t5"])
+        assert rule([0], 0, ["12 * 7"], [[]]) == [member]
+    assert [k for _, k in alloc.batches] == [0, 5, 5]  # top tokens are asked for only when needed
+    with pytest.raises(ValueError, match="min_success"):
+        allocator_rule(router(alloc, alloc), TASK, ["q"], ladder_pool.members, "t5", SamplingParams(),
+                       RouterUsage.empty(1), 1.5)

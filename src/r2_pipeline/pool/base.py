@@ -15,6 +15,8 @@ class SamplingParams:
     temperature: float = 0.0
     top_p: float = 1.0
     logprobs: bool = False
+    # > 0: also the k most likely tokens at every generated position (as OpenAI's `top_logprobs`)
+    top_logprobs: int = 0
     seed: int = 0
     stop: tuple[str, ...] = ()
 
@@ -35,6 +37,8 @@ class Completion:
     completion_tokens: int
     token_logprobs: list[float] | None = None
     estimated_tokens: bool = False
+    # per generated position: token text -> log-probability of the k most likely tokens
+    top_logprobs: list[dict[str, float]] | None = None
     cached: bool = field(default=False, compare=False)
 
     def to_json(self) -> str:

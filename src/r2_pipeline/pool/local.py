@@ -113,20 +113,34 @@ class TransformersBackend:
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
-            output_scores=sampling.logprobs,
+            output_scores=sampling.logprobs or sampling.top_logprobs > 0,
             return_dict_in_generate=True,
         )
         new = gen.sequences[:, enc["input_ids"].shape[1] :]
         logprobs = self._token_logprobs(gen, new) if sampling.logprobs else None
+        top = self._top_logprobs(gen, sampling.top_logprobs) if sampling.top_logprobs > 0 else None
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
-        return [
+        out = [
             self._completion(new[i], prompt_lens[i], logprobs[i] if logprobs else None, sampling)
             for i in range(len(prompts))
         ]
+        for i, completion in enumerate(out if top else []):
+            completion.top_logprobs = top[i][: completion.completion_tokens]
+        return out
 
     def _token_logprobs(self, gen, new: torch.Tensor) -> list[list[float]]:
         steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1)
         return steps.gather(-1, new[:, : steps.shape[1], None]).squeeze(-1).tolist()
+
+    def _top_logprobs(self, gen, k: int) -> list[list[dict[str, float]]]:
+        """Per prompt and generated position, the k most likely tokens' texts and log-probabilities."""
+        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1)
+        values, ids = steps.topk(min(k, steps.shape[-1]), dim=-1)
+        texts = {t: self.tokenizer.decode([t]) for t in ids.unique().tolist()}
+        return [
+            [{texts[t]: v for t, v in zip(pos_ids, pos_values)} for pos_ids, pos_values in zip(row_ids, row_values)]
+            for row_ids, row_values in zip(ids.tolist(), values.tolist())
+        ]
 
     def _completion(self, ids: torch.Tensor, prompt_len: int, logprobs, sampling) -> Completion:
         ids = ids.tolist()

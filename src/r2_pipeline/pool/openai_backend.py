@@ -62,9 +62,11 @@ def request_params(sampling: SamplingParams, style: str) -> dict[str, Any]:
         params.update(top_p=sampling.top_p, seed=sampling.seed)
     if sampling.stop:
         params["stop"] = list(sampling.stop)
-    if sampling.logprobs:
+    if sampling.logprobs or sampling.top_logprobs:
         # completions ask for the top-k alongside the chosen token; 1 is the smallest every server takes
-        params["logprobs"] = True if style == "chat" else 1
+        params["logprobs"] = True if style == "chat" else max(1, sampling.top_logprobs)
+        if style == "chat" and sampling.top_logprobs:
+            params["top_logprobs"] = sampling.top_logprobs
     return params
 
 
@@ -330,13 +332,14 @@ class OpenAIBackend:
             if stop in text:
                 text = text[: text.index(stop)]
         logprobs = _choice_logprobs(choice, self.style) if sampling.logprobs else None
+        top = _choice_top_logprobs(choice, self.style) if sampling.top_logprobs else None
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
-            return Completion(text, prompt_tokens, completion_tokens, logprobs)
+            return Completion(text, prompt_tokens, completion_tokens, logprobs, top_logprobs=top)
         return Completion(
-            text, self._count(prompt), self._count(text), logprobs, estimated_tokens=True
+            text, self._count(prompt), self._count(text), logprobs, estimated_tokens=True, top_logprobs=top
         )
 
     def _choice_text(self, choice: Any) -> str:
@@ -371,6 +374,20 @@ def _first_choice(response: Any) -> Any:
     if not isinstance(choices, list) or not choices:
         raise _Transient("malformed response (no choices)")
     return choices[0]
+
+
+def _choice_top_logprobs(choice: Any, style: str) -> list[dict[str, float]] | None:
+    """Per position, the server's top-k tokens and log-probabilities; None when it sent none."""
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is None:
+        return None
+    if style == "chat":
+        content = getattr(logprobs, "content", None) or []
+        top = [{alt.token: float(alt.logprob) for alt in (getattr(item, "top_logprobs", None) or [])}
+               for item in content]
+    else:
+        top = [{tok: float(v) for tok, v in (pos or {}).items()} for pos in (getattr(logprobs, "top_logprobs", None) or [])]
+    return top if any(top) else None
 
 
 def _choice_logprobs(choice: Any, style: str) -> list[float] | None:

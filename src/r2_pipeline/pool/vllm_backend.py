@@ -31,26 +31,33 @@ def to_vllm_sampling(vllm: Any, sampling: SamplingParams) -> Any:
         "max_tokens": sampling.max_new_tokens,
         "temperature": sampling.temperature if not sampling.greedy else 0.0,
         "stop": list(sampling.stop) or None,
-        "logprobs": 1 if sampling.logprobs else None,
+        "logprobs": max(1, sampling.top_logprobs) if sampling.logprobs or sampling.top_logprobs else None,
     }
     if not sampling.greedy:
         kwargs.update(top_p=sampling.top_p, seed=sampling.seed)
     return vllm.SamplingParams(**kwargs)
 
 
-def to_completion(output: Any, want_logprobs: bool) -> Completion:
+def to_completion(output: Any, want_logprobs: bool, top_logprobs: int = 0) -> Completion:
     """One vLLM RequestOutput as a Completion, counting tokens from the ids the engine used."""
     sample = output.outputs[0]
     token_ids = list(sample.token_ids)
-    logprobs = None
+    logprobs = top = None
     if want_logprobs and sample.logprobs is not None:
         # each position maps token id -> Logprob for the top-k plus the chosen token
         logprobs = [float(sample.logprobs[i][tok].logprob) for i, tok in enumerate(token_ids)]
+    if top_logprobs and sample.logprobs is not None:
+        top = [
+            {str(lp.decoded_token): float(lp.logprob)
+             for lp in sorted(position.values(), key=lambda lp: -lp.logprob)[:top_logprobs]}
+            for position in sample.logprobs
+        ]
     return Completion(
         text=sample.text,
         prompt_tokens=len(output.prompt_token_ids or []),
         completion_tokens=len(token_ids),
         token_logprobs=logprobs,
+        top_logprobs=top,
     )
 
 
@@ -84,4 +91,4 @@ class VLLMBackend:
             outputs = self.llm.chat(conversations, params, use_tqdm=False)
         else:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [to_completion(o, sampling.logprobs) for o in outputs]
+        return [to_completion(o, sampling.logprobs, sampling.top_logprobs) for o in outputs]

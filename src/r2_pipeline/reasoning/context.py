@@ -19,6 +19,7 @@ class MethodContext:
     allocator_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(max_new_tokens=4))
     ladder: list[str] = field(default_factory=list)
     fallback: str = ""
+    min_success: float | None = None  # allocator decoding: None greedy, else `cheapest_likely`
     seed: int = 0
     query_router: Any = None
     cache: Any = None

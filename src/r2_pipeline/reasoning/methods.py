@@ -128,7 +128,7 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
-                              context.allocator_sampling, usage)
+                              context.allocator_sampling, usage, context.min_success, context.ladder)
     return _result(method, execute(pool, task, questions, plans, allocate, sampling), start, usage)
 
 

@@ -88,6 +88,10 @@ class AllocatorEnv:
 
     A micro subtask's value is exact, so a step that the chosen member gets wrong makes the final
     answer wrong whatever the other steps do; the verified step stands in for the final answer.
+    `gold[prompt]` is (subtask, value) or (subtask, value, steps in its question): with the step
+    count, the cost is measured against the largest member answering the whole question (every
+    micro step costs the same tokens), the scale the decomposer phase and evaluation use; without
+    it, against the largest member answering this step, a penalty as many times harsher.
     """
 
     def __init__(self, pool: ModelPool, task, gold: dict[str, tuple[str, Any]], largest: str,
@@ -111,9 +115,10 @@ class AllocatorEnv:
             prompts_ = [self.task.subtask_prompt("", [], s) for s in subtasks]
             for key, prompt, out in zip(group, prompts_, self.pool.generate(member, prompts_, self.sampling)):
                 value = self.task.parse_subtask(prompt, out.text)
+                steps = self.gold[key[0]][2] if len(self.gold[key[0]]) > 2 else 1
                 self.memo[key] = Outcome(True, value is not None and value == self.gold[key[0]][1],
                                          self.pool.cost(member, out),
-                                         largest.cost(out.prompt_tokens, out.completion_tokens))
+                                         steps * largest.cost(out.prompt_tokens, out.completion_tokens))
         return [self.memo[k] for k in keys]
 
 

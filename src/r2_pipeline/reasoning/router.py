@@ -6,8 +6,9 @@ are priced as the configured router member and reported apart from the pool's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..pool.base import SamplingParams
@@ -52,6 +53,40 @@ def validate_member(text: str, members: Sequence[str]) -> str | None:
     return name if name in members else None
 
 
+def member_probabilities(top_logprobs: Sequence[dict[str, float]] | None, members: Sequence[str]) -> dict[str, float]:
+    """The allocator's probability of naming each member, read off its top tokens per position.
+
+    Along the greedy path, a member whose name is the greedy prefix plus one alternative token at
+    position j gets that path's probability (its remaining tokens are taken as certain, which is
+    exact for names that differ in one token, such as the micro tiers). Normalised over members."""
+    probs: dict[str, float] = {}
+    prefix, base = "", 0.0
+    for position in top_logprobs or []:
+        for token, logprob in position.items():
+            name = (prefix + token).strip()
+            if name in members and name not in probs:
+                probs[name] = math.exp(base + logprob)
+        if not position:
+            break
+        greedy = max(position, key=position.get)
+        prefix, base = prefix + greedy, base + position[greedy]
+    total = sum(probs.values())
+    return {m: p / total for m, p in probs.items()} if total > 0 else {}
+
+
+def cheapest_likely(probs: dict[str, float], ladder: Sequence[str], min_success: float) -> str | None:
+    """The cheapest member m with P(label <= m) >= min_success.
+
+    The allocator learnt to name the cheapest member that answers a step; on a ladder where a dearer
+    member answers what a cheaper one does, P(label <= m) estimates P(m answers the step)."""
+    cumulative = 0.0
+    for member in ladder:
+        cumulative += probs.get(member, 0.0)
+        if cumulative >= min_success - 1e-9:
+            return member
+    return None
+
+
 def allocator_rule(
     router: ModelPool,
     task: Any,
@@ -60,10 +95,21 @@ def allocator_rule(
     fallback: str,
     sampling: SamplingParams,
     usage: RouterUsage,
+    min_success: float | None = None,
+    ladder: Sequence[str] | None = None,
 ) -> Allocate:
-    """An `Allocate` that asks the allocator LM for every active question's step in one batch."""
+    """An `Allocate` that asks the allocator LM for every active question's step in one batch.
+
+    Greedy by default: the member the allocator names. With `min_success`, the cheapest member on
+    `ladder` whose estimated chance of answering the step reaches it (`cheapest_likely`), which
+    turns the allocator's uncertainty into caution instead of always taking its single best guess."""
     if fallback not in members:
         raise ValueError(f"allocator fallback {fallback!r} is not a pool member: {list(members)}")
+    if min_success is not None:
+        if not 0.0 < min_success <= 1.0:
+            raise ValueError(f"allocator min_success must be in (0, 1], got {min_success}")
+        ladder = list(ladder or members)
+        sampling = replace(sampling, top_logprobs=max(sampling.top_logprobs, len(ladder)))
 
     def allocate(idx: list[int], step: int, filled: list[str], histories: list) -> list[str]:
         prompts = [task.allocator_prompt(questions[i], h, f) for i, f, h in zip(idx, filled, histories)]
@@ -77,6 +123,8 @@ def allocator_rule(
                 usage.invalid_allocations += 1
                 usage.fallback_counts[fallback] = usage.fallback_counts.get(fallback, 0) + 1
                 member = fallback
+            elif min_success is not None:
+                member = cheapest_likely(member_probabilities(out.top_logprobs, members), ladder, min_success) or member
             chosen.append(member)
         return chosen
 

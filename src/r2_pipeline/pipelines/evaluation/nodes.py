@@ -69,6 +69,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         allocator_sampling=SamplingParams(**router.get("allocator_sampling", {"max_new_tokens": 4})),
         ladder=ladder,
         fallback=router.get("fallback", ladder[-1]),
+        min_success=router.get("min_success"),
         seed=evaluation.get("seed", 0),
         cache=built.cache,
     )

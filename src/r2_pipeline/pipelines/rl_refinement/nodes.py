@@ -63,12 +63,12 @@ def refine_allocator(
     else:
         plans, _ = decompose(_router(pool, decomposer, allocator), task, list(frame["question"]),
                              SamplingParams(max_new_tokens=64), RouterUsage.empty(len(frame)))
-    gold: dict[str, tuple[str, int]] = {}
+    gold: dict[str, tuple[str, int, int]] = {}
     for plan in plans:
         values = micro.evaluate_subtasks(plan) if plan else None
         for k, subtask in enumerate(plan if values else []):
             filled = micro.substitute(subtask, values)
-            gold[task.allocator_prompt("", [], filled)] = (filled, values[k])
+            gold.setdefault(task.allocator_prompt("", [], filled), (filled, values[k], len(plan)))
     prompts = sorted(gold)
     if len(prompts) < settings["trainer"].get("num_generations", 8):
         raise ValueError(

@@ -1,0 +1,61 @@
+"""Where a trained decomposer's plans go wrong, against the reference plans of the micro test split.
+
+Each test question is decomposed greedily (one batch) and its plan compared with the reference:
+exact, unparseable, wrong number of steps, or the first differing step has a wrong operation, a
+wrong left or a wrong right operand. Exact plans bound what any allocation can reach.
+
+Usage, from the project root after `kedro run`:
+    python benchmarks/decomposer_errors.py [decomposer folder] [examples to print]
+(default folder: data/06_models/decomposer_sft)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+import pandas as pd
+
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.local import TransformersBackend
+from r2_pipeline.tasks import micro
+from r2_pipeline.tasks.micro_task import TASK
+
+
+def category(plan: list[str] | None, reference: list[str]) -> str:
+    if plan == reference:
+        return "exact"
+    if plan is None:
+        return "unparseable"
+    if len(plan) != len(reference):
+        return "step count"
+    for got, want in zip(plan, reference):
+        if got != want:
+            got_step, want_step = micro.EXPR.match(got), micro.EXPR.match(want)
+            if not got_step or not want_step:
+                return "not one operation"
+            for part, name in ((2, "operation"), (1, "left operand"), (3, "right operand")):
+                if got_step.group(part) != want_step.group(part):
+                    return name
+    return "exact"
+
+
+def main(folder: str, show: int) -> None:
+    world = pd.read_parquet("data/01_raw/world_test.parquet")
+    references = [json.loads(s) if isinstance(s, str) else list(s) for s in world["subtasks"]]
+    outs = TransformersBackend(folder).generate([TASK.decomposer_prompt(q) for q in world["question"]],
+                                                SamplingParams(max_new_tokens=64))
+    plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, world["question"])]
+    counts = Counter(category(p, r) for p, r in zip(plans, references))
+    print(f"{folder}: {len(plans)} test questions\n\n| plan | questions | share |\n|---|---|---|")
+    for name, n in counts.most_common():
+        print(f"| {name} | {n} | {n / len(plans):.3f} |")
+    wrong = [(q, r, p) for q, r, p in zip(world["question"], references, plans) if p != r]
+    for question, reference, plan in wrong[:show]:
+        print(f"\n{question}\n  reference: {reference}\n  plan:      {plan}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "data/06_models/decomposer_sft",
+         int(sys.argv[2]) if len(sys.argv) > 2 else 3)

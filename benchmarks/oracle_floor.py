@@ -1,0 +1,74 @@
+"""How cheap can any router be on this pool? The step-level oracle floor on the micro test split.
+
+Every step of every test question's reference plan, with the exact earlier values substituted, is
+answered by every pool member (batched, through the call cache). The oracle sends each step to the
+cheapest member that answers it exactly (to the dearest when none does). Its cost relative to the
+dearest member doing every step is a floor for every router that keeps the dearest member's
+accuracy: a router can only be cheaper by getting steps wrong.
+
+Usage, from the project root after `kedro run` (model_pool and data_generation):
+    python benchmarks/oracle_floor.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.factory import ladder_order, pool_from_params
+from r2_pipeline.tasks import micro
+
+
+def reference_steps(world: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for qid, subtasks, buckets in zip(world["id"], world["subtasks"], world["buckets"]):
+        subtasks = json.loads(subtasks) if isinstance(subtasks, str) else list(subtasks)
+        buckets = json.loads(buckets) if isinstance(buckets, str) else list(buckets)
+        values: list[int] = []
+        for k, (subtask, bucket) in enumerate(zip(subtasks, buckets)):
+            filled = micro.substitute(subtask, values)
+            values.append(micro.parse_expression(filled).value)
+            rows.append({"id": qid, "step": k, "bucket": bucket, "filled": filled, "value": values[-1]})
+    return pd.DataFrame(rows)
+
+
+def main(root: Path) -> None:
+    pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
+    pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
+    manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
+    pool = pool_from_params(manifest, pool_params)
+    ladder = ladder_order(pool_params)
+    steps = reference_steps(pd.read_parquet(root / "data/01_raw/world_test.parquet"))
+    prompts = [micro.member_prompt(f) for f in steps["filled"]]
+    sampling = SamplingParams(max_new_tokens=8)
+    for member in ladder:
+        outs = pool.generate(member, prompts, sampling)
+        steps[member] = [micro.parse_member_answer(p, o.text) == v for p, o, v in zip(prompts, outs, steps["value"])]
+        steps[f"{member}_cost"] = [pool.cost(member, o) for o in outs]
+    largest = ladder[-1]
+    cheapest = [next((m for m in ladder if row[m]), largest) for _, row in steps.iterrows()]
+    steps["oracle"] = cheapest
+    steps["oracle_cost"] = [row[f"{m}_cost"] for m, (_, row) in zip(cheapest, steps.iterrows())]
+
+    print(f"{len(steps)} steps of {steps['id'].nunique()} test questions (reference plans, exact earlier values)\n")
+    print("| bucket | share of steps | " + " | ".join(ladder) + " |")
+    print("|---" * (len(ladder) + 2) + "|")
+    for bucket, group in steps.groupby("bucket"):
+        accs = " | ".join(f"{group[m].mean():.3f}" for m in ladder)
+        print(f"| {bucket} | {len(group) / len(steps):.3f} | {accs} |")
+    print("\n| oracle's member | share of steps |\n|---|---|")
+    for member in ladder:
+        print(f"| {member} | {(steps['oracle'] == member).mean():.3f} |")
+    all_largest = steps[f"{largest}_cost"].sum()
+    only_largest = (steps["oracle"] == largest).mean()
+    print(f"\noracle cost / {largest} cost: {steps['oracle_cost'].sum() / all_largest:.3f} "
+          f"(steps no cheaper member answers: {only_largest:.3f}; router tokens not included)")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
