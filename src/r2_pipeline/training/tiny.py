@@ -47,7 +47,9 @@ def vocabulary(corpus: Iterable[str], max_number: int = 999, split_digits: bool 
     without a leading space, are then single tokens) or, with `split_digits`, the ten digits.
 
     Whole-number tokens make short copies, but a number rare in the training data has an untrained
-    embedding and gets miscopied; digit tokens are all well trained, so any number copies."""
+    embedding and gets miscopied. Digit tokens are all well trained, but copying digit by digit
+    took a tiny model longer to learn (43 of 500 exact micro plans after 1200 steps, against 206),
+    which is why micro plans cite the question's numbers (`$k`) instead of copying them."""
     split = _pre_tokenizer(split_digits).pre_tokenize_str
     words = {tok for text in corpus for tok, _ in split(text)}
     if split_digits:
