@@ -11,11 +11,8 @@ Usage, from the project root after `kedro run`:
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
-
-import pandas as pd
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import TransformersBackend
@@ -42,16 +39,17 @@ def category(plan: list[str] | None, reference: list[str]) -> str:
 
 
 def main(folder: str, show: int) -> None:
-    world = pd.read_parquet("data/01_raw/world_test.parquet")
-    references = [json.loads(s) if isinstance(s, str) else list(s) for s in world["subtasks"]]
-    outs = TransformersBackend(folder).generate([TASK.decomposer_prompt(q) for q in world["question"]],
+    examples = TASK.load("data/01_raw/world_test.parquet")
+    questions = [e.question for e in examples]
+    references = [e.meta["subtasks"] for e in examples]
+    outs = TransformersBackend(folder).generate([TASK.decomposer_prompt(q) for q in questions],
                                                 SamplingParams(max_new_tokens=64))
-    plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, world["question"])]
+    plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, questions)]
     counts = Counter(category(p, r) for p, r in zip(plans, references))
     print(f"{folder}: {len(plans)} test questions\n\n| plan | questions | share |\n|---|---|---|")
     for name, n in counts.most_common():
         print(f"| {name} | {n} | {n / len(plans):.3f} |")
-    wrong = [(q, r, p) for q, r, p in zip(world["question"], references, plans) if p != r]
+    wrong = [(q, r, p) for q, r, p in zip(questions, references, plans) if p != r]
     for question, reference, plan in wrong[:show]:
         print(f"\n{question}\n  reference: {reference}\n  plan:      {plan}")
 

@@ -22,18 +22,15 @@ import yaml
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import ladder_order, pool_from_params
 from r2_pipeline.tasks import micro
+from r2_pipeline.tasks.micro_task import TASK
 
 
 def reference_steps(world: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for qid, subtasks, buckets in zip(world["id"], world["subtasks"], world["buckets"]):
-        subtasks = json.loads(subtasks) if isinstance(subtasks, str) else list(subtasks)
-        buckets = json.loads(buckets) if isinstance(buckets, str) else list(buckets)
-        values: list[int] = []
-        for k, (subtask, bucket) in enumerate(zip(subtasks, buckets)):
-            filled = micro.substitute(subtask, values)
-            values.append(micro.parse_expression(filled).value)
-            rows.append({"id": qid, "step": k, "bucket": bucket, "filled": filled, "value": values[-1]})
+    for example in TASK.load(world):
+        steps = micro.filled_subtasks(example.meta["subtasks"])
+        for k, ((filled, value), bucket) in enumerate(zip(steps, example.meta["buckets"])):
+            rows.append({"id": example.id, "step": k, "bucket": bucket, "filled": filled, "value": value})
     return pd.DataFrame(rows)
 
 

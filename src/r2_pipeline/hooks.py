@@ -25,8 +25,6 @@ class EndpointPreflightHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         if not any(i == "params:pool" or i.startswith("params:pool.") for i in pipeline.inputs()):
             return
-        pool = catalog.load("params:pool")
-        if any(spec.get("backend") == "openai" for spec in (pool.get("members") or {}).values()):
-            from .pool.preflight import check_endpoints  # noqa: PLC0415  (openai client, only when needed)
+        from .pool.preflight import check_endpoints  # noqa: PLC0415  (checks nothing without openai members)
 
-            check_endpoints(pool)
+        check_endpoints(catalog.load("params:pool"))

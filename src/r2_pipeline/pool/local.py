@@ -117,8 +117,9 @@ class TransformersBackend:
             return_dict_in_generate=True,
         )
         new = gen.sequences[:, enc["input_ids"].shape[1] :]
-        logprobs = self._token_logprobs(gen, new) if sampling.logprobs else None
-        top = self._top_logprobs(gen, sampling.top_logprobs) if sampling.top_logprobs > 0 else None
+        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1) if gen.scores else None
+        logprobs = self._token_logprobs(steps, new) if sampling.logprobs else None
+        top = self._top_logprobs(steps, sampling.top_logprobs) if sampling.top_logprobs > 0 else None
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         out = [
             self._completion(new[i], prompt_lens[i], logprobs[i] if logprobs else None, sampling)
@@ -128,13 +129,13 @@ class TransformersBackend:
             completion.top_logprobs = top[i][: completion.completion_tokens]
         return out
 
-    def _token_logprobs(self, gen, new: torch.Tensor) -> list[list[float]]:
-        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1)
+    @staticmethod
+    def _token_logprobs(steps: torch.Tensor, new: torch.Tensor) -> list[list[float]]:
+        """`steps`: log-probabilities per prompt, generated position and vocabulary entry."""
         return steps.gather(-1, new[:, : steps.shape[1], None]).squeeze(-1).tolist()
 
-    def _top_logprobs(self, gen, k: int) -> list[list[dict[str, float]]]:
+    def _top_logprobs(self, steps: torch.Tensor, k: int) -> list[list[dict[str, float]]]:
         """Per prompt and generated position, the k most likely tokens' texts and log-probabilities."""
-        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1)
         values, ids = steps.topk(min(k, steps.shape[-1]), dim=-1)
         texts = {t: self.tokenizer.decode([t]) for t in ids.unique().tolist()}
         return [

@@ -297,34 +297,29 @@ def cite_quantities(subtasks: Sequence[str], question: str) -> list[str]:
 def resolve_quantities(subtasks: Sequence[str], question: str) -> list[str] | None:
     """Replace every `$k` by the question's k-th number; None when a citation is out of range."""
     numbers = quantities(question)
-    missing = False
-
-    def fill(match: re.Match) -> str:
-        nonlocal missing
-        k = int(match.group(1))
-        if not 1 <= k <= len(numbers):
-            missing = True
-            return match.group(0)
-        return str(numbers[k - 1])
-
-    resolved = [QUANTITY_REF.sub(fill, subtask) for subtask in subtasks]
-    return None if missing else resolved
+    resolved = [_fill_references(QUANTITY_REF, subtask, numbers) for subtask in subtasks]
+    return None if None in resolved else resolved
 
 
 def substitute(subtask: str, answers: Sequence[int | None]) -> str | None:
     """Replace `#k` by the answer of subtask k; None when it refers to a missing answer."""
+    return _fill_references(REF, subtask, answers)
+
+
+def _fill_references(pattern: re.Pattern, text: str, values: Sequence[int | None]) -> str | None:
+    """Replace each 1-based reference `pattern` matches by its value; None when one is missing."""
     missing = False
 
     def fill(match: re.Match) -> str:
         nonlocal missing
         k = int(match.group(1))
-        if not 1 <= k <= len(answers) or answers[k - 1] is None:
+        if not 1 <= k <= len(values) or values[k - 1] is None:
             missing = True
             return match.group(0)
-        return str(answers[k - 1])
+        return str(values[k - 1])
 
-    text = REF.sub(fill, subtask)
-    return None if missing else text
+    filled = pattern.sub(fill, text)
+    return None if missing else filled
 
 
 def parse_expression(expr: str) -> Step | None:
@@ -337,17 +332,24 @@ def parse_expression(expr: str) -> Step | None:
 
 def evaluate_subtasks(subtasks: Sequence[str]) -> list[int] | None:
     """Exact values of a decomposition's subtasks, or None if any step is not one valid operation."""
-    values: list[int] = []
+    steps = filled_subtasks(subtasks)
+    return None if steps is None else [value for _, value in steps]
+
+
+def filled_subtasks(subtasks: Sequence[str]) -> list[tuple[str, int]] | None:
+    """Each subtask with the exact earlier values substituted, and its own exact value; None if
+    any step is not one valid operation."""
+    out: list[tuple[str, int]] = []
     for subtask in subtasks:
-        filled = substitute(subtask, values)
+        filled = substitute(subtask, [value for _, value in out])
         step = parse_expression(filled) if filled is not None else None
         if step is None:
             return None
         try:
-            values.append(step.value)
+            out.append((filled, step.value))
         except ValueError:
             return None
-    return values
+    return out
 
 
 # ---------------------------------------------------------------- what a pool member sees

@@ -112,9 +112,7 @@ def label_allocations(
     items, rows = [], []
     for row in scored[scored["chosen"]].itertuples():
         subtasks = json.loads(row.subtasks)
-        values = micro.evaluate_subtasks(subtasks) or []
-        for k, (subtask, value) in enumerate(zip(subtasks, values)):
-            filled = micro.substitute(subtask, values)
+        for k, (subtask, (filled, value)) in enumerate(zip(subtasks, micro.filled_subtasks(subtasks) or [])):
             items.append(SearchItem(f"{row.id}/{k}", micro.member_prompt(filled), value))
             rows.append({"id": row.id, "step": k, "subtask": subtask, "filled": filled})
     attempts = grouped_search(built, ladder, items, micro.parse_member_answer,

@@ -21,6 +21,7 @@ from ...tracking import log_method_runs  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+
 def evaluate_methods(
     test_split: pd.DataFrame,
     pool_manifest: dict,

@@ -65,10 +65,8 @@ def refine_allocator(
                              SamplingParams(max_new_tokens=64), RouterUsage.empty(len(frame)))
     gold: dict[str, tuple[str, int, int]] = {}
     for plan in plans:
-        values = micro.evaluate_subtasks(plan) if plan else None
-        for k, subtask in enumerate(plan if values else []):
-            filled = micro.substitute(subtask, values)
-            gold.setdefault(task.allocator_prompt("", [], filled), (filled, values[k], len(plan)))
+        for filled, value in (micro.filled_subtasks(plan) if plan else None) or []:
+            gold.setdefault(task.allocator_prompt("", [], filled), (filled, value, len(plan)))
     prompts = sorted(gold)
     if len(prompts) < settings["trainer"].get("num_generations", 8):
         raise ValueError(
