@@ -214,6 +214,8 @@ class RLParams(Strict):
     cost_lambda: float = Field(ge=0)
     rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
     fallback: str
+    # the frozen allocator's decoding in decomposer-phase rollouts (evaluation.router.min_success)
+    min_success: float | None = Field(default=None, gt=0, le=1)
     decomposer: GRPOPhase
     allocator: GRPOPhase
 

@@ -136,3 +136,27 @@ def test_cautious_allocation_reads_the_allocators_probabilities(ladder_pool):
     with pytest.raises(ValueError, match="min_success"):
         allocator_rule(router(alloc, alloc), TASK, ["q"], ladder_pool.members, "t5", SamplingParams(),
                        RouterUsage.empty(1), 1.5)
+
+
+def test_decomposer_rollouts_route_as_evaluation_does(ladder_pool):
+    """The decomposer phase's frozen allocator decodes with `min_success`, as evaluation does: an
+    unsure allocator (t2 at 0.6) sends the bucket-3 step to t5, and the sampled plan scores."""
+    from r2_pipeline.reasoning.rewards import DecomposerEnv
+
+    class Unsure(Scripted):
+        def generate(self, prompts, sampling):
+            top = [{"t": 0.0}, {"2": math.log(0.6), "5": math.log(0.4)}]
+            return [Completion("t2", len(p), 2, top_logprobs=top) for p in prompts]
+
+    question = "Ann has 12 apples. Then the apples are multiplied by 7. How many apples are there now?"
+    prompt = TASK.decomposer_prompt(question)
+    plan = "1. $1 * $2\n"
+    outcomes = {}
+    for min_success in (None, 0.9):
+        env = DecomposerEnv(ladder_pool, router(Scripted(lambda p: plan), Unsure(None)), TASK,
+                            {prompt: (question, 84)}, fallback="t5", largest="t5",
+                            sampling=SamplingParams(max_new_tokens=4), router_sampling=SamplingParams(),
+                            min_success=min_success, ladder=ladder_pool.members)
+        outcomes[min_success] = env.outcomes([prompt], [plan])[0]
+    assert not outcomes[None].correct  # greedy: t2, wrong on a bucket-3 step in this fake ladder
+    assert outcomes[0.9].correct and outcomes[0.9].cost > outcomes[None].cost

@@ -52,9 +52,11 @@ class DecomposerEnv:
     """Decomposer phase: each sampled plan is executed by the routed reasoner with the frozen allocator."""
 
     def __init__(self, pool: ModelPool, router: ModelPool, task, gold: dict[str, tuple[str, Any]],
-                 fallback: str, largest: str, sampling: SamplingParams, router_sampling: SamplingParams):
+                 fallback: str, largest: str, sampling: SamplingParams, router_sampling: SamplingParams,
+                 min_success: float | None = None, ladder: Sequence[str] | None = None):
         self.pool, self.router, self.task, self.gold = pool, router, task, gold
         self.fallback, self.largest = fallback, largest
+        self.min_success, self.ladder = min_success, ladder
         self.sampling, self.router_sampling = sampling, router_sampling
         self.memo: dict[tuple[str, str], Outcome] = {}
 
@@ -70,7 +72,7 @@ class DecomposerEnv:
         plans = [self.task.parse_plan(text, q) for (_, text), q in zip(keys, questions)]
         usage = RouterUsage.empty(len(keys))
         allocate = allocator_rule(self.router, self.task, questions, self.pool.members, self.fallback,
-                                  self.router_sampling, usage)
+                                  self.router_sampling, usage, self.min_success, self.ladder)
         traces = execute(self.pool, self.task, questions, plans, allocate, self.sampling)
         largest = self.pool.prices[self.largest]
         out = []

@@ -44,6 +44,7 @@ def refine_decomposer(
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder_order(pool)[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
+        min_success=rl_refinement.get("min_success"), ladder=ladder_order(pool),
     )
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
     model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
