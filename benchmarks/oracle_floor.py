@@ -34,7 +34,9 @@ def reference_steps(world: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(root: Path) -> None:
+def member_outcomes(root: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The reference steps with, per member, whether it answers each exactly (`<member>`) and what
+    it cost (`<member>_cost`), and the oracle's member and cost; plus the ladder, cheapest first."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
@@ -47,10 +49,15 @@ def main(root: Path) -> None:
         outs = pool.generate(member, prompts, sampling)
         steps[member] = [micro.parse_member_answer(p, o.text) == v for p, o, v in zip(prompts, outs, steps["value"])]
         steps[f"{member}_cost"] = [pool.cost(member, o) for o in outs]
-    largest = ladder[-1]
-    cheapest = [next((m for m in ladder if row[m]), largest) for _, row in steps.iterrows()]
+    cheapest = [next((m for m in ladder if row[m]), ladder[-1]) for _, row in steps.iterrows()]
     steps["oracle"] = cheapest
     steps["oracle_cost"] = [row[f"{m}_cost"] for m, (_, row) in zip(cheapest, steps.iterrows())]
+    return steps, ladder
+
+
+def main(root: Path) -> None:
+    steps, ladder = member_outcomes(root)
+    largest = ladder[-1]
 
     print(f"{len(steps)} steps of {steps['id'].nunique()} test questions (reference plans, exact earlier values)\n")
     print("| bucket | share of steps | " + " | ".join(ladder) + " |")

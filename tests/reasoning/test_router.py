@@ -8,6 +8,7 @@ from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
 from r2_pipeline.reasoning.execute import execute, final_value
+from r2_pipeline.reasoning.rewards import DecomposerEnv
 from r2_pipeline.reasoning.router import (
     RouterUsage,
     allocator_rule,
@@ -141,8 +142,6 @@ def test_cautious_allocation_reads_the_allocators_probabilities(ladder_pool):
 def test_decomposer_rollouts_route_as_evaluation_does(ladder_pool):
     """The decomposer phase's frozen allocator decodes with `min_success`, as evaluation does: an
     unsure allocator (t2 at 0.6) sends the bucket-3 step to t5, and the sampled plan scores."""
-    from r2_pipeline.reasoning.rewards import DecomposerEnv
-
     class Unsure(Scripted):
         def generate(self, prompts, sampling):
             top = [{"t": 0.0}, {"2": math.log(0.6), "5": math.log(0.4)}]

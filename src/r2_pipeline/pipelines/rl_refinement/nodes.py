@@ -38,13 +38,14 @@ def refine_decomposer(
     task = get_task("micro")
     frame = _questions(world_train, settings, salt=0)
     prompts = [task.decomposer_prompt(q) for q in frame["question"]]
+    ladder = ladder_order(pool)
     env = DecomposerEnv(
         pool_from_params(pool_manifest, pool),
         _router(pool, decomposer, allocator), task,
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
-        fallback=rl_refinement["fallback"], largest=ladder_order(pool)[-1],
+        fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
-        min_success=rl_refinement.get("min_success"), ladder=ladder_order(pool),
+        min_success=rl_refinement.get("min_success"), ladder=ladder,
     )
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
     model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
