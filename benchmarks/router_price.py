@@ -12,11 +12,12 @@ Usage, from the project root after `kedro run`:
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from safetensors import safe_open
 
 RESULTS = "data/07_model_output/evaluation_results.parquet"
 MODELS = Path("data/06_models")
@@ -29,14 +30,8 @@ def parameters(folder: Path) -> int | None:
         return None
     total = 0
     for file in files:
-        with open(file, "rb") as f:
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        for name, spec in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in spec["shape"]:
-                    count *= dim
-                total += count
+        with safe_open(file, "pt") as tensors:
+            total += sum(math.prod(tensors.get_slice(name).get_shape()) for name in tensors.keys())
     return total
 
 
