@@ -40,6 +40,34 @@ def test_base_parameters_are_valid():
         (lambda p: p["rl_refinement"].update(min_success=0), r"rl_refinement\.min_success = 0"),
         (lambda p: p["evaluation"].update(methods=["query_router@high"]), r"write query_router@<threshold>"),
         (lambda p: p["evaluation"].update(methods=["query_router@1.5"]), r"query_router@1\.5.*in \[0, 1\]"),
+        # routers are passed to evaluation by position: reordering them would mislabel every router
+        (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),
+         r"parameter evaluation: routers .*must be \['r2_sft', 'r2_round_1', 'r2_round_2', 'r2'\]"),
+        # a member nobody trains would only fail after model_pool had retrained and overwritten the pool
+        (lambda p: p["pool"]["members"].update(t6={"backend": "transformers"}) or p["pool"]["prices"].update(
+            t6=p["pool"]["prices"]["t5"]), r"pool members \['t6'\] use the transformers backend without a `path`"),
+        (lambda p: p["pool"]["members"]["t1"].update(batchsize=8), r"pool\.members\.t1.*does not take: \['batchsize'\]"),
+        (lambda p: p["pool"]["members"].update(api={"backend": "openai", "base_url": "localhost:8000/v1", "model": "m"})
+         or p["pool"]["prices"].update(api=p["pool"]["prices"]["t5"]), r"base_url 'localhost:8000/v1' must start with http"),
+        (lambda p: p["model_pool"]["tiers"]["t3"].update(buckets=[1, 6]), r"buckets \[6\] are not micro-world buckets"),
+        (lambda p: p["model_pool"]["tiers"]["t3"].update(num_attention_heads=5), r"hidden_size 96 is not a multiple of num_attention_heads 5"),
+        (lambda p: p["data_generation"]["allocation"].update(alpha=1.5), r"data_generation\.allocation\.alpha = 1\.5"),
+        (lambda p: p["data_generation"]["allocation"].update(thresholds=[0.7, 0.95]), r"thresholds must be descending"),
+        (lambda p: p["data_generation"]["allocation"].update(start_tiers=[0, -1, 4]), r"start_tiers are ladder indices"),
+        (lambda p: p["data_generation"]["allocation"].update(start_tiers=[0, 2, 5]), r"indices \[5\] are beyond the ladder of 5 members"),
+        (lambda p: p["data_generation"]["allocation"].update(start_tiers=[0, 4]), r"needs one tier per threshold plus one"),
+        (lambda p: p["data_generation"]["allocation"].update(baseline="t9"), r"data_generation\.allocation\.baseline = 't9': not a pool member"),
+        (lambda p: p["data_generation"]["decomposition"].update(evaluation_member="gpt"), r"evaluation_member = 'gpt': not a pool member"),
+        (lambda p: p["data_generation"]["teacher"].update(kind="oracle"), r"data_generation\.teacher\.kind = 'oracle'"),
+        (lambda p: p["data_generation"].update(alocation={}), r"data_generation\.alocation.*Extra inputs are not permitted"),
+        (lambda p: p["rl_refinement"].update(fallback="t7"), r"rl_refinement\.fallback = 't7': not a pool member"),
+        (lambda p: p["evaluation"]["router"].update(fallback="t0"), r"evaluation\.router\.fallback = 't0': not a pool member"),
+        (lambda p: p["evaluation"]["query_router"].update(threshold=2), r"evaluation\.query_router\.threshold = 2"),
+        (lambda p: p["evaluation"]["router"].update(min_sucess=0.9), r"evaluation\.router\.min_sucess.*Extra inputs"),
+        (lambda p: p["allocator_sft"]["backbone"].update(tokenizer="bytes"), r"allocator_sft\.backbone\.tokenizer = 'bytes'"),
+        (lambda p: p["decomposer_sft"]["backbone"].update(num_attention_heads=3), r"hidden_size 128 is not a multiple of num_attention_heads 3"),
+        (lambda p: p["decomposer_sft"]["backbone"].update(kind="pretrained"), r"a pretrained backbone needs `path`"),
+        (lambda p: p["pretrained_backbone"].pop("gguf"), r"pretrained_backbone\.gguf.*Field required"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):
@@ -59,3 +87,22 @@ def test_kedro_session_refuses_bad_parameters(tmp_path):
     with KedroSession.create(project_path=root, env="test", runtime_params={"data_generation": {"world": {"sizes": {"train": -3}}}}) as session:
         with pytest.raises(ParameterError, match=r"sizes\.train = -3"):
             session.load_context()
+
+
+def test_block_level_errors_do_not_print_the_whole_block():
+    params = copy.deepcopy(base_params())
+    params["data_generation"]["world"].update(min_steps=7)
+    with pytest.raises(ParameterError) as err:
+        validate_params(params)
+    assert "parameter data_generation.world: " in str(err.value)
+    assert "bucket_weights" not in str(err.value)  # the block's other keys are not dumped
+
+
+@pytest.mark.parametrize("env", ["test", "paper"])
+def test_every_profile_is_valid(env):
+    from kedro.config import OmegaConfigLoader
+
+    from r2_pipeline.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(BASE.parent), env=env, **CONFIG_LOADER_ARGS)
+    assert validate_params(loader["parameters"])

