@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
+
+
+def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a new folder beside `path`, then swap it in: a save that fails leaves the old one whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model folder is not
+    try:
+        write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = path.with_name(f".{path.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+    if path.exists():
+        path.rename(old)
+    staging.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 class ModelFoldersDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
@@ -25,12 +44,12 @@ class ModelFoldersDataset(AbstractDataset[dict[str, Any], dict[str, str]]):
         return {p.name: str(p) for p in sorted(self._path.iterdir()) if (p / "config.json").exists()}
 
     def save(self, models: dict[str, Any]) -> None:
-        if self._path.exists():
-            shutil.rmtree(self._path)
-        self._path.mkdir(parents=True)  # an empty pool (paper profile: no tiers) is a valid result
-        for name, (model, tokenizer) in models.items():
-            model.save_pretrained(self._path / name)
-            tokenizer.save_pretrained(self._path / name)
+        def write(folder: Path) -> None:  # an empty pool (paper profile: no tiers) is a valid result
+            for name, (model, tokenizer) in models.items():
+                model.save_pretrained(folder / name)
+                tokenizer.save_pretrained(folder / name)
+
+        replace_folder(self._path, write)
 
     def _exists(self) -> bool:
         return self._path.is_dir()
@@ -53,10 +72,12 @@ class ModelFolderDataset(AbstractDataset[tuple[Any, Any], str]):
 
     def save(self, data: tuple[Any, Any]) -> None:
         model, tokenizer = data
-        if self._path.exists():
-            shutil.rmtree(self._path)
-        model.save_pretrained(self._path)
-        tokenizer.save_pretrained(self._path)
+
+        def write(folder: Path) -> None:
+            model.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+
+        replace_folder(self._path, write)
 
     def _exists(self) -> bool:
         return (self._path / "config.json").exists()
