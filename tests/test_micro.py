@@ -141,3 +141,12 @@ def test_substitute_earlier_answers():
 @pytest.mark.parametrize(("text", "value"), [("The answer is 42.", 42), ("12 then 7", 7), ("none", None), ("", None)])
 def test_parse_final_answer(text, value):
     assert micro.parse_final_answer(text) == value
+
+
+def test_a_split_table_without_answers_is_refused():
+    import pandas as pd
+
+    from r2_pipeline.tasks.base import get_task
+
+    with pytest.raises(ValueError, match=r"missing \['answer'\]"):
+        get_task("micro").load(pd.DataFrame({"id": ["micro-0"], "question": ["What is 1 + 1?"]}))

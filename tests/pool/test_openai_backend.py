@@ -363,3 +363,20 @@ def test_generate_works_inside_a_running_event_loop(make_backend, direct):
         return make_backend().generate(["abc"], SAMPLING)
 
     assert as_tuples(asyncio.run(notebook_cell())) == as_tuples(direct.generate(["abc"], SAMPLING))
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets", "expected"),
+    [
+        ("401: bad key sk-live-1234567890", ("sk-live-1234567890",), "401: bad key ***"),
+        ("Bearer sk-live-1234567890abc rejected", ("sk-live-1234567890",), "Bearer ***abc rejected"),
+        # a short key is replaced only as a whole token: "x" must not garble every word with an x
+        ("max_tokens exceeded for key x", ("x",), "max_tokens exceeded for key ***"),
+        ("model EMPTY-ish not found", ("EMPTY",), "model EMPTY-ish not found"),
+        ("nothing secret here", (None, ""), "nothing secret here"),
+    ],
+)
+def test_redact_hides_keys_without_garbling(text, secrets, expected):
+    from r2_pipeline.pool.openai_backend import redact
+
+    assert redact(text, *secrets) == expected

@@ -169,3 +169,18 @@ def test_reasoning_hooks_default_to_the_direct_prompt():
     later = task.subtask_prompt(example.question, [("eggs left", "9")], "money made")
     assert "- eggs left -> 9" in later and later.endswith(task.instruction)
     assert task.parse_subtask(later, "so\nAnswer: 18") == "18"
+
+
+@pytest.mark.parametrize("source", ["p3_puzzles.json", "data/01_raw/missing.jsonl", "./rows", "/abs/rows",
+                                    "data/paper/01_raw/set:x", "rows.parquet.gz"])
+def test_a_missing_file_is_not_sent_to_the_hub(source, monkeypatch):
+    monkeypatch.setattr(loading, "load_hub", lambda *a, **k: pytest.fail("went to the hub"))
+    with pytest.raises(FileNotFoundError, match="looks like a file, and there is no such file"):
+        loading.load_records(source, "test", hub=lambda split: [], offline=lambda: [])
+
+
+@pytest.mark.parametrize("source", ["gsm8k", "openai/gsm8k", "openai/gsm8k:main", "DigitalLearningGmbH/MATH-lighteval"])
+def test_hub_names_still_go_to_the_hub(source, monkeypatch):
+    monkeypatch.setattr(loading, "load_hub", lambda name, split: [{"name": name, "split": split}])
+    assert loading.load_records(source, "train", hub=lambda split: [], offline=lambda: []) == [
+        {"name": source, "split": "train"}]

@@ -124,3 +124,17 @@ def _has_plans(decomposer, world) -> bool:
     outs = TransformersBackend(decomposer).generate([TASK.decomposer_prompt(q) for q in world["question"]],
                                                     SamplingParams(max_new_tokens=64))
     return any(TASK.parse_plan(o.text, q) for o, q in zip(outs, world["question"]))
+
+
+def test_a_missing_pretrained_folder_is_not_looked_up_on_the_hub(tmp_path):
+    from r2_pipeline.training.sft import load_backbone
+
+    with pytest.raises(FileNotFoundError, match=r"backbone.path .*Qwen2.5-1.5B-Instruct' is not a folder"):
+        load_backbone({"kind": "pretrained", "path": str(tmp_path / "Qwen2.5-1.5B-Instruct")}, ["a b"])
+
+
+def test_a_missing_gguf_file_is_named(tmp_path):
+    from r2_pipeline.pipelines.pretrained_backbone.nodes import convert_smollm2
+
+    with pytest.raises(FileNotFoundError, match=r"pretrained_backbone.gguf .*model.gguf' is not a file"):
+        convert_smollm2({"gguf": str(tmp_path / "model.gguf")})

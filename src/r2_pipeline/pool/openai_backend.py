@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,22 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Keys never reach an error message, whatever a server or client library echoed.
+
+    A short key (a local server's placeholder such as "EMPTY" or "x") is replaced only where it
+    stands as a whole token, so it cannot garble the rest of the message.
+    """
+    for secret in secrets:
+        if not secret or secret == "EMPTY":
+            continue
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
+    return text
 
 
 def endpoint_fingerprint(base_url: str, model: str, style: str) -> str:
@@ -186,8 +203,7 @@ class OpenAIBackend:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None)
-        return text.replace(key, "***") if key else text
+        return redact(text, self._api_key, os.environ.get(self.api_key_env) if self.api_key_env else None)
 
     def _client(self, timeout_s: float | None = None) -> openai.AsyncOpenAI:
         # retries are ours: the client's own would hide attempts from the limiter and the log

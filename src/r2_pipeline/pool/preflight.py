@@ -65,9 +65,8 @@ def _problem(name: str, spec: dict[str, Any], timeout_s: float) -> str | None:
 
 
 def _redact(text: str, spec: Mapping[str, Any]) -> str:
-    """Keys never reach an error message, whatever a server or client library echoed."""
+    from .openai_backend import redact  # the failing member's backend already imported it
+
     env = spec.get("api_key_env")
-    for secret in (spec.get("api_key"), os.environ.get(env) if env else None):
-        if secret and secret != "EMPTY":
-            text = text.replace(str(secret), "***")
-    return text
+    key = spec.get("api_key")
+    return redact(text, str(key) if key is not None else None, os.environ.get(env) if env else None)

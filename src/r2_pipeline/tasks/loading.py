@@ -72,7 +72,19 @@ def load_records(
         return list(offline())
     if os.path.exists(source):
         return read_records(source)
+    if looks_like_file(source):
+        raise FileNotFoundError(f"benchmark source {source!r} looks like a file, and there is no such file "
+                                f"(from {os.getcwd()}); a hub dataset is written owner/name[:config]")
     return load_hub(source, split)
+
+
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz")
+
+
+def looks_like_file(source: str) -> bool:
+    """A data-file suffix, an absolute or ./ path, or more folders than a hub name's owner/name."""
+    return (source.lower().endswith(FILE_SUFFIXES) or source.startswith(("/", "./", "../", "~"))
+            or source.split(":", 1)[0].count("/") > 1)
 
 
 def take(rows: list[Any], limit: int | None) -> list[Any]:

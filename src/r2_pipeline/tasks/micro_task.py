@@ -17,6 +17,10 @@ class MicroTask:
     def load(self, source: Any = None, split: str = "test", limit: int | None = None) -> list[Example]:
         """`source` is a split table from `data_generation` (or a parquet path to one)."""
         frame = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
+        missing = sorted({"id", "question", "answer"} - set(frame.columns))
+        if missing:
+            raise ValueError(f"a micro split table needs columns id, question, answer; missing {missing} "
+                             f"(columns: {list(frame.columns)}); write it with data_generation")
         if limit is not None:
             frame = frame.head(limit)
         return [examples_row(row) for row in frame.to_dict("records")]

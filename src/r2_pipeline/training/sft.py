@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,9 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
     spec = dict(backbone)
     kind = spec.pop("kind")
     if kind == "pretrained":
+        if not Path(spec["path"]).is_dir():  # never a hub name: the run would download, or fail offline
+            raise FileNotFoundError(f"backbone.path {spec['path']!r} is not a folder; a pretrained backbone is a "
+                                    "local Hugging Face folder (README: the backbone setup step)")
         tokenizer = load_tokenizer(spec["path"])
         tokenizer.padding_side = "right"
         return AutoModelForCausalLM.from_pretrained(spec["path"]), tokenizer
