@@ -106,3 +106,15 @@ def test_every_profile_is_valid(env):
 
     loader = OmegaConfigLoader(conf_source=str(BASE.parent), env=env, **CONFIG_LOADER_ARGS)
     assert validate_params(loader["parameters"])
+
+
+def test_the_test_profile_writes_apart_from_the_micro_artifacts():
+    """`kedro run --env test` in a checkout must not overwrite data/06_models and the other outputs."""
+    from kedro.config import OmegaConfigLoader
+
+    from r2_pipeline.settings import CONFIG_LOADER_ARGS
+
+    paths = {env: OmegaConfigLoader(conf_source=str(BASE.parent), env=env, **CONFIG_LOADER_ARGS)["globals"]["paths"]
+             for env in ("base", "test")}
+    assert set(paths["test"]) == set(paths["base"])
+    assert not set(paths["test"].values()) & set(paths["base"].values())
