@@ -182,3 +182,34 @@ def test_switching_a_member_to_an_endpoint_keeps_the_metrics(server, micro_tier)
     # call by call: the same answers, parsed values and token counts
     columns = ["id", "step", "prompt", "text", "value", "prompt_tokens", "completion_tokens"]
     pd.testing.assert_frame_equal(local_steps[columns], served_steps[columns])
+
+
+def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
+    """`evaluation_baselines` needs no router folder, world table input or outcome table: the
+    paper profile's `single` baselines run against served members before any training."""
+    table = tmp_path / "world_test.parquet"
+    generate_world({"world": WORLD})[2].to_parquet(table)
+    pool = {"members": {"t1": endpoint(server, micro_tier, style="completion", max_concurrency=4),
+                        "t2": {"backend": "transformers", "path": micro_tier}},
+            "prices": {"t1": PRICE, "t2": {**PRICE, "output_per_m": 4.0}}, "price_table": "test"}
+    evaluation = {"benchmarks": {"micro": {"source": str(table)}}, "experiment": "unused",
+                  "methods": ["single", "r2_sft", "r2"], "routers": ["r2_sft", "r2"],
+                  "sampling": {"max_new_tokens": 8}}
+    pipeline = register_pipelines()["evaluation_baselines"]
+    assert pipeline.inputs() == {"pool_manifest", "params:pool", "params:evaluation"}
+    catalog = DataCatalog({name: MemoryDataset(data) for name, data in
+                           {"pool_manifest": pool["members"], "params:pool": pool, "params:evaluation": evaluation}.items()})
+    out = SequentialRunner().run(pipeline.only_nodes("baselines.evaluate_baselines_node", "baselines.summarize_node"),
+                                 catalog)
+    metrics = out["baselines.metrics"].load()["micro"]
+    assert set(metrics) == {"single:t1", "single:t2"}  # the router methods were skipped
+    # the same tier served and local: the same answers, priced by each member's price
+    assert metrics["single:t1"]["accuracy"] == metrics["single:t2"]["accuracy"] > 0
+    assert metrics["single:t2"]["cost_usd"] > metrics["single:t1"]["cost_usd"] > 0
+
+
+def test_baselines_refuse_a_block_without_a_baseline():
+    from r2_pipeline.pipelines.evaluation.nodes import evaluate_baselines
+
+    with pytest.raises(ValueError, match=r"has no baseline \(\['single'\]\).*run `evaluation`"):
+        evaluate_baselines({}, {}, {"methods": ["r2_sft", "oracle"], "benchmarks": {"micro": {}}})

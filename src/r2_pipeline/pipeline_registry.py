@@ -8,6 +8,7 @@ from .pipelines import (
     data_generation,
     decomposer_sft,
     evaluation,
+    evaluation_baselines,
     model_pool,
     pretrained_backbone,
     rl_refinement,
@@ -21,6 +22,7 @@ PIPELINES = {
     "rl_refinement": rl_refinement.create_pipeline,
     "pretrained_backbone": pretrained_backbone.create_pipeline,
     "evaluation": evaluation.create_pipeline,
+    "evaluation_baselines": evaluation_baselines.create_pipeline,
     "alternating_training": alternating_training.create_pipeline,
 }
 

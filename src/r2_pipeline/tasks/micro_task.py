@@ -16,6 +16,9 @@ class MicroTask:
 
     def load(self, source: Any = None, split: str = "test", limit: int | None = None) -> list[Example]:
         """`source` is a split table from `data_generation` (or a parquet path to one)."""
+        if source is None:
+            raise ValueError("the micro benchmark reads a split table of data_generation: pass the table, or "
+                             "set evaluation.benchmarks.micro.source to its parquet file")
         frame = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
         missing = sorted({"id", "question", "answer"} - set(frame.columns))
         if missing:

@@ -40,7 +40,7 @@ def evaluate_methods(
     for benchmark, spec in evaluation["benchmarks"].items():
         task = get_task(benchmark)
         # the micro world's test split comes from data_generation; other benchmarks load themselves
-        source = test_split if benchmark == "micro" else spec.get("source")
+        source = test_split if benchmark == "micro" and test_split is not None else spec.get("source")
         examples = task.load(source, split=spec.get("split", "test"), limit=spec.get("limit"))
         bench_sampling = SamplingParams(**{**evaluation.get("sampling", {}), **spec.get("sampling", {})})
         for method in expand_methods(spec.get("methods") or evaluation["methods"], built.members):
@@ -52,6 +52,30 @@ def evaluate_methods(
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)
+
+
+# methods that need no trained router and no outcome table: they run before any training
+BASELINE_KINDS = {"single"}
+
+
+def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The configured methods that need no trained router (`single:<member>`), on every benchmark.
+
+    The others are skipped with a warning, so the same `evaluation` block serves both pipelines.
+    """
+    def baselines(methods: list[str]) -> list[str]:
+        return [m for m in methods if method_kind(m) in BASELINE_KINDS]
+
+    skipped = [m for m in evaluation["methods"] if method_kind(m) not in BASELINE_KINDS]
+    if not baselines(evaluation["methods"]):
+        raise ValueError(f"evaluation.methods {evaluation['methods']} has no baseline "
+                         f"({sorted(BASELINE_KINDS)}); the others need trained routers: run `evaluation`")
+    if skipped:
+        logger.warning("evaluation_baselines skips %s: they need trained routers (pipeline `evaluation`)", skipped)
+    benchmarks = {name: {**spec, "methods": baselines(spec.get("methods") or evaluation["methods"])}
+                  for name, spec in evaluation["benchmarks"].items()}
+    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "methods": baselines(evaluation["methods"]),
+                                                        "benchmarks": benchmarks, "routers": []}, None)
 
 
 def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_folders) -> MethodContext:
