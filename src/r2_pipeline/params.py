@@ -208,8 +208,8 @@ class AllocationParams(Strict):
 class DataGenerationParams(Strict):
     world: WorldParams
     teacher: TeacherParams = TeacherParams()
-    decomposition: DecompositionParams | None = None
-    allocation: AllocationParams | None = None
+    decomposition: DecompositionParams
+    allocation: AllocationParams
 
 
 class RouterBlock(Strict):
@@ -408,19 +408,17 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     named: dict[str, str | None] = {}
     if (data := blocks.get("data_generation")) is not None:
         named["data_generation.teacher.member"] = data.teacher.member
-        if data.decomposition is not None:
-            named["data_generation.decomposition.evaluation_member"] = data.decomposition.evaluation_member
-        if data.allocation is not None:
-            named["data_generation.allocation.baseline"] = data.allocation.baseline
-            if data.allocation.reviewer is not None:
-                named["data_generation.allocation.reviewer.member"] = data.allocation.reviewer.member
+        named["data_generation.decomposition.evaluation_member"] = data.decomposition.evaluation_member
+        named["data_generation.allocation.baseline"] = data.allocation.baseline
+        if data.allocation.reviewer is not None:
+            named["data_generation.allocation.reviewer.member"] = data.allocation.reviewer.member
     if (rl := blocks.get("rl_refinement")) is not None:
         named["rl_refinement.fallback"] = rl.fallback
     if (evaluation := blocks.get("evaluation")) is not None:
         named["evaluation.router.fallback"] = evaluation.router.fallback
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
                 for key, name in named.items() if name is not None and name not in members]
-    if data is not None and data.allocation is not None:
+    if data is not None:
         beyond = [t for t in data.allocation.start_tiers if t >= len(members)]
         if beyond:
             problems.append(f"parameter data_generation.allocation.start_tiers = {data.allocation.start_tiers}: "
