@@ -24,7 +24,13 @@ def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
     old = path.with_name(f".{path.name}.old-{staging.name.rsplit('-', 1)[-1]}")
     if path.exists():
         path.rename(old)
-    staging.rename(path)
+    try:
+        staging.rename(path)
+    except BaseException:
+        if old.exists():
+            old.rename(path)  # put the previous folder back
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
