@@ -118,3 +118,12 @@ def test_the_test_profile_writes_apart_from_the_micro_artifacts():
              for env in ("base", "test")}
     assert set(paths["test"]) == set(paths["base"])
     assert not set(paths["test"].values()) & set(paths["base"].values())
+
+
+def test_whole_numbers_only_with_the_chars_tokenizer():
+    params = copy.deepcopy(base_params())
+    params["allocator_sft"]["backbone"]["whole_numbers_below"] = 100
+    assert validate_params(params)
+    params["decomposer_sft"]["backbone"]["whole_numbers_below"] = 100  # words_digits
+    with pytest.raises(ParameterError, match="whole_numbers_below applies to the chars tokenizer only"):
+        validate_params(params)

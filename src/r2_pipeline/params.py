@@ -294,6 +294,8 @@ class BackboneParams(Strict):
     num_attention_heads: PositiveInt = 2
     max_position_embeddings: PositiveInt = 64
     intermediate_multiple: PositiveInt | None = None
+    # chars tokenizer: numbers of two or more digits below this value are single tokens
+    whole_numbers_below: PositiveInt | None = None
     seed: int = 0
 
     @model_validator(mode="after")
@@ -305,6 +307,8 @@ class BackboneParams(Strict):
         missing = [k for k in ("hidden_size", "num_hidden_layers") if getattr(self, k) is None]
         if missing:
             raise ValueError(f"a tiny backbone needs {missing}")
+        if self.whole_numbers_below is not None and self.tokenizer != "chars":
+            raise ValueError("whole_numbers_below applies to the chars tokenizer only")
         if self.intermediate_multiple is not None and self.architecture != "llama":
             raise ValueError("intermediate_multiple applies to the llama architecture only")
         _heads_divide(self.hidden_size, self.num_attention_heads)

@@ -138,3 +138,20 @@ def test_a_missing_gguf_file_is_named(tmp_path):
 
     with pytest.raises(FileNotFoundError, match=r"pretrained_backbone.gguf .*model.gguf' is not a file"):
         convert_smollm2({"gguf": str(tmp_path / "model.gguf")})
+
+
+def test_chars_tokenizer_keeps_frequent_numbers_whole():
+    """`whole_numbers_below`: numbers of two or more digits below it are single tokens (each one a
+    row the allocator can memorise); larger ones are spelled, so an unseen one is never <unk>."""
+    from r2_pipeline.training.sft import load_backbone
+
+    corpus = ["016+080=>t2", "345+016=>t4", "007*099=>t3"]
+    spec = {"kind": "tiny", "tokenizer": "chars", "hidden_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 1, "max_position_embeddings": 32}
+    _, spelled = load_backbone(spec, corpus)
+    _, mixed = load_backbone({**spec, "whole_numbers_below": 100}, corpus)
+    assert spelled.tokenize("345+016=>") == ["3", "4", "5", "+", "0", "1", "6", "=", ">"]
+    assert mixed.tokenize("345+016=>") == ["3", "4", "5", "+", "016", "=", ">"]
+    assert mixed.tokenize("999+050=>") == ["9", "9", "9", "+", "0", "5", "0", "=", ">"]  # 050 unseen: spelled
+    assert mixed.unk_token_id not in mixed("999+050=>t3")["input_ids"]
+    assert mixed.decode(mixed("007*099=>t3")["input_ids"]) == "007*099=>t3"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,11 +31,15 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
     if kind != "tiny":
         raise ValueError(f"unknown backbone kind {kind!r}; use 'tiny' or 'pretrained'")
     tokenizer_kind = spec.pop("tokenizer", "words")
+    below = spec.pop("whole_numbers_below", None)
     if tokenizer_kind in {"words", "words_digits"}:
         split_digits = tokenizer_kind == "words_digits"
         tokenizer = word_tokenizer(vocabulary(corpus, split_digits=split_digits), split_digits=split_digits)
     elif tokenizer_kind == "chars":
-        tokenizer = char_tokenizer("".join(set("".join(corpus))))
+        text = "".join(corpus)
+        # numbers of several digits below `below` (frequent ones) as single tokens, the rest spelled
+        whole = {run for run in re.findall(r"\d{2,}", text) if below is not None and int(run) < below}
+        tokenizer = char_tokenizer(set(text), whole)
     else:
         raise ValueError(f"unknown tokenizer {tokenizer_kind!r}; use 'words', 'words_digits' or 'chars'")
     return tiny_model(tokenizer, **spec), tokenizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,12 +18,15 @@ from transformers import (
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
 
-def char_tokenizer(alphabet: Iterable[str]) -> PreTrainedTokenizerFast:
-    """One token per character of `alphabet`; anything else maps to <unk>."""
+def char_tokenizer(alphabet: Iterable[str], whole: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """One token per character of `alphabet`; anything else maps to <unk>. Each string of `whole`
+    that stands as a whole number (no digit on either side) is one token instead."""
     chars = sorted(set(alphabet))
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
+    words = sorted(set(whole) - set(chars), key=lambda w: (-len(w), w))
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars + words)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    pattern = rf"(?<!\d)(?:{'|'.join(map(re.escape, words))})(?!\d)|." if words else "."
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     core.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
