@@ -9,13 +9,14 @@ right and the share sent to the dearest member, against the step-level oracle. T
 allocation from the decomposer's errors.
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/allocator_frontier.py [allocator folder ...]
-(default: data/06_models/allocator_sft)
+    python benchmarks/allocator_frontier.py [--split validation] [--rules 0.8,0.9] [allocator folder ...]
+(default: the test split, greedy and min_success 0.8, 0.9, 0.95, data/06_models/allocator_sft).
+Choose a threshold on the validation split, then read the test split once.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import pandas as pd
@@ -43,10 +44,10 @@ def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str
     return [f"{accuracy:.3f}", f"{cost:.3f}", *buckets]
 
 
-def main(folders: list[str]) -> None:
-    steps, ladder = member_outcomes(Path.cwd())
+def main(folders: list[str], split: str = "test", rules: list[float | None] = RULES) -> None:
+    steps, ladder = member_outcomes(Path.cwd(), split)
     buckets = sorted(steps["bucket"].unique())
-    print(f"{len(steps)} reference steps of {steps['id'].nunique()} test questions; "
+    print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; "
           f"bucket cells: step accuracy / share to {ladder[-1]}\n")
     print("| allocator | rule | accuracy | pool cost vs dearest | " + " | ".join(f"bucket {b}" for b in buckets) + " |")
     print("|---|---|---|---|" + "---|" * len(buckets))
@@ -56,11 +57,17 @@ def main(folders: list[str]) -> None:
                                                    SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
         named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
         probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
-        for rule in RULES:
+        for rule in rules:
             choice = named if rule is None else [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
             name = "greedy" if rule is None else f"min_success {rule}"
             print(f"| {folder} | {name} | " + " | ".join(score(steps, ladder, choice)) + " |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["data/06_models/allocator_sft"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="*", default=["data/06_models/allocator_sft"])
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    parser.add_argument("--rules", type=lambda s: [None if r == "greedy" else float(r) for r in s.split(",")],
+                        default=RULES, help="comma-separated: greedy and/or min_success thresholds")
+    args = parser.parse_args()
+    main(args.folders, args.split, args.rules)

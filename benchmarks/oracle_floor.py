@@ -34,15 +34,15 @@ def reference_steps(world: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def member_outcomes(root: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The reference steps with, per member, whether it answers each exactly (`<member>`) and what
+def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list[str]]:
+    """The reference steps of a world split with, per member, whether it answers each exactly (`<member>`) and what
     it cost (`<member>_cost`), and the oracle's member and cost; plus the ladder, cheapest first."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
     pool = pool_from_params(manifest, pool_params)
     ladder = ladder_order(pool_params)
-    steps = reference_steps(pd.read_parquet(root / "data/01_raw/world_test.parquet"))
+    steps = reference_steps(pd.read_parquet(root / f"data/01_raw/world_{split}.parquet"))
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(max_new_tokens=8)
     for member in ladder:
