@@ -211,5 +211,8 @@ def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
 def test_baselines_refuse_a_block_without_a_baseline():
     from r2_pipeline.pipelines.evaluation.nodes import evaluate_baselines
 
-    with pytest.raises(ValueError, match=r"has no baseline \(\['single'\]\).*run `evaluation`"):
+    with pytest.raises(ValueError, match=r"no benchmark lists a baseline \(\['single'\]\).*run `evaluation`"):
         evaluate_baselines({}, {}, {"methods": ["r2_sft", "oracle"], "benchmarks": {"micro": {}}})
+    # a benchmark whose own list has no baseline is skipped, not given the global list
+    with pytest.raises(ValueError, match="no benchmark lists a baseline"):
+        evaluate_baselines({}, {}, {"methods": ["single"], "benchmarks": {"micro": {"methods": ["r2"]}}})

@@ -68,6 +68,9 @@ def test_base_parameters_are_valid():
         (lambda p: p["decomposer_sft"]["backbone"].update(num_attention_heads=3), r"hidden_size 128 is not a multiple of num_attention_heads 3"),
         (lambda p: p["decomposer_sft"]["backbone"].update(kind="pretrained"), r"a pretrained backbone needs `path`"),
         (lambda p: p["pretrained_backbone"].pop("gguf"), r"pretrained_backbone\.gguf.*Field required"),
+        (lambda p: p["data_generation"]["decomposition"]["weights"].pop("coherence"),
+         r"data_generation\.decomposition\.weights\.coherence.*Field required"),
+        (lambda p: p["evaluation"].pop("routers"), r"evaluation\.routers.*Field required"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):
@@ -127,3 +130,9 @@ def test_whole_numbers_only_with_the_chars_tokenizer():
     params["decomposer_sft"]["backbone"]["whole_numbers_below"] = 100  # words_digits
     with pytest.raises(ParameterError, match="whole_numbers_below applies to the chars tokenizer only"):
         validate_params(params)
+
+
+def test_sampling_blocks_take_stop_sequences():
+    params = copy.deepcopy(base_params())
+    params["evaluation"]["router"]["sampling"]["stop"] = ["\n\n"]
+    assert validate_params(params)["evaluation"].router.sampling.stop == ["\n\n"]

@@ -22,9 +22,9 @@ def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     old = path.with_name(f".{path.name}.old-{staging.name.rsplit('-', 1)[-1]}")
-    if path.exists():
-        path.rename(old)
     try:
+        if path.exists():
+            path.rename(old)
         staging.rename(path)
     except BaseException:
         if old.exists():

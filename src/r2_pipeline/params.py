@@ -141,6 +141,7 @@ class SamplingBlock(Strict):
     temperature: float = Field(default=0.0, ge=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
     seed: int = 0
+    stop: list[str] = Field(default_factory=list)
 
 
 class BenchmarkSpec(Strict):
@@ -168,16 +169,22 @@ class TeacherParams(Strict):
         return self
 
 
+class ScoreWeights(Strict):
+    conciseness: float = Field(ge=0)
+    practicality: float = Field(ge=0)
+    coherence: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def positive_sum(self):
+        if self.conciseness + self.practicality + self.coherence <= 0:
+            raise ValueError("weights must have a positive sum")
+        return self
+
+
 class DecompositionParams(Strict):
     evaluation_member: str
     require_verified: bool = True
-    weights: dict[Literal["conciseness", "practicality", "coherence"], float]
-
-    @model_validator(mode="after")
-    def sane_weights(self):
-        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
-            raise ValueError(f"weights must be non-negative with a positive sum: {self.weights}")
-        return self
+    weights: ScoreWeights
 
 
 class ReviewerParams(Strict):
@@ -230,7 +237,7 @@ class EvaluationParams(Strict):
     experiment: str
     methods: list[str] = Field(min_length=1)
     # the trained routers, in the order the evaluation pipeline passes their folders
-    routers: list[str] | None = None
+    routers: list[str]
     sampling: SamplingBlock = SamplingBlock()
     router: RouterBlock = RouterBlock()
     query_router: QueryRouterBlock = QueryRouterBlock()
@@ -240,7 +247,7 @@ class EvaluationParams(Strict):
     def routers_match_pipeline(self):
         from .pipelines.evaluation.pipeline import ROUTERS
 
-        if self.routers is not None and self.routers != list(ROUTERS):
+        if self.routers != list(ROUTERS):
             raise ValueError(f"routers {self.routers} must be {list(ROUTERS)}, the order in which the evaluation "
                              "pipeline passes their folders (ROUTERS in pipelines/evaluation/pipeline.py)")
         return self

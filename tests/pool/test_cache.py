@@ -65,3 +65,10 @@ def test_unknown_member_and_unpriced_member():
         ModelPool({"m": CountingBackend()}, PRICES).generate("x", ["a"])
     with pytest.raises(ValueError, match="without a price"):
         ModelPool({"n": CountingBackend()}, PRICES)
+
+
+def test_sampling_stop_from_yaml_is_a_tuple():
+    from r2_pipeline.pool.base import SamplingParams
+
+    sampling = SamplingParams(stop=["\n"])
+    assert sampling.stop == ("\n",) and hash(sampling) and sampling.key() == SamplingParams(stop=("\n",)).key()

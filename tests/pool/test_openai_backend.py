@@ -374,6 +374,7 @@ def test_generate_works_inside_a_running_event_loop(make_backend, direct):
         ("max_tokens exceeded for key x", ("x",), "max_tokens exceeded for key ***"),
         ("model EMPTY-ish not found", ("EMPTY",), "model EMPTY-ish not found"),
         ("nothing secret here", (None, ""), "nothing secret here"),
+        ("key 12345678901 refused", (12345678901,), "key *** refused"),  # a number from YAML
     ],
 )
 def test_redact_hides_keys_without_garbling(text, secrets, expected):

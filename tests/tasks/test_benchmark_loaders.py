@@ -184,3 +184,9 @@ def test_hub_names_still_go_to_the_hub(source, monkeypatch):
     monkeypatch.setattr(loading, "load_hub", lambda name, split: [{"name": name, "split": split}])
     assert loading.load_records(source, "train", hub=lambda split: [], offline=lambda: []) == [
         {"name": source, "split": "train"}]
+
+
+def test_a_home_relative_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "rows.jsonl").write_text('{"a": 1}\n')
+    assert loading.load_records("~/rows.jsonl", "test", hub=lambda split: [], offline=lambda: []) == [{"a": 1}]

@@ -20,6 +20,9 @@ class SamplingParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
 
+    def __post_init__(self):  # a list from YAML would make the frozen settings unhashable
+        object.__setattr__(self, "stop", tuple(self.stop))
+
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

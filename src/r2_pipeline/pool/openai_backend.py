@@ -47,14 +47,14 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def redact(text: str, *secrets: str | None) -> str:
+def redact(text: str, *secrets: Any) -> str:
     """Keys never reach an error message, whatever a server or client library echoed.
 
     A short key (a local server's placeholder such as "EMPTY" or "x") is replaced only where it
     stands as a whole token, so it cannot garble the rest of the message.
     """
-    for secret in secrets:
-        if not secret or secret == "EMPTY":
+    for secret in map(str, filter(None, secrets)):
+        if secret == "EMPTY":
             continue
         if len(secret) >= 8:
             text = text.replace(secret, "***")

@@ -68,5 +68,4 @@ def _redact(text: str, spec: Mapping[str, Any]) -> str:
     from .openai_backend import redact  # the failing member's backend already imported it
 
     env = spec.get("api_key_env")
-    key = spec.get("api_key")
-    return redact(text, str(key) if key is not None else None, os.environ.get(env) if env else None)
+    return redact(text, spec.get("api_key"), os.environ.get(env) if env else None)

@@ -59,23 +59,20 @@ BASELINE_KINDS = {"single"}
 
 
 def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The configured methods that need no trained router (`single:<member>`), on every benchmark.
-
-    The others are skipped with a warning, so the same `evaluation` block serves both pipelines.
+    """The configured methods that need no trained router (`single:<member>`), on every benchmark
+    that lists one. The others are skipped with a warning, so one `evaluation` block serves both
+    pipelines.
     """
-    def baselines(methods: list[str]) -> list[str]:
-        return [m for m in methods if method_kind(m) in BASELINE_KINDS]
-
-    skipped = [m for m in evaluation["methods"] if method_kind(m) not in BASELINE_KINDS]
-    if not baselines(evaluation["methods"]):
-        raise ValueError(f"evaluation.methods {evaluation['methods']} has no baseline "
-                         f"({sorted(BASELINE_KINDS)}); the others need trained routers: run `evaluation`")
+    planned = {name: spec.get("methods") or evaluation["methods"] for name, spec in evaluation["benchmarks"].items()}
+    benchmarks = {name: {**evaluation["benchmarks"][name], "methods": kept} for name, methods in planned.items()
+                  if (kept := [m for m in methods if method_kind(m) in BASELINE_KINDS])}
+    if not benchmarks:
+        raise ValueError(f"no benchmark lists a baseline ({sorted(BASELINE_KINDS)}) in evaluation.methods or its "
+                         "own `methods`; the other methods need trained routers: run `evaluation`")
+    skipped = sorted({m for methods in planned.values() for m in methods if method_kind(m) not in BASELINE_KINDS})
     if skipped:
         logger.warning("evaluation_baselines skips %s: they need trained routers (pipeline `evaluation`)", skipped)
-    benchmarks = {name: {**spec, "methods": baselines(spec.get("methods") or evaluation["methods"])}
-                  for name, spec in evaluation["benchmarks"].items()}
-    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "methods": baselines(evaluation["methods"]),
-                                                        "benchmarks": benchmarks, "routers": []}, None)
+    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "benchmarks": benchmarks, "routers": []}, None)
 
 
 def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_folders) -> MethodContext:
@@ -153,10 +150,15 @@ def plot_accuracy_cost(metrics: dict):
     return fig
 
 
-def log_runs(metrics: dict, evaluation: dict) -> dict:
+def log_runs(metrics: dict, evaluation: dict, pipeline: str = "evaluation") -> dict:
     """Method runs get the plot too (redrawn: a saved figure cannot be loaded back as a dataset)."""
     figure = plot_accuracy_cost(metrics)
     try:
-        return log_method_runs(metrics, evaluation["experiment"], figure)
+        return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline})
     finally:
         plt.close(figure)
+
+
+def log_baseline_runs(metrics: dict, evaluation: dict) -> dict:
+    """As `log_runs`, tagged `pipeline: evaluation_baselines` so the UI tells the two apart."""
+    return log_runs(metrics, evaluation, pipeline="evaluation_baselines")

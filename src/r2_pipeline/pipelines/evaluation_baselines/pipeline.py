@@ -7,7 +7,7 @@ they never overwrite a full evaluation's.
 
 from kedro.pipeline import Node, Pipeline
 
-from ..evaluation.nodes import evaluate_baselines, log_runs, plot_accuracy_cost, summarize
+from ..evaluation.nodes import evaluate_baselines, log_baseline_runs, plot_accuracy_cost, summarize
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["evaluation_results", "evaluation_steps"], name="evaluate_baselines_node"),
             Node(summarize, ["evaluation_results", "params:pool"], "metrics", name="summarize_node"),
             Node(plot_accuracy_cost, "metrics", "accuracy_cost_plot", name="plot_accuracy_cost_node"),
-            Node(log_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
+            Node(log_baseline_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
         ],
         namespace="baselines",
         inputs={"pool_manifest"},
