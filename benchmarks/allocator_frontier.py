@@ -27,7 +27,7 @@ from r2_pipeline.pool.local import TransformersBackend
 from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities, validate_member
 from r2_pipeline.tasks.micro_task import TASK
 
-RULES = [None, 0.8, 0.9, 0.95]
+RULES = [None, 0.8, 0.9, 0.93, 0.95]
 
 
 def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str]:
