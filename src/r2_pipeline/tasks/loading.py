@@ -70,8 +70,8 @@ def load_records(
         return list(hub(split))
     if source == OFFLINE:
         return list(offline())
-    if os.path.exists(os.path.expanduser(source)):
-        return read_records(os.path.expanduser(source))
+    if os.path.exists(path := os.path.expanduser(source)):
+        return read_records(path)
     if looks_like_file(source):
         raise FileNotFoundError(f"benchmark source {source!r} looks like a file, and there is no such file "
                                 f"(from {os.getcwd()}); a hub dataset is written owner/name[:config]")

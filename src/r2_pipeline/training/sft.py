@@ -38,7 +38,7 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
     elif tokenizer_kind == "chars":
         text = "".join(corpus)
         # numbers of several digits below `below` (frequent ones) as single tokens, the rest spelled
-        whole = {run for run in re.findall(r"\d{2,}", text) if below is not None and int(run) < below}
+        whole = {run for run in re.findall(r"\d{2,}", text) if int(run) < below} if below is not None else set()
         tokenizer = char_tokenizer(set(text), whole)
     else:
         raise ValueError(f"unknown tokenizer {tokenizer_kind!r}; use 'words', 'words_digits' or 'chars'")

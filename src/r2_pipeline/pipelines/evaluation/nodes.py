@@ -43,7 +43,7 @@ def evaluate_methods(
         source = test_split if benchmark == "micro" and test_split is not None else spec.get("source")
         examples = task.load(source, split=spec.get("split", "test"), limit=spec.get("limit"))
         bench_sampling = SamplingParams(**{**evaluation.get("sampling", {}), **spec.get("sampling", {})})
-        for method in expand_methods(spec.get("methods") or evaluation["methods"], built.members):
+        for method in expand_methods(benchmark_methods(spec, evaluation), built.members):
             result = run_method(method, built, task, examples, bench_sampling, context)
             rows = result_rows(benchmark, result, task, examples)
             results += rows
@@ -52,6 +52,11 @@ def evaluate_methods(
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)
+
+
+def benchmark_methods(spec: dict, evaluation: dict) -> list[str]:
+    """A benchmark's own `methods`, or else `evaluation.methods`."""
+    return spec.get("methods") or evaluation["methods"]
 
 
 # methods that need no trained router and no outcome table: they run before any training
@@ -63,7 +68,7 @@ def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict) -> tup
     that lists one. The others are skipped with a warning, so one `evaluation` block serves both
     pipelines.
     """
-    planned = {name: spec.get("methods") or evaluation["methods"] for name, spec in evaluation["benchmarks"].items()}
+    planned = {name: benchmark_methods(spec, evaluation) for name, spec in evaluation["benchmarks"].items()}
     benchmarks = {name: {**evaluation["benchmarks"][name], "methods": kept} for name, methods in planned.items()
                   if (kept := [m for m in methods if method_kind(m) in BASELINE_KINDS])}
     if not benchmarks:
