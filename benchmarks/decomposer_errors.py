@@ -5,13 +5,14 @@ exact, unparseable, wrong number of steps, or the first differing step has a wro
 wrong left or a wrong right operand. Exact plans bound what any allocation can reach.
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/decomposer_errors.py [decomposer folder] [examples to print]
-(default folder: data/06_models/decomposer_sft)
+    python benchmarks/decomposer_errors.py [--split validation] [--show N] [decomposer folder ...]
+(default: the test split, 3 examples, data/06_models/decomposer_sft). Compare decomposers on the
+validation split, then read the test split once.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from collections import Counter
 
 from r2_pipeline.pool.base import SamplingParams
@@ -38,15 +39,15 @@ def category(plan: list[str] | None, reference: list[str]) -> str:
     return "exact"
 
 
-def main(folder: str, show: int) -> None:
-    examples = TASK.load("data/01_raw/world_test.parquet")
+def main(folder: str, show: int, split: str = "test") -> None:
+    examples = TASK.load(f"data/01_raw/world_{split}.parquet")
     questions = [e.question for e in examples]
     references = [e.meta["subtasks"] for e in examples]
     outs = TransformersBackend(folder).generate([TASK.decomposer_prompt(q) for q in questions],
                                                 SamplingParams(max_new_tokens=64))
     plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, questions)]
     counts = Counter(category(p, r) for p, r in zip(plans, references))
-    print(f"{folder}: {len(plans)} test questions\n\n| plan | questions | share |\n|---|---|---|")
+    print(f"{folder}: {len(plans)} {split} questions\n\n| plan | questions | share |\n|---|---|---|")
     for name, n in counts.most_common():
         print(f"| {name} | {n} | {n / len(plans):.3f} |")
     wrong = [(q, r, p) for q, r, p in zip(questions, references, plans) if p != r]
@@ -55,5 +56,10 @@ def main(folder: str, show: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "data/06_models/decomposer_sft",
-         int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="*", default=["data/06_models/decomposer_sft"])
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    parser.add_argument("--show", type=int, default=3, help="wrong plans to print")
+    args = parser.parse_args()
+    for path in args.folders:
+        main(path, args.show, args.split)
