@@ -92,6 +92,7 @@ def tiny_gpt2(
     num_attention_heads: int = 2,
     max_position_embeddings: int = 64,
     seed: int = 0,
+    dropout: float = 0.0,
 ) -> GPT2LMHeadModel:
     """GPT-2 layout: learned absolute positions suit fixed-width arithmetic better than RoPE."""
     import torch
@@ -106,9 +107,9 @@ def tiny_gpt2(
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
+        resid_pdrop=dropout,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
         loss_type="ForCausalLM",
     )
     return GPT2LMHeadModel(config)
@@ -131,6 +132,7 @@ def tiny_llama(
     intermediate_multiple: int = 4,
     max_position_embeddings: int = 64,
     seed: int = 0,
+    dropout: float = 0.0,
 ) -> LlamaForCausalLM:
     import torch
 
@@ -147,6 +149,7 @@ def tiny_llama(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
+        attention_dropout=dropout,
     )
     return LlamaForCausalLM(config)
 
