@@ -166,6 +166,11 @@ class TeacherParams(Strict):
     def endpoint_names_member(self):
         if self.kind == "endpoint" and not self.member:
             raise ValueError("an endpoint teacher needs `member`, the pool member that writes decompositions")
+        if self.kind == "endpoint" and not self.benchmarks:
+            raise ValueError("an endpoint teacher needs `benchmarks`: {name: {split, source, limit}} of training "
+                             "questions")
+        if self.kind == "endpoint" and not self.few_shot:
+            raise ValueError("an endpoint teacher needs `few_shot` >= 1, the worked decompositions per prompt")
         return self
 
 
@@ -185,6 +190,8 @@ class DecompositionParams(Strict):
     evaluation_member: str
     require_verified: bool = True
     weights: ScoreWeights
+    # how the evaluation member answers benchmark subtasks (endpoint teacher; micro steps are fixed)
+    sampling: SamplingBlock | None = None
 
 
 class ReviewerParams(Strict):
@@ -199,6 +206,8 @@ class AllocationParams(Strict):
     thresholds: list[float] = Field(min_length=1)
     start_tiers: list[int] = Field(min_length=2)
     reviewer: ReviewerParams | None = None
+    # how members answer benchmark subtasks during the search (endpoint teacher; micro steps are fixed)
+    sampling: SamplingBlock | None = None
 
     @model_validator(mode="after")
     def sane(self):
@@ -217,6 +226,13 @@ class DataGenerationParams(Strict):
     teacher: TeacherParams = TeacherParams()
     decomposition: DecompositionParams
     allocation: AllocationParams
+
+    @model_validator(mode="after")
+    def endpoint_needs_reviewer(self):
+        if self.teacher.kind == "endpoint" and self.allocation.reviewer is None:
+            raise ValueError("an endpoint teacher's subtasks have no exact answer: set allocation.reviewer, the "
+                             "member that judges answers")
+        return self
 
 
 class RouterBlock(Strict):
@@ -303,6 +319,8 @@ class BackboneParams(Strict):
     intermediate_multiple: PositiveInt | None = None
     # chars tokenizer: numbers of two or more digits below this value are single tokens
     whole_numbers_below: PositiveInt | None = None
+    # training-time dropout (gpt2: embeddings, attention, residuals; llama: attention); off at inference
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 0
 
     @model_validator(mode="after")

@@ -3,7 +3,8 @@
 A baseline member answers each subtask; the alpha-quantile of its answer-token probabilities puts
 the subtask in a difficulty bucket whose starting tier begins the search. From there the search goes
 down (cheaper) while the answer stays verified, up (dearer) while it is not; the label is the cheapest
-verified member. All subtasks at one search position go out as one batch per member.
+verified member. All subtasks at one search position go out as one batch per member. An answer is
+verified against the subtask's exact value (micro), or by `verify` (a reviewer, paper profile).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from ..pool.pool import ModelPool
 
 @dataclass
 class SearchItem:
-    """One subtask under search: its member prompt, its exact value, and the search's state."""
+    """One subtask under search: its member prompt, its exact value (None when a reviewer judges:
+    then `question` and `subtask` are what the reviewer reads), and the search's state."""
 
     key: str
     prompt: str
     gold: object
+    question: str = ""
+    subtask: str = ""
     start: int = 0
     verified: dict[int, bool] = field(default_factory=dict)
     label: int | None = None
@@ -56,8 +60,12 @@ def grouped_search(
     alpha: float,
     thresholds: Sequence[float],
     starts: Sequence[int],
+    verify: Callable[[list[SearchItem], list[object]], list[bool]] | None = None,
 ) -> list[dict]:
-    """Label every item in place; returns the attempt table (one row per subtask and member tried)."""
+    """Label every item in place; returns the attempt table (one row per subtask and member tried).
+
+    `verify(items, answers)` judges one batch of parsed answers; by default an answer is verified
+    when it equals the item's `gold`."""
     attempts: list[dict] = []
     probe = pool.generate(baseline, [i.prompt for i in items], SamplingParams(**{**sampling.__dict__, "logprobs": True}))
     for item, out in zip(items, probe):
@@ -71,9 +79,9 @@ def grouped_search(
         pending = {}
         for tier, group in by_tier.items():
             outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
-            for item, out in zip(group, outs):
-                value = parse(item.prompt, out.text)
-                ok = value is not None and value == item.gold
+            values = [parse(item.prompt, out.text) for item, out in zip(group, outs)]
+            oks = verify(group, values) if verify else [v is not None and v == i.gold for i, v in zip(group, values)]
+            for item, out, value, ok in zip(group, outs, values, oks):
                 item.verified[tier] = ok
                 attempts.append(_attempt(item, ladder[tier], out, value, ok, pool))
                 nxt = _next_tier(item, tier, ok, len(ladder))

@@ -4,7 +4,8 @@ problem as the router sees it (choices, paragraphs, tests); the prompt adds the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from r2_pipeline.tasks.base import Example
@@ -18,6 +19,44 @@ Steps solved so far:
 
 Now solve only this step: {subtask}
 {instruction}"""
+
+# What the router reads. The decomposer writes numbered subtasks; a subtask may use the answer of
+# subtask k, written #k (the reasoner substitutes it before the subtask runs).
+DECOMPOSE = """{question}
+
+Subtasks (numbered, in order; a subtask may use the answer of subtask k as #k):
+"""
+ALLOCATE = """Problem:
+{question}
+
+Subtasks solved so far:
+{steps}
+
+Next subtask: {subtask}
+Model:"""
+NUMBERED = re.compile(r"^\s*(\d+)[.)]\s*(.+?)\s*$")
+
+
+def format_plan(subtasks: Sequence[str]) -> str:
+    return "\n".join(f"{k}. {s}" for k, s in enumerate(subtasks, start=1))
+
+
+def parse_plan(text: str) -> list[str] | None:
+    """The numbered lines `1. ...`, `2. ...` at the start of a model's text, in order; None when it
+    does not start with subtask 1. Text after the list (a model that carries on) is ignored."""
+    subtasks: list[str] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            continue
+        match = NUMBERED.match(line)
+        if not match or int(match.group(1)) != len(subtasks) + 1:
+            break
+        subtasks.append(match.group(2))
+    return subtasks or None
+
+
+def _steps(history: list[tuple[str, Any]]) -> str:
+    return "\n".join(f"- {step} -> {value}" for step, value in history) or "(none)"
 
 
 class BenchmarkTask:
@@ -33,6 +72,8 @@ class BenchmarkTask:
     split_map: dict[str, str] = {}
     preamble = ""
     instruction = ""
+    # (question, subtasks): the worked decompositions the paper-profile teacher is shown (few-shot)
+    worked_decompositions: list[tuple[str, list[str]]] = []
 
     def load(
         self, source: str | None = None, split: str = "test", limit: int | None = None
@@ -66,9 +107,8 @@ class BenchmarkTask:
     def subtask_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
         if not history and subtask.strip() == question.strip():
             return self.format_prompt(question)
-        steps = "\n".join(f"- {step} -> {value}" for step, value in history) or "(none)"
         return SUBTASK_PROMPT.format(
-            question=question, steps=steps, subtask=subtask, instruction=self.instruction
+            question=question, steps=_steps(history), subtask=subtask, instruction=self.instruction
         )
 
     def parse_subtask(self, prompt: str, text: str) -> Any:
@@ -76,3 +116,16 @@ class BenchmarkTask:
 
     def parse(self, text: str) -> Any:
         raise NotImplementedError
+
+    # The router's side: the same builders serve SFT data, RL rollouts and evaluation.
+    def decomposer_prompt(self, question: str) -> str:
+        return DECOMPOSE.format(question=question)
+
+    def format_plan(self, subtasks: list[str], question: str | None = None) -> str:
+        return format_plan(subtasks)
+
+    def parse_plan(self, text: str, question: str | None = None) -> list[str] | None:
+        return parse_plan(text)
+
+    def allocator_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
+        return ALLOCATE.format(question=question, steps=_steps(history), subtask=subtask)

@@ -22,6 +22,19 @@ class CSQA(BenchmarkTask):
     split_map = {"test": "validation"}
     preamble = "Answer the multiple-choice question with common sense."
     instruction = "Reply with the letter of the best choice in the form 'Answer: <letter>'."
+    # worked decompositions shown to the paper-profile teacher (written for this project)
+    worked_decompositions = [
+        ("Question: Where would you put a plate after washing it?\nA. table\nB. cupboard\nC. restaurant"
+         "\nD. dishwasher\nE. floor",
+         ["What is done with a clean plate to store it?", "Which choice is the place in #1?"]),
+        ("Question: What do people feel after running a marathon?\nA. energetic\nB. bored\nC. tired"
+         "\nD. cold\nE. hungry for more",
+         ["What does running a marathon do to the body?", "Which feeling follows from #1?",
+          "Which choice names #2?"]),
+        ("Question: A fox was hungry and looked for food where?\nA. forest\nB. zoo\nC. desk\nD. ocean"
+         "\nE. painting",
+         ["Where do wild foxes live and hunt?", "Which choice is #1?"]),
+    ]
 
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("csqa.jsonl"))

@@ -18,6 +18,19 @@ class GSM8K(BenchmarkTask):
     hub_config = "main"
     preamble = "Solve this math word problem. Think step by step."
     instruction = "Give the final answer as a number on its own last line: 'Answer: <number>'."
+    # worked decompositions shown to the paper-profile teacher (written for this project)
+    worked_decompositions = [
+        ("Tom buys 3 packs of pens with 12 pens in each pack. He gives 9 pens to his sister. "
+         "How many pens does he have left?",
+         ["How many pens are in 3 packs of 12 pens?", "How many pens are left from #1 pens after giving away 9?"]),
+        ("A baker makes 48 muffins and sells them for $2 each. Ingredients cost him $30. "
+         "What is his profit?",
+         ["How much money do 48 muffins at $2 each bring in?", "What is #1 dollars minus the $30 cost?"]),
+        ("Sara reads 15 pages a day for 6 days, then 20 pages a day for 4 days. How many pages "
+         "does she read in total?",
+         ["How many pages are 15 pages a day for 6 days?", "How many pages are 20 pages a day for 4 days?",
+          "What is #1 plus #2?"]),
+    ]
 
     def offline_rows(self) -> list[dict[str, Any]]:
         path = package_file(

@@ -17,6 +17,15 @@ class MATH(BenchmarkTask):
     hub = "HuggingFaceH4/MATH-500"
     preamble = "Solve the following math problem."
     instruction = "Reason step by step and put the final answer in \\boxed{}."
+    # worked decompositions shown to the paper-profile teacher (written for this project)
+    worked_decompositions = [
+        ("What is the sum of the roots of $x^2 - 5x + 6 = 0$?",
+         ["Factor $x^2 - 5x + 6$.", "Which values of x make #1 equal to zero?", "What is the sum of the roots #2?"]),
+        ("If $f(x) = 2x + 3$, what is $f(f(1))$?",
+         ["What is $f(1)$ for $f(x) = 2x + 3$?", "What is $f(#1)$ for $f(x) = 2x + 3$?"]),
+        ("How many positive divisors does 36 have?",
+         ["Write 36 as a product of prime powers.", "From the exponents in #1, how many positive divisors does 36 have?"]),
+    ]
 
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("math.jsonl"))

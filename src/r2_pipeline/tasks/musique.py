@@ -21,6 +21,20 @@ class MuSiQue(BenchmarkTask):
     instruction = (
         "Give a short answer (an entity, date or number) on the last line: 'Answer: <answer>'."
     )
+    # worked decompositions shown to the paper-profile teacher (written for this project)
+    worked_decompositions = [
+        ("[1] Lake Tana: Lake Tana is the source of the Blue Nile.\n\n[2] Blue Nile: The Blue Nile "
+         "flows into Sudan, where it meets the White Nile at Khartoum.\n\nQuestion: In which city does "
+         "the river that starts at Lake Tana meet the White Nile?",
+         ["Which river starts at Lake Tana?", "In which city does #1 meet the White Nile?"]),
+        ("[1] The Hobbit: The Hobbit is a novel by J. R. R. Tolkien.\n\n[2] J. R. R. Tolkien: Tolkien "
+         "was born in Bloemfontein.\n\n[3] Bloemfontein: Bloemfontein is a city in South Africa."
+         "\n\nQuestion: In which country was the author of The Hobbit born?",
+         ["Who wrote The Hobbit?", "Where was #1 born?", "In which country is #2?"]),
+        ("[1] Apollo 11: Apollo 11 was commanded by Neil Armstrong.\n\n[2] Neil Armstrong: Armstrong "
+         "studied at Purdue University.\n\nQuestion: Where did the commander of Apollo 11 study?",
+         ["Who commanded Apollo 11?", "Where did #1 study?"]),
+    ]
 
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("musique.jsonl"))

@@ -30,6 +30,15 @@ class SCAN(BenchmarkTask):
     hub_config = "simple"
     preamble = GRAMMAR
     instruction = "Reply with the actions separated by spaces on one line: 'Actions: <actions>'."
+    # worked decompositions shown to the paper-profile teacher (written for this project)
+    worked_decompositions = [
+        ("Command: jump twice and walk left",
+         ["Actions for: jump twice", "Actions for: walk left", "Join #1 followed by #2."]),
+        ("Command: run after look opposite right",
+         ["Actions for: look opposite right", "Actions for: run", "Join #1 followed by #2."]),
+        ("Command: turn around left thrice",
+         ["Actions for: turn around left", "Repeat #1 three times."]),
+    ]
 
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("scan.jsonl"))

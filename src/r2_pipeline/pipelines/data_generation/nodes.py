@@ -1,8 +1,18 @@
-"""Nodes of `data_generation`: the micro world's splits, decomposition targets, allocation labels."""
+"""Nodes of `data_generation`: the micro world's splits, decomposition targets, allocation labels.
+
+Two teachers, one set of nodes (`data_generation.teacher.kind`):
+- `reference` (micro): the world's own decomposition and perturbed variants; a subtask's answer is
+  verified against its exact value;
+- `endpoint` (paper): a strong pool member prompted with worked decompositions writes candidates
+  for the questions of `teacher.benchmarks`; a reviewer member verifies subtask answers.
+Endpoint candidate tables carry `benchmark`, `question`, `answer` and `meta` columns; micro ones
+read those from `world_train`.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 
 import pandas as pd
@@ -12,8 +22,11 @@ from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.allocation import SearchItem, grouped_search
 from ...reasoning.candidates import score_candidates, teacher_candidates
 from ...reasoning.execute import execute, final_value, fixed_member
+from ...reasoning.teacher import propose, review
 from ...tasks import micro
-from ...tasks.base import get_task
+from ...tasks.base import Example, get_task
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 
@@ -54,11 +67,15 @@ def _cuts(sizes: list[int]) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def propose_decompositions(world_train: pd.DataFrame, data_generation: dict) -> pd.DataFrame:
+def propose_decompositions(
+    world_train: pd.DataFrame, data_generation: dict, pool_manifest: dict, pool: dict
+) -> pd.DataFrame:
     """Candidates per training question from the configured teacher (micro: reference + variants)."""
     teacher = data_generation["teacher"]
+    if teacher["kind"] == "endpoint":
+        return _endpoint_candidates(teacher, pool_from_params(pool_manifest, pool))
     if teacher["kind"] != "reference":
-        raise ValueError(f"teacher kind {teacher['kind']!r} is not available in this profile")
+        raise ValueError(f"unknown teacher kind {teacher['kind']!r}; use 'reference' or 'endpoint'")
     rng = random.Random(data_generation["world"]["seed"] + 1)
     rows = []
     for row in world_train.itertuples():
@@ -72,8 +89,10 @@ def score_decompositions(
 ) -> pd.DataFrame:
     """Execute every candidate on the evaluation member; score conciseness, practicality, coherence."""
     spec = data_generation["decomposition"]
-    task = get_task("micro")
     built = pool_from_params(pool_manifest, pool)
+    if "benchmark" in candidates.columns:
+        return _choose(_endpoint_scores(candidates, built, spec), spec)
+    task = get_task("micro")
     gold = dict(zip(world_train["id"], world_train["answer"]))
     question = dict(zip(world_train["id"], world_train["question"]))
     plans = [json.loads(s) for s in candidates["subtasks"]]
@@ -82,6 +101,11 @@ def score_decompositions(
     frame = candidates.copy()
     frame["tokens"] = [sum(t.prompt_tokens + t.completion_tokens for t in tr) for tr in traces]
     frame["verified"] = [final_value(tr) == gold[i] for tr, i in zip(traces, candidates["id"])]
+    return _choose(frame, spec)
+
+
+def _choose(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Score each question's candidates and mark the best verified one `chosen`."""
     scored = []
     for _, group in frame.groupby("id", sort=False):
         scores = score_candidates([json.loads(s) for s in group["subtasks"]], list(group["tokens"]),
@@ -109,6 +133,8 @@ def label_allocations(
     spec = data_generation["allocation"]
     built = pool_from_params(pool_manifest, pool)
     ladder = ladder_order(pool)
+    if "benchmark" in scored.columns:
+        return _endpoint_labels(scored, built, ladder, spec)
     items, rows = [], []
     for row in scored[scored["chosen"]].itertuples():
         subtasks = json.loads(row.subtasks)
@@ -120,6 +146,10 @@ def label_allocations(
                               spec["thresholds"], spec["start_tiers"])
     if not items:
         raise ValueError("no subtask to label: no chosen decomposition could be evaluated exactly")
+    return _labelled(attempts, items, rows, ladder)
+
+
+def _labelled(attempts: list[dict], items: list[SearchItem], rows: list[dict], ladder: list[str]):
     labels = pd.DataFrame(rows)
     labels["start"] = [ladder[i.start] for i in items]
     labels["label"] = [ladder[i.label] for i in items]
@@ -133,6 +163,8 @@ def build_sft_datasets(
     scored: pd.DataFrame, labels: pd.DataFrame, world_train: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prompt/completion tables for TRL: question -> decomposition; subtask in context -> member."""
+    if "benchmark" in scored.columns:
+        return _endpoint_sft(scored, labels)
     task = get_task("micro")
     question = dict(zip(world_train["id"], world_train["question"]))
     chosen = scored[scored["chosen"]]
@@ -159,3 +191,102 @@ def measure_member_outcomes(world_train: pd.DataFrame, pool_manifest: dict, pool
                          SamplingParams(max_new_tokens=micro.WIDTH + 1))
         frame[member] = [task.grade(final_value(t), e) for t, e in zip(traces, examples)]
     return frame
+
+
+# ---------------------------------------------------------------- the endpoint teacher (paper)
+
+
+def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
+    """The teacher member's candidates for every question of `teacher.benchmarks`."""
+    rows = []
+    for name, spec in teacher["benchmarks"].items():
+        task = get_task(name)
+        shots = task.worked_decompositions[: teacher["few_shot"]]
+        if not shots:
+            raise ValueError(f"benchmark {name!r} has no worked decompositions to show the teacher "
+                             f"(tasks/{name}.py `worked_decompositions`)")
+        examples = task.load(spec.get("source"), spec.get("split", "train"), spec.get("limit"))
+        sampling = SamplingParams(**(teacher.get("sampling") or {}))
+        found = propose(built, teacher["member"], examples, shots, teacher["variants"], sampling)
+        if not found:
+            logger.warning("teacher %s wrote no parseable decomposition for %d %s questions",
+                           teacher["member"], len(examples), name)
+        for row in found:
+            example = examples[row["index"]]
+            rows.append({"benchmark": name, "id": example.id, "question": example.question,
+                         "answer": json.dumps(example.answer), "meta": json.dumps(example.meta, default=str),
+                         "candidate": row["candidate"], "subtasks": json.dumps(row["subtasks"]),
+                         "text": row["text"]})
+    if not rows:
+        raise ValueError(f"the teacher {teacher['member']!r} wrote no parseable decomposition (numbered "
+                         "subtasks `1. ...`) for any question; check its endpoint and teacher.sampling")
+    return pd.DataFrame(rows)
+
+
+def _examples(frame: pd.DataFrame) -> list[Example]:
+    return [Example(r.id, r.question, json.loads(r.answer), json.loads(r.meta)) for r in frame.itertuples()]
+
+
+def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFrame:
+    """Execute each candidate on the evaluation member; verified = the task grades its answer 1.0.
+    `history` keeps each step's filled subtask and answer for the allocation labels."""
+    sampling = SamplingParams(**(spec.get("sampling") or {}))
+    parts = []
+    for name, group in candidates.groupby("benchmark", sort=False):
+        task, examples = get_task(name), _examples(group)
+        traces = execute(built, task, [e.question for e in examples], [json.loads(s) for s in group["subtasks"]],
+                         fixed_member(spec["evaluation_member"]), sampling)
+        frame = group.copy()
+        frame["tokens"] = [sum(t.prompt_tokens + t.completion_tokens for t in tr) for tr in traces]
+        frame["verified"] = [task.grade(final_value(tr), e) >= 1.0 for tr, e in zip(traces, examples)]
+        frame["history"] = [json.dumps([[t.filled, t.value] for t in tr], default=str) for tr in traces]
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict):
+    """Grouped search over every subtask of each chosen candidate, in the context of the evaluation
+    member's earlier answers; the reviewer verifies each member's answer. One search per benchmark
+    (each parses answers its own way)."""
+    reviewer = spec.get("reviewer")
+    if not reviewer:
+        raise ValueError("benchmark subtasks have no exact answer: set data_generation.allocation.reviewer")
+    review_sampling = SamplingParams(**(reviewer.get("sampling") or {}))
+    sampling = SamplingParams(**(spec.get("sampling") or {"max_new_tokens": 512}))
+
+    def verify(group: list[SearchItem], answers: list) -> list[bool]:
+        return review(built, reviewer["member"], review_sampling,
+                      [(i.question, i.subtask, a) for i, a in zip(group, answers)])
+
+    attempts, all_items, rows = [], [], []
+    for name, group in scored[scored["chosen"]].groupby("benchmark", sort=False):
+        task, items = get_task(name), []
+        for row in group.itertuples():
+            history = [tuple(h) for h in json.loads(row.history)]
+            for k, (filled, _) in enumerate(history):
+                if filled is None:  # an earlier answer was missing: later steps never ran
+                    break
+                prompt = task.subtask_prompt(row.question, history[:k], filled)
+                items.append(SearchItem(f"{row.id}/{k}", prompt, None, question=row.question, subtask=filled))
+                rows.append({"benchmark": name, "id": row.id, "step": k, "subtask": json.loads(row.subtasks)[k],
+                             "filled": filled, "question": row.question, "history": json.dumps(history[:k])})
+        attempts += grouped_search(built, ladder, items, task.parse_subtask, sampling, spec["baseline"],
+                                   spec["alpha"], spec["thresholds"], spec["start_tiers"], verify=verify)
+        all_items += items
+    if not all_items:
+        raise ValueError("no subtask to label: no candidate decomposition was chosen")
+    return _labelled(attempts, all_items, rows, ladder)
+
+
+def _endpoint_sft(scored: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    chosen = scored[scored["chosen"]]
+    decomposer = pd.DataFrame({
+        "prompt": [get_task(r.benchmark).decomposer_prompt(r.question) for r in chosen.itertuples()],
+        "completion": [get_task(r.benchmark).format_plan(json.loads(r.subtasks)) for r in chosen.itertuples()],
+    })
+    allocator = pd.DataFrame({
+        "prompt": [get_task(r.benchmark).allocator_prompt(r.question, [tuple(h) for h in json.loads(r.history)],
+                                                         r.filled) for r in labels.itertuples()],
+        "completion": list(labels["label"]),
+    })
+    return decomposer, allocator

@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(generate_world, "params:data_generation", ["world_train", "world_validation", "world_test"],
                  name="generate_world_node"),
-            Node(propose_decompositions, ["world_train", "params:data_generation"], "decomposition_candidates",
+            Node(propose_decompositions, ["world_train", "params:data_generation", *POOL], "decomposition_candidates",
                  name="propose_decompositions_node"),
             Node(score_decompositions, ["decomposition_candidates", "world_train", *POOL, "params:data_generation"],
                  "scored_decompositions", name="score_decompositions_node"),

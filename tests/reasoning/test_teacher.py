@@ -1,0 +1,93 @@
+"""The paper-profile teacher and reviewer: plan parsing, few-shot prompts, distinct candidates,
+verdicts, and the grouped search verified by a reviewer instead of an exact value."""
+
+import pytest
+
+from r2_pipeline.pool.base import Completion, SamplingParams
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import PriceTable
+from r2_pipeline.reasoning.allocation import SearchItem, grouped_search
+from r2_pipeline.reasoning.teacher import parse_verdict, propose, review, teacher_prompt
+from r2_pipeline.tasks.base import Example, get_task
+from r2_pipeline.tasks.benchmark import parse_plan
+
+
+class Scripted:
+    """Replies from a function of (prompt, seed); records every prompt."""
+
+    def __init__(self, reply, name="scripted"):
+        self.reply, self.fingerprint, self.calls = reply, name, []
+
+    def generate(self, prompts, sampling):
+        self.calls += prompts
+        return [Completion(self.reply(p, sampling.seed), len(p.split()), 3, [0.0]) for p in prompts]
+
+
+def pool_of(**members):
+    prices = {n: {"input_per_m": float(k + 1), "output_per_m": float(k + 1), "date": "d", "source": "s"}
+              for k, n in enumerate(members)}
+    return ModelPool(members, PriceTable.from_config(prices))
+
+
+@pytest.mark.parametrize(("text", "plan"), [
+    ("1. find a\n2. use #1", ["find a", "use #1"]),
+    ("  1) find a\n\n2) use #1\nProblem:\nnext one\n1. x", ["find a", "use #1"]),  # stops at the list's end
+    ("1. only\n3. skipped a number", ["only"]),
+    ("Sure! 1. inline", None),
+    ("", None),
+])
+def test_parse_plan(text, plan):
+    assert parse_plan(text) == plan
+
+
+def test_teacher_prompt_shows_the_worked_decompositions_then_the_question():
+    shots = get_task("gsm8k").worked_decompositions[:2]
+    prompt = teacher_prompt("How many apples?", shots)
+    assert prompt.index(shots[0][0]) < prompt.index(shots[1][0]) < prompt.index("How many apples?")
+    assert "1. " + shots[1][1][0] in prompt and prompt.endswith("Subtasks:\n")
+
+
+def test_every_benchmark_with_a_training_split_has_worked_decompositions():
+    for name in ("gsm8k", "math", "scan", "csqa", "musique"):
+        shots = get_task(name).worked_decompositions
+        assert len(shots) >= 3 and all(q and len(s) >= 2 for q, s in shots), name
+
+
+def test_propose_keeps_distinct_parseable_candidates_with_one_seed_per_variant():
+    replies = {0: "1. a\n2. b #1", 1: "1. a\n2. b #1", 2: "no plan here"}
+    teacher = Scripted(lambda p, seed: replies[seed])
+    examples = [Example("q1", "first?", "1"), Example("q2", "second?", "2")]
+    rows = propose(pool_of(teacher=teacher), "teacher", examples, [("x?", ["y", "z"])], 3,
+                   SamplingParams(temperature=0.7, seed=0))
+    assert [(r["index"], r["candidate"], r["subtasks"]) for r in rows] == [(0, 0, ["a", "b #1"]), (1, 0, ["a", "b #1"])]
+    assert len(teacher.calls) == 6  # three variants, each one batch of both questions
+
+
+@pytest.mark.parametrize(("text", "verdict"), [("Yes.", True), ("yes, it is", True), ("No", False),
+                                               ("The answer is yes", False), ("", False)])
+def test_parse_verdict(text, verdict):
+    assert parse_verdict(text) is verdict
+
+
+def test_review_asks_only_about_parsed_answers():
+    reviewer = Scripted(lambda p, seed: "yes" if "answer to the subtask: 4" in p else "no")
+    verdicts = review(pool_of(judge=reviewer), "judge", SamplingParams(),
+                      [("q", "2+2?", "4"), ("q", "2+2?", "5"), ("q", "2+2?", None)])
+    assert verdicts == [True, False, False] and len(reviewer.calls) == 2
+
+
+def test_grouped_search_verified_by_a_reviewer():
+    """Members answer a subtask; only the dearest is right. The reviewer, not a gold value, decides."""
+    small = Scripted(lambda p, seed: "Answer: 5")
+    big = Scripted(lambda p, seed: "Answer: 4")
+    judge = Scripted(lambda p, seed: "yes" if "answer to the subtask: 4" in p else "no")
+    pool = pool_of(small=small, big=big, judge=judge)
+    items = [SearchItem("q/0", "What is 2+2?", None, question="q", subtask="What is 2+2?")]
+
+    def verify(group, answers):
+        return review(pool, "judge", SamplingParams(), [(i.question, i.subtask, a) for i, a in zip(group, answers)])
+
+    attempts = grouped_search(pool, ["small", "big"], items, lambda prompt, text: text.split(": ")[-1],
+                              SamplingParams(), "small", 0.1, [0.95], [0, 0], verify=verify)
+    assert items[0].label == 1 and not items[0].unsolved
+    assert [(a["member"], a["correct"]) for a in attempts] == [("small", False), ("big", True)]
