@@ -29,6 +29,8 @@ from ...tasks.base import Example, get_task
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+# how members answer a benchmark subtask when the parameters say nothing (micro steps are fixed)
+BENCHMARK_SAMPLING = {"max_new_tokens": 512}
 
 
 def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -230,7 +232,7 @@ def _examples(frame: pd.DataFrame) -> list[Example]:
 def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFrame:
     """Execute each candidate on the evaluation member; verified = the task grades its answer 1.0.
     `history` keeps each step's filled subtask and answer for the allocation labels."""
-    sampling = SamplingParams(**(spec.get("sampling") or {}))
+    sampling = SamplingParams(**(spec.get("sampling") or BENCHMARK_SAMPLING))
     parts = []
     for name, group in candidates.groupby("benchmark", sort=False):
         task, examples = get_task(name), _examples(group)
@@ -252,7 +254,7 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
     if not reviewer:
         raise ValueError("benchmark subtasks have no exact answer: set data_generation.allocation.reviewer")
     review_sampling = SamplingParams(**(reviewer.get("sampling") or {}))
-    sampling = SamplingParams(**(spec.get("sampling") or {"max_new_tokens": 512}))
+    sampling = SamplingParams(**(spec.get("sampling") or BENCHMARK_SAMPLING))
 
     def verify(group: list[SearchItem], answers: list) -> list[bool]:
         return review(built, reviewer["member"], review_sampling,
