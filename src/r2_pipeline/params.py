@@ -381,6 +381,11 @@ class RLParams(Strict):
     min_success: float | None = Field(default=None, gt=0, le=1)
     decomposer: GRPOPhase
     allocator: GRPOPhase
+    # real benchmarks only (micro steps have exact values and fixed widths): the member that judges a
+    # sampled member's subtask answer, how members answer, how the frozen allocator names a member
+    reviewer: ReviewerParams | None = None
+    sampling: SamplingBlock | None = None
+    allocator_sampling: SamplingBlock | None = None
 
     @model_validator(mode="after")
     def rounds_match_registry(self):
@@ -443,6 +448,8 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
             named["data_generation.allocation.reviewer.member"] = data.allocation.reviewer.member
     if (rl := blocks.get("rl_refinement")) is not None:
         named["rl_refinement.fallback"] = rl.fallback
+        if rl.reviewer is not None:
+            named["rl_refinement.reviewer.member"] = rl.reviewer.member
     if (evaluation := blocks.get("evaluation")) is not None:
         named["evaluation.router.fallback"] = evaluation.router.fallback
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"

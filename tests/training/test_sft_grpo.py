@@ -155,3 +155,96 @@ def test_chars_tokenizer_keeps_frequent_numbers_whole():
     assert mixed.tokenize("999+050=>") == ["9", "9", "9", "+", "0", "5", "0", "=", ">"]  # 050 unseen: spelled
     assert mixed.unk_token_id not in mixed("999+050=>t3")["input_ids"]
     assert mixed.decode(mixed("007*099=>t3")["input_ids"]) == "007*099=>t3"
+
+
+# ---------------------------------------------------------------- real benchmarks (paper profile)
+
+
+@pytest.fixture(scope="module")
+def gsm8k_tables():
+    """data_generation's tables as the endpoint teacher leaves them: chosen plans and labelled steps
+    of four short GSM8K-style questions (history = the evaluation member's earlier answers)."""
+    questions = [("Tom has 3 pens and buys 4 more. How many pens does he have?", "7"),
+                 ("Ann reads 5 pages a day for 2 days. How many pages?", "10"),
+                 ("A box has 9 eggs and 2 break. How many are left?", "7"),
+                 ("Sam earns 6 dollars and spends 1. How much is left?", "5")]
+    plans = [["What numbers does the problem give?", "Using #1, what is the answer?"]] * 4
+    scored = pd.DataFrame({
+        "benchmark": "gsm8k", "id": [f"gsm8k-{i}" for i in range(4)], "question": [q for q, _ in questions],
+        "answer": [json.dumps(a) for _, a in questions], "meta": "{}", "candidate": 0,
+        "subtasks": [json.dumps(p) for p in plans], "chosen": True,
+    })
+    labels = pd.DataFrame([
+        {"benchmark": "gsm8k", "id": f"gsm8k-{i}", "step": k, "subtask": plan[k], "question": q,
+         "filled": plan[k].replace("#1", "3"), "history": json.dumps([] if k == 0 else [[plan[0], "3"]]),
+         "label": ["t1", "t2"][(i + k) % 2]}
+        for i, ((q, _), plan) in enumerate(zip(questions, plans)) for k in range(2)
+    ])
+    return scored, labels
+
+
+@pytest.fixture(scope="module")
+def benchmark_routers(gsm8k_tables, tmp_path_factory):
+    from r2_pipeline.tasks.base import get_task
+
+    scored, labels = gsm8k_tables
+    task = get_task("gsm8k")
+    out = tmp_path_factory.mktemp("benchmark_routers")
+    dec_data = pd.DataFrame({"prompt": [task.decomposer_prompt(q) for q in scored["question"]],
+                             "completion": [task.format_plan(json.loads(s)) for s in scored["subtasks"]]})
+    alloc_data = pd.DataFrame({"prompt": [task.allocator_prompt(r.question, json.loads(r.history), r.filled)
+                                          for r in labels.itertuples()], "completion": list(labels["label"])})
+    backbone = {"kind": "tiny", "tokenizer": "words", "architecture": "gpt2", "hidden_size": 32,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 128}
+    # enough steps to memorise the four plans and the label, so sampling writes some valid ones
+    long = {**TRAINER, "max_length": 120, "max_steps": 80, "learning_rate": 5e-3}
+    dec, _ = fit_sft(dec_data, {"backbone": backbone, "trainer": long})
+    alloc, _ = fit_sft(alloc_data, {"backbone": backbone, "trainer": long})
+    return str(save_model(*dec, out / "decomposer")), str(save_model(*alloc, out / "allocator"))
+
+
+def benchmark_rl_params() -> dict:
+    params = rl_params()
+    params["reviewer"] = {"member": "t1", "sampling": {"max_new_tokens": 2}}
+    params["sampling"] = {"max_new_tokens": 4}
+    params["decomposer"]["questions"] = params["allocator"]["questions"] = 4
+    params["decomposer"]["trainer"] = {**params["decomposer"]["trainer"], "max_steps": 1}
+    params["allocator"]["trainer"] = {**params["allocator"]["trainer"], "max_steps": 1, "temperature": 1.0}
+    return params
+
+
+def test_grpo_on_a_real_benchmark_trains_each_phase_and_nothing_else(benchmark_routers, gsm8k_tables, tiny_member):
+    """Both phases on GSM8K rows of data_generation's tables: plans graded by the benchmark, subtask
+    answers judged by the reviewer; each phase changes only its own model."""
+    from transformers import AutoModelForCausalLM
+
+    decomposer, allocator = benchmark_routers
+    scored, labels = gsm8k_tables
+    frozen = folder_hash(decomposer), folder_hash(allocator), folder_hash(tiny_member)
+    manifest, pool = two_member_pool(tiny_member)
+    for phase, refine, folder in (("decomposer", refine_decomposer, decomposer),
+                                  ("allocator", refine_allocator, allocator)):
+        (model, _), curves = refine(decomposer, allocator, pd.DataFrame(), manifest, pool, benchmark_rl_params(),
+                                    scored, labels)
+        assert {"reward", "rewards/correctness/mean", "rewards/format/mean"} <= set(curves.columns), phase
+        original = AutoModelForCausalLM.from_pretrained(folder).state_dict()
+        assert any(not torch.equal(v, original[k]) for k, v in model.state_dict().items()), phase
+    assert (folder_hash(decomposer), folder_hash(allocator), folder_hash(tiny_member)) == frozen
+
+
+def two_member_pool(member: str) -> tuple[dict, dict]:
+    """t1 and a dearer t2 (the same weights): the allocator's choice changes the cost reward."""
+    manifest, pool = pool_params(member)
+    manifest["t2"] = dict(manifest["t1"])
+    pool["members"]["t2"] = dict(pool["members"]["t1"])
+    pool["prices"]["t2"] = {**pool["prices"]["t1"], "input_per_m": 10.0, "output_per_m": 20.0}
+    return manifest, pool
+
+
+def test_the_allocator_phase_on_a_benchmark_needs_a_reviewer(gsm8k_tables, tiny_member):
+    scored, labels = gsm8k_tables
+    manifest, pool = pool_params(tiny_member)
+    params = benchmark_rl_params()
+    del params["reviewer"]
+    with pytest.raises(ValueError, match="set rl_refinement.reviewer"):
+        refine_allocator("unused", "unused", pd.DataFrame(), manifest, pool, params, scored, labels)

@@ -7,6 +7,7 @@ completion share one execution through the environment's memo (and the pool's ca
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,21 +69,44 @@ class DecomposerEnv:
         return [self.memo[k] for k in keys]
 
     def _run(self, keys: list[tuple[str, str]]) -> list[Outcome]:
+        return self._execute(self.task, keys, lambda prompt, final: final == self.gold[prompt][1])
+
+    def _execute(self, task, keys: list[tuple[str, str]], right: Callable[[str, Any], bool]) -> list[Outcome]:
+        """Execute each sampled plan with the frozen allocator; `right(prompt, final answer)` grades it."""
         questions = [self.gold[p][0] for p, _ in keys]
-        plans = [self.task.parse_plan(text, q) for (_, text), q in zip(keys, questions)]
+        plans = [task.parse_plan(text, q) for (_, text), q in zip(keys, questions)]
         usage = RouterUsage.empty(len(keys))
-        allocate = allocator_rule(self.router, self.task, questions, self.pool.members, self.fallback,
+        allocate = allocator_rule(self.router, task, questions, self.pool.members, self.fallback,
                                   self.router_sampling, usage, self.min_success, self.ladder)
-        traces = execute(self.pool, self.task, questions, plans, allocate, self.sampling)
+        traces = execute(self.pool, task, questions, plans, allocate, self.sampling)
         largest = self.pool.prices[self.largest]
         out = []
         for (prompt, _), plan, trace in zip(keys, plans, traces):
-            answer = self.gold[prompt][1]
-            correct = plan is not None and final_value(trace) is not None and final_value(trace) == answer
+            final = final_value(trace)
+            correct = plan is not None and final is not None and right(prompt, final)
             cost = sum(t.cost_usd for t in trace)
             cost_largest = sum(largest.cost(t.prompt_tokens, t.completion_tokens) for t in trace)
             out.append(Outcome(plan is not None, bool(correct), cost, cost_largest))
         return out
+
+
+class BenchmarkDecomposerEnv(DecomposerEnv):
+    """Decomposer phase on real benchmarks: `gold[prompt]` is (question, Example, task). A plan is
+    right when the benchmark's own grader gives its final answer 1.0. Each benchmark's rollouts run
+    together: each builds its subtask prompts and parses its answers its own way."""
+
+    def _run(self, keys: list[tuple[str, str]]) -> list[Outcome]:
+        by_task: dict[str, list[int]] = defaultdict(list)
+        for j, (prompt, _) in enumerate(keys):
+            by_task[self.gold[prompt][2].name].append(j)
+        out: list[Outcome | None] = [None] * len(keys)
+        for rows in by_task.values():
+            task = self.gold[keys[rows[0]][0]][2]
+            outcomes = self._execute(task, [keys[j] for j in rows],
+                                     lambda prompt, final, _t=task: _t.grade(final, self.gold[prompt][1]) >= 1.0)
+            for j, outcome in zip(rows, outcomes):
+                out[j] = outcome
+        return out  # type: ignore[return-value]
 
 
 class AllocatorEnv:
@@ -121,6 +145,45 @@ class AllocatorEnv:
                 self.memo[key] = Outcome(True, value is not None and value == self.gold[key[0]][1],
                                          self.pool.cost(member, out),
                                          steps * largest.cost(out.prompt_tokens, out.completion_tokens))
+        return [self.memo[k] for k in keys]
+
+
+class ReviewedAllocatorEnv:
+    """Allocator phase on real benchmarks: the sampled member answers the subtask in the context of
+    the evaluation member's earlier answers, and a reviewer's verdict on that answer stands in for
+    the final answer, as the exact value does in micro (the SFT labels were verified the same way).
+
+    `gold[prompt]` is (task, question, history, subtask, steps in its plan); `verify` takes
+    (question, subtask, answer) triples and returns verdicts (`teacher.review`). The cost is scaled
+    by the plan's step count, as in `AllocatorEnv`.
+    """
+
+    def __init__(self, pool: ModelPool, gold: dict[str, tuple], largest: str, sampling: SamplingParams,
+                 verify: Callable[[list[tuple[str, str, Any]]], list[bool]]):
+        self.pool, self.gold, self.largest, self.sampling, self.verify = pool, gold, largest, sampling, verify
+        self.memo: dict[tuple[str, str], Outcome] = {}
+
+    def outcomes(self, prompts: Sequence[str], completions: Sequence[Any]) -> list[Outcome]:
+        keys = [(p, completion_text(c)) for p, c in zip(prompts, completions)]
+        groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for key in sorted({k for k in keys if k not in self.memo}):
+            member = validate_member(key[1], self.pool.members)
+            if member is None:
+                self.memo[key] = Outcome(False, False, 0.0, 0.0)
+            else:
+                groups[(member, self.gold[key[0]][0].name)].append(key)
+        largest = self.pool.prices[self.largest]
+        for (member, _), group in groups.items():
+            task = self.gold[group[0][0]][0]
+            contexts = [self.gold[p] for p, _ in group]
+            asked = [task.subtask_prompt(question, [tuple(h) for h in history], subtask)
+                     for _, question, history, subtask, _ in contexts]
+            outs = self.pool.generate(member, asked, self.sampling)
+            answers = [task.parse_subtask(p, o.text) for p, o in zip(asked, outs)]
+            verdicts = self.verify([(c[1], c[3], a) for c, a in zip(contexts, answers)])
+            for key, context, out, ok in zip(group, contexts, outs, verdicts):
+                self.memo[key] = Outcome(True, bool(ok), self.pool.cost(member, out),
+                                         context[4] * largest.cost(out.prompt_tokens, out.completion_tokens))
         return [self.memo[k] for k in keys]
 
 

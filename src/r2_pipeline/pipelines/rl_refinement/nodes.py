@@ -1,5 +1,11 @@
 """Nodes of one `rl_refinement` round: GRPO of the decomposer (allocator frozen), then of the
-allocator (decomposer frozen); each phase starts from the previous weights."""
+allocator (decomposer frozen); each phase starts from the previous weights.
+
+Micro: questions from the world's training split, steps verified by their exact values. Real
+benchmarks (data_generation's endpoint teacher; its tables carry a `benchmark` column): questions
+and subtasks from data_generation's chosen plans and allocation labels, final answers graded by the
+benchmark, subtask answers judged by `rl_refinement.reviewer`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,17 @@ import pandas as pd
 from ...pool.base import SamplingParams
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.pool import ModelPool, make_backend
-from ...reasoning.rewards import AllocatorEnv, DecomposerEnv, make_rewards
+from ...reasoning.rewards import (
+    AllocatorEnv,
+    BenchmarkDecomposerEnv,
+    DecomposerEnv,
+    ReviewedAllocatorEnv,
+    make_rewards,
+)
 from ...reasoning.router import RouterUsage, decompose
+from ...reasoning.teacher import review
 from ...tasks import micro
-from ...tasks.base import get_task
+from ...tasks.base import Example, get_task
 from ...tracking import log_curves
 from ...training.grpo import grpo_train
 
@@ -31,10 +44,14 @@ def _questions(world_train: pd.DataFrame, settings: dict, salt: int) -> pd.DataF
 
 def refine_decomposer(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
-    rl_refinement: dict,
+    rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
+    allocation_labels: pd.DataFrame | None = None,
 ) -> tuple[tuple, pd.DataFrame]:
     """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator."""
     settings = rl_refinement["decomposer"]
+    if _benchmarks(scored_decompositions):
+        return _refine_benchmark_decomposer(decomposer, allocator, scored_decompositions, pool_manifest, pool,
+                                            rl_refinement)
     task = get_task("micro")
     frame = _questions(world_train, settings, salt=0)
     prompts = [task.decomposer_prompt(q) for q in frame["question"]]
@@ -54,10 +71,13 @@ def refine_decomposer(
 
 def refine_allocator(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
-    rl_refinement: dict,
+    rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
+    allocation_labels: pd.DataFrame | None = None,
 ) -> tuple[tuple, pd.DataFrame]:
     """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in)."""
     settings = rl_refinement["allocator"]
+    if _benchmarks(scored_decompositions):
+        return _refine_benchmark_allocator(allocator, allocation_labels, pool_manifest, pool, rl_refinement)
     task = get_task("micro")
     frame = _questions(world_train, settings, salt=1)
     if settings.get("subtasks", "decomposer") == "teacher":  # conf/test: its decomposer is untrained
@@ -75,12 +95,78 @@ def refine_allocator(
             f"the allocator phase found {len(prompts)} evaluable subtasks in the decomposer's plans for "
             f"{len(frame)} questions; the decomposer must write valid plans first (train it longer)"
         )
+    return _allocator_grpo(allocator, prompts, settings, AllocatorEnv(pool_from_params(pool_manifest, pool),
+                       task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1)),
+        rl_refinement)
+
+
+def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
+    if len(prompts) < settings["trainer"].get("num_generations", 8):
+        raise ValueError(f"the allocator phase found {len(prompts)} subtasks; GRPO needs at least num_generations")
     random.Random(settings["seed"]).shuffle(prompts)
-    env = AllocatorEnv(pool_from_params(pool_manifest, pool),
-                       task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
     model, tokenizer, history = grpo_train(allocator, prompts, rewards, settings["trainer"], settings.get("lora"))
     return (model, tokenizer), pd.DataFrame(history)
+
+
+# ---------------------------------------------------------------- real benchmarks (paper profile)
+
+BENCHMARK_SAMPLING = {"max_new_tokens": 512}  # a member's answer to a benchmark subtask
+MEMBER_NAME_SAMPLING = {"max_new_tokens": 8}  # the frozen allocator's member name
+
+
+def _benchmarks(scored: pd.DataFrame | None) -> bool:
+    return scored is not None and "benchmark" in scored.columns
+
+
+def _sample_ids(frame: pd.DataFrame, settings: dict, salt: int) -> set:
+    ids = sorted(frame["id"].unique())
+    random.Random(settings["seed"] + salt).shuffle(ids)
+    return set(ids[: settings["questions"]])
+
+
+def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, pool, rl_refinement):
+    settings = rl_refinement["decomposer"]
+    chosen = scored[scored["chosen"]]
+    chosen = chosen[chosen["id"].isin(_sample_ids(chosen, settings, salt=0))]
+    gold, prompts = {}, []
+    for row in chosen.itertuples():
+        task = get_task(row.benchmark)
+        prompt = task.decomposer_prompt(row.question)
+        gold[prompt] = (row.question, Example(row.id, row.question, json.loads(row.answer), json.loads(row.meta)), task)
+        prompts.append(prompt)
+    ladder = ladder_order(pool)
+    env = BenchmarkDecomposerEnv(
+        pool_from_params(pool_manifest, pool), _router(pool, decomposer, allocator), None, gold,
+        fallback=rl_refinement["fallback"], largest=ladder[-1],
+        sampling=SamplingParams(**(rl_refinement.get("sampling") or BENCHMARK_SAMPLING)),
+        router_sampling=SamplingParams(**(rl_refinement.get("allocator_sampling") or MEMBER_NAME_SAMPLING)),
+        min_success=rl_refinement.get("min_success"), ladder=ladder,
+    )
+    rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
+    model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
+    return (model, tokenizer), pd.DataFrame(history)
+
+
+def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement):
+    """Over the subtasks of data_generation's chosen plans, in the evaluation member's context."""
+    settings, reviewer = rl_refinement["allocator"], rl_refinement.get("reviewer")
+    if not reviewer:
+        raise ValueError("benchmark subtasks have no exact answer: set rl_refinement.reviewer, the member that "
+                         "judges a sampled member's answer")
+    labels = labels[labels["id"].isin(_sample_ids(labels, settings, salt=1))]
+    steps = labels.groupby("id")["step"].transform("count")
+    gold = {}
+    for row, n in zip(labels.itertuples(), steps):
+        task, history = get_task(row.benchmark), [tuple(h) for h in json.loads(row.history)]
+        gold.setdefault(task.allocator_prompt(row.question, history, row.filled),
+                        (task, row.question, history, row.filled, int(n)))
+    built = pool_from_params(pool_manifest, pool)
+    review_sampling = SamplingParams(**(reviewer.get("sampling") or {}))
+    env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
+                               sampling=SamplingParams(**(rl_refinement.get("sampling") or BENCHMARK_SAMPLING)),
+                               verify=lambda items: review(built, reviewer["member"], review_sampling, items))
+    return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement)
 
 
 def log_phase_curves(curves: pd.DataFrame, round_name: str, phase: str) -> dict:

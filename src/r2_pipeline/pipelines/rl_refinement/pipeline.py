@@ -9,7 +9,10 @@ from .nodes import log_phase_curves, refine_allocator, refine_decomposer
 # Mirrors rl_refinement.rounds in conf/base/parameters_rl_refinement.yml (a test checks they agree):
 # the registry must know the DAG before parameters are loaded.
 ROUNDS = 2
-SHARED = ["world_train", "pool_manifest", "params:pool", "params:rl_refinement"]
+# data_generation's chosen plans and labels: the questions and subtasks on real benchmarks (micro
+# reads world_train)
+SHARED = ["world_train", "pool_manifest", "params:pool", "params:rl_refinement", "scored_decompositions",
+          "allocation_labels"]
 
 
 def round_names(rounds: int = ROUNDS) -> list[str]:
