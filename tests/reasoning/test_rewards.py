@@ -65,3 +65,22 @@ def test_allocator_cost_is_measured_against_the_whole_question(ladder_pool):
         penalty[name] = cost(list(gold), ["t5"])[0]
     assert penalty["step"] == pytest.approx(-0.5)
     assert penalty["question"] == pytest.approx(-0.125)  # one step of four on the largest member
+
+
+def test_rewards_read_conversational_prompts_and_completions():
+    """A chat model's GRPO passes message lists (grpo_train); the environment sees the text."""
+    from r2_pipeline.reasoning.rewards import Outcome, make_rewards
+
+    class Env:
+        seen: list = []
+
+        def outcomes(self, prompts, completions):
+            self.seen += list(zip(prompts, completions))
+            return [Outcome(True, True, 1.0, 2.0) for _ in prompts]
+
+    env = Env()
+    (correct,) = make_rewards(["correctness"], env, 0.5)
+    chat = [[{"role": "user", "content": "Q?"}]]
+    assert correct(chat, [[{"role": "assistant", "content": "1. a"}]]) == [1.0]
+    assert correct(["Q?"], ["1. a"]) == [1.0]
+    assert env.seen[0][0] == "Q?" and env.seen[1] == ("Q?", "1. a")

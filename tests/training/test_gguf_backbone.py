@@ -63,3 +63,22 @@ def test_lora_sft_changes_merged_weights(smollm2):
     assert [row["step"] for row in history if "loss" in row] == [1, 2, 3]
     after = model.model.layers[0].self_attn.q_proj.weight
     assert not after.detach().allclose(before)
+
+
+def test_lora_grpo_step_samples_a_chat_model_through_its_template(smollm2):
+    """GRPO on a chat backbone (the paper profile's router) sends conversational prompts, as SFT and
+    serving do; the reward functions receive the message text."""
+    from r2_pipeline.training.grpo import grpo_train
+
+    seen = []
+
+    def longer_is_better(prompts, completions, **kwargs):
+        seen.extend(prompts)
+        return [float(len(c[0]["content"])) for c in completions]
+
+    grpo = {"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2, "max_completion_length": 6,
+            "temperature": 1.0, "beta": 0.0, "learning_rate": 1e-3, "logging_steps": 1, "save_strategy": "no",
+            "report_to": "none", "use_cpu": True, "bf16": False, "dataloader_num_workers": 0, "seed": 0}
+    model, _, history = grpo_train(str(smollm2), PROMPTS[:1], [longer_is_better], grpo, LORA)
+    assert seen and all(p == [{"role": "user", "content": PROMPTS[0]}] for p in seen)
+    assert any("reward" in row for row in history) and not hasattr(model, "peft_config")

@@ -43,7 +43,8 @@ def format_reward(outcomes: Sequence[Outcome]) -> list[float]:
 
 
 def completion_text(completion: Any) -> str:
-    """TRL passes strings for plain prompts and message lists for conversational ones."""
+    """TRL passes strings for plain prompts and message lists for conversational ones (a chat
+    model's prompts and completions); the text is the messages' content."""
     if isinstance(completion, list):
         return "".join(m.get("content", "") for m in completion)
     return completion
@@ -200,7 +201,7 @@ def make_rewards(names: Sequence[str], env, lam: float) -> list[Callable]:
     funcs = []
     for name in names:
         def reward(prompts, completions, _score=table[name], **kwargs):
-            return _score(env.outcomes(prompts, completions))
+            return _score(env.outcomes([completion_text(p) for p in prompts], completions))
 
         reward.__name__ = name
         funcs.append(reward)

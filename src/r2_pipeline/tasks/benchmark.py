@@ -117,7 +117,7 @@ class BenchmarkTask:
     def parse(self, text: str) -> Any:
         raise NotImplementedError
 
-    # The router's side: the same builders serve SFT data and evaluation (GRPO rollouts are micro-only).
+    # The router's side: the same builders serve SFT data, GRPO rollouts and evaluation.
     def decomposer_prompt(self, question: str) -> str:
         return DECOMPOSE.format(question=question)
 

@@ -25,12 +25,15 @@ def grpo_train(
 
     tokenizer = load_tokenizer(model_path)  # left padding, the trained tokenizer itself
     model = AutoModelForCausalLM.from_pretrained(model_path)
+    # a chat model was trained (fit_sft) and is served (the backend) through its chat template:
+    # GRPO samples it the same way; the rewards read the message text back
+    rows = [[{"role": "user", "content": p}] for p in prompts] if tokenizer.chat_template else list(prompts)
     with tempfile.TemporaryDirectory() as out:
         trainer_ = GRPOTrainer(
             model=model,
             reward_funcs=reward_funcs,
             args=GRPOConfig(output_dir=out, **trainer),
-            train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
+            train_dataset=Dataset.from_dict({"prompt": rows}),
             processing_class=tokenizer,
             peft_config=LoraConfig(**lora) if lora else None,
         )
