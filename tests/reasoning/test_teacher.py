@@ -91,3 +91,25 @@ def test_grouped_search_verified_by_a_reviewer():
                               SamplingParams(), "small", 0.1, [0.95], [0, 0], verify=verify)
     assert items[0].label == 1 and not items[0].unsolved
     assert [(a["member"], a["correct"]) for a in attempts] == [("small", False), ("big", True)]
+
+
+def test_reviewed_allocator_env_rewards_the_reviewers_verdict():
+    """Benchmark allocator phase: the sampled member answers the subtask in context; the reviewer's
+    verdict is the correctness; a name outside the pool is a format failure, never run."""
+    from r2_pipeline.reasoning.rewards import ReviewedAllocatorEnv
+
+    task = get_task("gsm8k")
+    small = Scripted(lambda p, seed: "Answer: 5")
+    big = Scripted(lambda p, seed: "Answer: 4")
+    judge = Scripted(lambda p, seed: "yes" if "answer to the subtask: 4" in p else "no")
+    pool = pool_of(small=small, big=big, judge=judge)
+    gold = {"P": (task, "What is 2+2?", [("first step", "2")], "Add 2 to #1.", 2)}
+
+    def verify(items):
+        return review(pool, "judge", SamplingParams(), items)
+
+    env = ReviewedAllocatorEnv(pool, gold, largest="big", sampling=SamplingParams(), verify=verify)
+    out = env.outcomes(["P", "P", "P"], ["small", "big", "huge"])
+    assert [(o.parsed, o.correct) for o in out] == [(True, False), (True, True), (False, False)]
+    assert "first step -> 2" in small.calls[0] and "Add 2 to #1." in small.calls[0]  # the step in context
+    assert out[1].cost_largest == pytest.approx(2 * out[1].cost)  # two steps in the plan, priced as big

@@ -95,9 +95,9 @@ def refine_allocator(
             f"the allocator phase found {len(prompts)} evaluable subtasks in the decomposer's plans for "
             f"{len(frame)} questions; the decomposer must write valid plans first (train it longer)"
         )
-    return _allocator_grpo(allocator, prompts, settings, AllocatorEnv(pool_from_params(pool_manifest, pool),
-                       task, gold, largest=ladder_order(pool)[-1], sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1)),
-        rl_refinement)
+    env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
+                       sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
+    return _allocator_grpo(allocator, prompts, settings, env, rl_refinement)
 
 
 def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
@@ -135,6 +135,9 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         prompt = task.decomposer_prompt(row.question)
         gold[prompt] = (row.question, Example(row.id, row.question, json.loads(row.answer), json.loads(row.meta)), task)
         prompts.append(prompt)
+    if not prompts:
+        raise ValueError("data_generation chose no plan (scored_decompositions has no `chosen` row): nothing to "
+                         "sample decompositions for")
     ladder = ladder_order(pool)
     env = BenchmarkDecomposerEnv(
         pool_from_params(pool_manifest, pool), _router(pool, decomposer, allocator), None, gold,
