@@ -67,6 +67,12 @@ def test_base_parameters_are_valid():
          r"an endpoint teacher needs `benchmarks`"),
         (lambda p: p["data_generation"].update(teacher={"kind": "endpoint", "member": "t5", "benchmarks": {"gsm8k": {}}}),
          r"an endpoint teacher needs `few_shot` >= 1"),
+        (lambda p: p["data_generation"].update(teacher={"kind": "endpoint", "member": "t5", "few_shot": 3,
+                                                         "benchmarks": {"gsm9k": {}}}),
+         r"teacher benchmarks \['gsm9k'\] are not real benchmarks"),
+        (lambda p: p["data_generation"]["allocation"].update(reviewer={"member": "t5"}) or p["data_generation"].update(
+            teacher={"kind": "endpoint", "member": "t5", "few_shot": 3, "benchmarks": {"gsm8k": {"split": "train"}}}),
+         r"rl_refinement\.reviewer is missing: with an endpoint teacher"),
         (lambda p: p["rl_refinement"].update(fallback="t7"), r"rl_refinement\.fallback = 't7': not a pool member"),
         (lambda p: p["evaluation"]["router"].update(fallback="t0"), r"evaluation\.router\.fallback = 't0': not a pool member"),
         (lambda p: p["evaluation"]["query_router"].update(threshold=2), r"evaluation\.query_router\.threshold = 2"),

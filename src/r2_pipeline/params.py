@@ -171,6 +171,15 @@ class TeacherParams(Strict):
                              "questions")
         if self.kind == "endpoint" and not self.few_shot:
             raise ValueError("an endpoint teacher needs `few_shot` >= 1, the worked decompositions per prompt")
+        if self.kind == "endpoint" and self.variants < 1:
+            raise ValueError("an endpoint teacher needs `variants` >= 1, the plans it samples per question")
+        if self.kind == "endpoint":
+            from .tasks.base import TASK_MODULES
+
+            unknown = sorted(set(self.benchmarks) - set(TASK_MODULES) - {"micro"})
+            if unknown or "micro" in self.benchmarks:
+                raise ValueError(f"teacher benchmarks {unknown or ['micro']} are not real benchmarks; known: "
+                                 f"{sorted(set(TASK_MODULES) - {'micro'})}")
         return self
 
 
@@ -454,6 +463,9 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
         named["evaluation.router.fallback"] = evaluation.router.fallback
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
                 for key, name in named.items() if name is not None and name not in members]
+    if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
+        problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
+                        "phase's subtasks have no exact answer, so a reviewer member judges them")
     if data is not None:
         beyond = [t for t in data.allocation.start_tiers if t >= len(members)]
         if beyond:

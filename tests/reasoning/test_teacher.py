@@ -34,6 +34,7 @@ def pool_of(**members):
     ("  1) find a\n\n2) use #1\nProblem:\nnext one\n1. x", ["find a", "use #1"]),  # stops at the list's end
     ("1. only\n3. skipped a number", ["only"]),
     ("Sure! 1. inline", None),
+    ("Here are the subtasks:\n1. find a\n2. use #1", ["find a", "use #1"]),  # a chat model's lead-in
     ("", None),
 ])
 def test_parse_plan(text, plan):
@@ -113,3 +114,25 @@ def test_reviewed_allocator_env_rewards_the_reviewers_verdict():
     assert [(o.parsed, o.correct) for o in out] == [(True, False), (True, True), (False, False)]
     assert "first step -> 2" in small.calls[0] and "Add 2 to #1." in small.calls[0]  # the step in context
     assert out[1].cost_largest == pytest.approx(2 * out[1].cost)  # two steps in the plan, priced as big
+
+
+def test_endpoint_candidates_are_scored_on_their_own_rows():
+    """The teacher's candidates come variant by variant (q1, q2, q1, q2): each row's scores must be
+    its own, and each question gets one chosen plan among its own verified ones."""
+    import json
+
+    import pandas as pd
+
+    from r2_pipeline.pipelines.data_generation.nodes import _choose
+
+    frame = pd.DataFrame({
+        "benchmark": "gsm8k", "id": ["q1", "q2", "q1", "q2"],
+        "subtasks": [json.dumps(["a"]), json.dumps(["a", "b #1", "c #2"]), json.dumps(["a", "b"]), json.dumps(["a"])],
+        "tokens": [10, 30, 20, 10], "verified": [True, True, True, False],
+    })
+    spec = {"weights": {"conciseness": 1.0, "practicality": 0.0, "coherence": 0.0}, "require_verified": True,
+            "evaluation_member": "m"}
+    out = _choose(frame, spec)
+    # conciseness is 1 - (steps - 1) / most steps among the question's own candidates
+    assert list(out["conciseness"]) == pytest.approx([1.0, 1 - 2 / 3, 0.5, 1.0])
+    assert list(out["chosen"]) == [True, True, False, False]  # q2's concise plan is not verified

@@ -167,8 +167,22 @@ def test_reasoning_hooks_default_to_the_direct_prompt():
     (step,) = task.reference_subtasks(example)
     assert task.subtask_prompt(example.question, [], step) == task.prompt(example)
     later = task.subtask_prompt(example.question, [("eggs left", "9")], "money made")
-    assert "- eggs left -> 9" in later and later.endswith(task.instruction)
+    assert "- eggs left -> 9" in later and task.instruction in later and later.startswith(task.preamble)
     assert task.parse_subtask(later, "so\nAnswer: 18") == "18"
+
+
+def test_an_intermediate_step_may_answer_in_free_text():
+    """A multiple-choice benchmark's middle step ("where are clean plates kept?") has no letter to
+    give: its 'Answer:' line is kept; the direct prompt still takes only a letter."""
+    task = get_task("csqa")
+    question = "Question: Where would you put a plate after washing it?\nA. table\nB. cupboard"
+    step = task.subtask_prompt(question, [], "Where are clean plates kept?")
+    assert task.parse_subtask(step, "They are stored away.\nAnswer: a cupboard") == "a cupboard"
+    assert task.parse_subtask(step, "Answer: B") == "B"
+    assert task.parse_subtask(task.subtask_prompt(question, [], question), "Answer: a cupboard") is None
+    scan = get_task("scan")  # a step sees the benchmark's preamble (SCAN's grammar), as the reviewer does
+    assert scan.preamble in scan.subtask_prompt("Command: jump twice", [], "Actions for: jump")
+    assert scan.context("Command: jump twice").startswith(scan.preamble)
 
 
 @pytest.mark.parametrize("source", ["p3_puzzles.json", "data/01_raw/missing.jsonl", "./rows", "/abs/rows",

@@ -181,7 +181,7 @@ class ReviewedAllocatorEnv:
                      for _, question, history, subtask, _ in contexts]
             outs = self.pool.generate(member, asked, self.sampling)
             answers = [task.parse_subtask(p, o.text) for p, o in zip(asked, outs)]
-            verdicts = self.verify([(c[1], c[3], a) for c, a in zip(contexts, answers)])
+            verdicts = self.verify([(task.context(c[1]), c[3], a) for c, a in zip(contexts, answers)])
             for key, context, out, ok in zip(group, contexts, outs, verdicts):
                 self.memo[key] = Outcome(True, bool(ok), self.pool.cost(member, out),
                                          context[4] * largest.cost(out.prompt_tokens, out.completion_tokens))

@@ -21,7 +21,8 @@ from ..tasks.benchmark import format_plan, parse_plan
 
 INSTRUCTION = (
     "Break the problem into a short numbered list of subtasks, solved in order. A subtask may use "
-    "the answer of an earlier subtask k, written #k. The last subtask's answer answers the problem."
+    "the answer of an earlier subtask k, written #k. The last subtask's answer answers the problem. "
+    "Reply with the numbered list only."
 )
 
 REVIEW = """Problem:

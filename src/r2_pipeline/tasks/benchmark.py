@@ -9,16 +9,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from r2_pipeline.tasks.base import Example
+from r2_pipeline.tasks.grading import answer_after_marker
 from r2_pipeline.tasks.loading import load_hub, load_records, take
 
-SUBTASK_PROMPT = """Problem:
+STEP_MARK = "Now solve only this step:"
+SUBTASK_PROMPT = """{preamble}Problem:
 {question}
 
 Steps solved so far:
 {steps}
 
-Now solve only this step: {subtask}
-{instruction}"""
+""" + STEP_MARK + """ {subtask}
+If this step asks for the problem's final answer: {instruction}
+Otherwise give this step's answer on the last line: 'Answer: <answer>'."""
 
 # What the router reads. The decomposer writes numbered subtasks; a subtask may use the answer of
 # subtask k, written #k (the reasoner substitutes it before the subtask runs).
@@ -42,16 +45,18 @@ def format_plan(subtasks: Sequence[str]) -> str:
 
 
 def parse_plan(text: str) -> list[str] | None:
-    """The numbered lines `1. ...`, `2. ...` at the start of a model's text, in order; None when it
-    does not start with subtask 1. Text after the list (a model that carries on) is ignored."""
+    """The numbered lines `1. ...`, `2. ...` of a model's text, in order from subtask 1; None when
+    there is no subtask 1. Lines before it (a chat model's "Here are the subtasks:") and text after
+    the list (a model that carries on) are ignored."""
     subtasks: list[str] = []
     for line in text.strip().splitlines():
         if not line.strip():
             continue
         match = NUMBERED.match(line)
-        if not match or int(match.group(1)) != len(subtasks) + 1:
+        if match and int(match.group(1)) == len(subtasks) + 1:
+            subtasks.append(match.group(2))
+        elif subtasks:
             break
-        subtasks.append(match.group(2))
     return subtasks or None
 
 
@@ -108,11 +113,21 @@ class BenchmarkTask:
         if not history and subtask.strip() == question.strip():
             return self.format_prompt(question)
         return SUBTASK_PROMPT.format(
-            question=question, steps=_steps(history), subtask=subtask, instruction=self.instruction
+            preamble=f"{self.preamble}\n\n" if self.preamble else "", question=question,
+            steps=_steps(history), subtask=subtask, instruction=self.instruction,
         )
 
     def parse_subtask(self, prompt: str, text: str) -> Any:
-        return self.parse(text)
+        """The benchmark's own parse; an intermediate step's free answer ('Answer: cupboard' to a
+        multiple-choice question) when that finds nothing."""
+        value = self.parse(text)
+        if value is None and STEP_MARK in prompt:
+            return answer_after_marker(text)
+        return value
+
+    def context(self, question: str) -> str:
+        """The question as a reviewer should read it: with the benchmark's preamble (SCAN's grammar)."""
+        return f"{self.preamble}\n\n{question}" if self.preamble else question
 
     def parse(self, text: str) -> Any:
         raise NotImplementedError

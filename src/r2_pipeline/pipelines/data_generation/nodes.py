@@ -107,15 +107,19 @@ def score_decompositions(
 
 
 def _choose(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Score each question's candidates and mark the best verified one `chosen`."""
-    scored = []
-    for _, group in frame.groupby("id", sort=False):
+    """Score each question's candidates and mark the best verified one `chosen`. Scores are set by
+    row label, so a question's candidates need not be adjacent (the endpoint teacher's are not)."""
+    question = ["benchmark", "id"] if "benchmark" in frame.columns else "id"
+    columns = ["conciseness", "practicality", "coherence", "score"]
+    parts = []
+    for _, group in frame.groupby(question, sort=False):
         scores = score_candidates([json.loads(s) for s in group["subtasks"]], list(group["tokens"]),
                                   list(group["verified"]), spec["weights"])
-        scored += [(s.conciseness, s.practicality, s.coherence, s.score) for s in scores]
-    frame[["conciseness", "practicality", "coherence", "score"]] = pd.DataFrame(scored, index=frame.index)
+        parts.append(pd.DataFrame([(s.conciseness, s.practicality, s.coherence, s.score) for s in scores],
+                                  index=group.index, columns=columns))
+    frame[columns] = pd.concat(parts)
     frame["chosen"] = False
-    for _, group in frame.groupby("id", sort=False):
+    for _, group in frame.groupby(question, sort=False):
         if group["verified"].any():
             frame.loc[group[group["verified"]]["score"].idxmax(), "chosen"] = True
         elif not spec["require_verified"]:
@@ -200,13 +204,14 @@ def measure_member_outcomes(world_train: pd.DataFrame, pool_manifest: dict, pool
 
 def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
     """The teacher member's candidates for every question of `teacher.benchmarks`."""
+    missing = [name for name in teacher["benchmarks"] if not get_task(name).worked_decompositions]
+    if missing:  # before any teacher call
+        raise ValueError(f"benchmarks {missing} have no worked decompositions to show the teacher "
+                         "(`worked_decompositions` in tasks/<name>.py)")
     rows = []
     for name, spec in teacher["benchmarks"].items():
         task = get_task(name)
         shots = task.worked_decompositions[: teacher["few_shot"]]
-        if not shots:
-            raise ValueError(f"benchmark {name!r} has no worked decompositions to show the teacher "
-                             f"(tasks/{name}.py `worked_decompositions`)")
         examples = task.load(spec.get("source"), spec.get("split", "train"), spec.get("limit"))
         sampling = SamplingParams(**(teacher.get("sampling") or {}))
         found = propose(built, teacher["member"], examples, shots, teacher["variants"], sampling)
@@ -269,7 +274,8 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
                 if filled is None:  # an earlier answer was missing: later steps never ran
                     break
                 prompt = task.subtask_prompt(row.question, history[:k], filled)
-                items.append(SearchItem(f"{row.id}/{k}", prompt, None, question=row.question, subtask=filled))
+                items.append(SearchItem(f"{row.id}/{k}", prompt, None, question=task.context(row.question),
+                                        subtask=filled))
                 rows.append({"benchmark": name, "id": row.id, "step": k, "subtask": json.loads(row.subtasks)[k],
                              "filled": filled, "question": row.question, "history": json.dumps(history[:k])})
         attempts += grouped_search(built, ladder, items, task.parse_subtask, sampling, spec["baseline"],
