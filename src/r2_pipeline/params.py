@@ -176,6 +176,10 @@ class TeacherParams(Strict):
         if self.kind == "endpoint":
             from .tasks.base import TASK_MODULES
 
+            unsplit = [name for name, spec in self.benchmarks.items() if "split" not in spec.model_fields_set]
+            if unsplit:  # never a silent default: the teacher's questions must not be evaluation's
+                raise ValueError(f"teacher benchmarks {unsplit} need `split`, a training split disjoint from the "
+                                 "one evaluation reads")
             unknown = sorted(set(self.benchmarks) - set(TASK_MODULES) - {"micro"})
             if unknown or "micro" in self.benchmarks:
                 raise ValueError(f"teacher benchmarks {unknown or ['micro']} are not real benchmarks; known: "

@@ -212,7 +212,7 @@ def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
     for name, spec in teacher["benchmarks"].items():
         task = get_task(name)
         shots = task.worked_decompositions[: teacher["few_shot"]]
-        examples = task.load(spec.get("source"), spec.get("split", "train"), spec.get("limit"))
+        examples = task.load(spec.get("source"), spec["split"], spec.get("limit"))
         sampling = SamplingParams(**(teacher.get("sampling") or {}))
         found = propose(built, teacher["member"], examples, shots, teacher["variants"], sampling)
         if not found:
