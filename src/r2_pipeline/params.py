@@ -163,27 +163,28 @@ class TeacherParams(Strict):
     benchmarks: dict[str, BenchmarkSpec] | None = None
 
     @model_validator(mode="after")
-    def endpoint_names_member(self):
-        if self.kind == "endpoint" and not self.member:
+    def endpoint_complete(self):
+        if self.kind != "endpoint":
+            return self
+        if not self.member:
             raise ValueError("an endpoint teacher needs `member`, the pool member that writes decompositions")
-        if self.kind == "endpoint" and not self.benchmarks:
+        if not self.benchmarks:
             raise ValueError("an endpoint teacher needs `benchmarks`: {name: {split, source, limit}} of training "
                              "questions")
-        if self.kind == "endpoint" and not self.few_shot:
+        if not self.few_shot:
             raise ValueError("an endpoint teacher needs `few_shot` >= 1, the worked decompositions per prompt")
-        if self.kind == "endpoint" and self.variants < 1:
+        if self.variants < 1:
             raise ValueError("an endpoint teacher needs `variants` >= 1, the plans it samples per question")
-        if self.kind == "endpoint":
-            from .tasks.base import TASK_MODULES
+        from .tasks.base import TASK_MODULES
 
-            unsplit = [name for name, spec in self.benchmarks.items() if "split" not in spec.model_fields_set]
-            if unsplit:  # never a silent default: the teacher's questions must not be evaluation's
-                raise ValueError(f"teacher benchmarks {unsplit} need `split`, a training split disjoint from the "
-                                 "one evaluation reads")
-            unknown = sorted(set(self.benchmarks) - set(TASK_MODULES) - {"micro"})
-            if unknown or "micro" in self.benchmarks:
-                raise ValueError(f"teacher benchmarks {unknown or ['micro']} are not real benchmarks; known: "
-                                 f"{sorted(set(TASK_MODULES) - {'micro'})}")
+        unsplit = [name for name, spec in self.benchmarks.items() if "split" not in spec.model_fields_set]
+        if unsplit:  # never a silent default: the teacher's questions must not be evaluation's
+            raise ValueError(f"teacher benchmarks {unsplit} need `split`, a training split disjoint from the "
+                             "one evaluation reads")
+        unknown = sorted(set(self.benchmarks) - set(TASK_MODULES) - {"micro"})
+        if unknown or "micro" in self.benchmarks:
+            raise ValueError(f"teacher benchmarks {unknown or ['micro']} are not real benchmarks; known: "
+                             f"{sorted(set(TASK_MODULES) - {'micro'})}")
         return self
 
 

@@ -10,14 +10,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
-from ..tasks.benchmark import format_plan, parse_plan
+from ..tasks.benchmark import parse_plan
+from ..tasks.micro import format_decomposition
 
 INSTRUCTION = (
     "Break the problem into a short numbered list of subtasks, solved in order. A subtask may use "
@@ -36,7 +37,7 @@ Is the proposed answer to the subtask correct? Reply with one word: yes or no.""
 
 def teacher_prompt(question: str, shots: Sequence[tuple[str, Sequence[str]]]) -> str:
     parts = [INSTRUCTION]
-    parts += [f"Problem:\n{q}\nSubtasks:\n{format_plan(s)}" for q, s in shots]
+    parts += [f"Problem:\n{q}\nSubtasks:\n{format_decomposition(s)}" for q, s in shots]
     parts.append(f"Problem:\n{question}\nSubtasks:\n")
     return "\n\n".join(parts)
 
@@ -83,3 +84,9 @@ def review(
     for j, out in zip(asked, pool.generate(member, prompts, sampling) if prompts else []):
         verdicts[j] = parse_verdict(out.text)
     return verdicts
+
+
+def reviewer(pool: ModelPool, spec: dict[str, Any]) -> Callable[[Sequence[tuple[str, str, Any]]], list[bool]]:
+    """`review` by the member of a `reviewer` parameter block ({member, sampling})."""
+    sampling = SamplingParams(**(spec.get("sampling") or {}))
+    return lambda items: review(pool, spec["member"], sampling, items)

@@ -5,12 +5,13 @@ problem as the router sees it (choices, paragraphs, tests); the prompt adds the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.grading import answer_after_marker
 from r2_pipeline.tasks.loading import load_hub, load_records, take
+from r2_pipeline.tasks.micro import format_decomposition
 
 STEP_MARK = "Now solve only this step:"
 SUBTASK_PROMPT = """{preamble}Problem:
@@ -38,10 +39,8 @@ Subtasks solved so far:
 Next subtask: {subtask}
 Model:"""
 NUMBERED = re.compile(r"^\s*(\d+)[.)]\s*(.+?)\s*$")
-
-
-def format_plan(subtasks: Sequence[str]) -> str:
-    return "\n".join(f"{k}. {s}" for k, s in enumerate(subtasks, start=1))
+# how a member answers a benchmark subtask when the parameters say nothing (data generation, GRPO)
+STEP_SAMPLING = {"max_new_tokens": 512}
 
 
 def parse_plan(text: str) -> list[str] | None:
@@ -137,7 +136,7 @@ class BenchmarkTask:
         return DECOMPOSE.format(question=question)
 
     def format_plan(self, subtasks: list[str], question: str | None = None) -> str:
-        return format_plan(subtasks)
+        return format_decomposition(subtasks)
 
     def parse_plan(self, text: str, question: str | None = None) -> list[str] | None:
         return parse_plan(text)

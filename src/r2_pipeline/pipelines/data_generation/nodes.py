@@ -22,15 +22,14 @@ from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.allocation import SearchItem, grouped_search
 from ...reasoning.candidates import score_candidates, teacher_candidates
 from ...reasoning.execute import execute, final_value, fixed_member
-from ...reasoning.teacher import propose, review
+from ...reasoning.teacher import propose, reviewer
 from ...tasks import micro
 from ...tasks.base import Example, get_task
+from ...tasks.benchmark import STEP_SAMPLING
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-# how members answer a benchmark subtask when the parameters say nothing (micro steps are fixed)
-BENCHMARK_SAMPLING = {"max_new_tokens": 512}
 
 
 def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -208,12 +207,12 @@ def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
     if missing:  # before any teacher call
         raise ValueError(f"benchmarks {missing} have no worked decompositions to show the teacher "
                          "(`worked_decompositions` in tasks/<name>.py)")
+    sampling = SamplingParams(**(teacher.get("sampling") or {}))
     rows = []
     for name, spec in teacher["benchmarks"].items():
         task = get_task(name)
         shots = task.worked_decompositions[: teacher["few_shot"]]
         examples = task.load(spec.get("source"), spec["split"], spec.get("limit"))
-        sampling = SamplingParams(**(teacher.get("sampling") or {}))
         found = propose(built, teacher["member"], examples, shots, teacher["variants"], sampling)
         if not found:
             logger.warning("teacher %s wrote no parseable decomposition for %d %s questions",
@@ -237,7 +236,7 @@ def _examples(frame: pd.DataFrame) -> list[Example]:
 def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFrame:
     """Execute each candidate on the evaluation member; verified = the task grades its answer 1.0.
     `history` keeps each step's filled subtask and answer for the allocation labels."""
-    sampling = SamplingParams(**(spec.get("sampling") or BENCHMARK_SAMPLING))
+    sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
     parts = []
     for name, group in candidates.groupby("benchmark", sort=False):
         task, examples = get_task(name), _examples(group)
@@ -255,15 +254,13 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
     """Grouped search over every subtask of each chosen candidate, in the context of the evaluation
     member's earlier answers; the reviewer verifies each member's answer. One search per benchmark
     (each parses answers its own way)."""
-    reviewer = spec.get("reviewer")
-    if not reviewer:
+    if not spec.get("reviewer"):
         raise ValueError("benchmark subtasks have no exact answer: set data_generation.allocation.reviewer")
-    review_sampling = SamplingParams(**(reviewer.get("sampling") or {}))
-    sampling = SamplingParams(**(spec.get("sampling") or BENCHMARK_SAMPLING))
+    judge = reviewer(built, spec["reviewer"])
+    sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
 
     def verify(group: list[SearchItem], answers: list) -> list[bool]:
-        return review(built, reviewer["member"], review_sampling,
-                      [(i.question, i.subtask, a) for i, a in zip(group, answers)])
+        return judge([(i.question, i.subtask, a) for i, a in zip(group, answers)])
 
     attempts, all_items, rows = [], [], []
     for name, group in scored[scored["chosen"]].groupby("benchmark", sort=False):

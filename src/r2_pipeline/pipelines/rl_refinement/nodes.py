@@ -25,9 +25,10 @@ from ...reasoning.rewards import (
     make_rewards,
 )
 from ...reasoning.router import RouterUsage, decompose
-from ...reasoning.teacher import review
+from ...reasoning.teacher import reviewer
 from ...tasks import micro
 from ...tasks.base import Example, get_task
+from ...tasks.benchmark import STEP_SAMPLING
 from ...tracking import log_curves
 from ...training.grpo import grpo_train
 
@@ -64,9 +65,7 @@ def refine_decomposer(
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder,
     )
-    rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
-    model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
-    return (model, tokenizer), pd.DataFrame(history)
+    return _train(decomposer, prompts, settings, env, rl_refinement)
 
 
 def refine_allocator(
@@ -104,14 +103,18 @@ def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_
     if len(prompts) < settings["trainer"].get("num_generations", 8):
         raise ValueError(f"the allocator phase found {len(prompts)} subtasks; GRPO needs at least num_generations")
     random.Random(settings["seed"]).shuffle(prompts)
+    return _train(allocator, prompts, settings, env, rl_refinement)
+
+
+def _train(model_path: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
+    """GRPO of one phase: the rewards named in parameters, all reading `env`."""
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
-    model, tokenizer, history = grpo_train(allocator, prompts, rewards, settings["trainer"], settings.get("lora"))
+    model, tokenizer, history = grpo_train(model_path, prompts, rewards, settings["trainer"], settings.get("lora"))
     return (model, tokenizer), pd.DataFrame(history)
 
 
 # ---------------------------------------------------------------- real benchmarks (paper profile)
 
-BENCHMARK_SAMPLING = {"max_new_tokens": 512}  # a member's answer to a benchmark subtask
 MEMBER_NAME_SAMPLING = {"max_new_tokens": 8}  # the frozen allocator's member name
 
 
@@ -142,19 +145,17 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
     env = BenchmarkDecomposerEnv(
         pool_from_params(pool_manifest, pool), _router(pool, decomposer, allocator), None, gold,
         fallback=rl_refinement["fallback"], largest=ladder[-1],
-        sampling=SamplingParams(**(rl_refinement.get("sampling") or BENCHMARK_SAMPLING)),
+        sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
         router_sampling=SamplingParams(**(rl_refinement.get("allocator_sampling") or MEMBER_NAME_SAMPLING)),
         min_success=rl_refinement.get("min_success"), ladder=ladder,
     )
-    rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
-    model, tokenizer, history = grpo_train(decomposer, prompts, rewards, settings["trainer"], settings.get("lora"))
-    return (model, tokenizer), pd.DataFrame(history)
+    return _train(decomposer, prompts, settings, env, rl_refinement)
 
 
 def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement):
     """Over the subtasks of data_generation's chosen plans, in the evaluation member's context."""
-    settings, reviewer = rl_refinement["allocator"], rl_refinement.get("reviewer")
-    if not reviewer:
+    settings = rl_refinement["allocator"]
+    if not rl_refinement.get("reviewer"):
         raise ValueError("benchmark subtasks have no exact answer: set rl_refinement.reviewer, the member that "
                          "judges a sampled member's answer")
     labels = labels[labels["id"].isin(_sample_ids(labels, settings, salt=1))]
@@ -165,10 +166,9 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
         gold.setdefault(task.allocator_prompt(row.question, history, row.filled),
                         (task, row.question, history, row.filled, int(n)))
     built = pool_from_params(pool_manifest, pool)
-    review_sampling = SamplingParams(**(reviewer.get("sampling") or {}))
     env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
-                               sampling=SamplingParams(**(rl_refinement.get("sampling") or BENCHMARK_SAMPLING)),
-                               verify=lambda items: review(built, reviewer["member"], review_sampling, items))
+                               sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
+                               verify=reviewer(built, rl_refinement["reviewer"]))
     return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement)
 
 
