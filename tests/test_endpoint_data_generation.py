@@ -86,6 +86,8 @@ def test_endpoint_teacher_through_data_generation(smollm2, tmp_path):
         accepted = list(tried[tried["correct"]]["member"])
         assert row.label == ("small" if "small" in accepted else "large")
         assert row.unsolved == (not accepted)
+    asked = attempts[attempts["answer"].notna()]  # the reviewer's own words are kept beside each verdict
+    assert asked["review"].notna().all() and attempts["gold"].isna().all()
     stats = load("allocation_search_stats")
     assert stats["subtasks"] == len(labels)
 

@@ -55,6 +55,7 @@ def test_attempt_rows_carry_text_tokens_and_cost(ladder_pool):
     row = attempts[0]
     assert {"prompt", "member", "text", "answer", "gold", "correct", "prompt_tokens", "completion_tokens", "cost_usd"} <= set(row)
     assert row["cost_usd"] > 0
+    assert row["gold"] == "7" and row["review"] is None  # micro: checked against the exact value, no reviewer
 
 
 def test_difficulty_and_start_tier():

@@ -74,7 +74,8 @@ def test_review_asks_only_about_parsed_answers():
     reviewer = Scripted(lambda p, seed: "yes" if "answer to the subtask: 4" in p else "no")
     verdicts = review(pool_of(judge=reviewer), "judge", SamplingParams(),
                       [("q", "2+2?", "4"), ("q", "2+2?", "5"), ("q", "2+2?", None)])
-    assert verdicts == [True, False, False] and len(reviewer.calls) == 2
+    assert [v.ok for v in verdicts] == [True, False, False] and len(reviewer.calls) == 2
+    assert [v.reply for v in verdicts] == ["yes", "no", None]  # kept for the outcome table; None: never asked
 
 
 def test_grouped_search_verified_by_a_reviewer():
@@ -91,7 +92,8 @@ def test_grouped_search_verified_by_a_reviewer():
     attempts = grouped_search(pool, ["small", "big"], items, lambda prompt, text: text.split(": ")[-1],
                               SamplingParams(), "small", 0.1, [0.95], [0, 0], verify=verify)
     assert items[0].label == 1 and not items[0].unsolved
-    assert [(a["member"], a["correct"]) for a in attempts] == [("small", False), ("big", True)]
+    assert [(a["member"], a["correct"], a["review"]) for a in attempts] == [("small", False, "no"), ("big", True, "yes")]
+    assert [a["gold"] for a in attempts] == [None, None]  # no exact value: missing, not the text "None"
 
 
 def test_reviewed_allocator_env_rewards_the_reviewers_verdict():

@@ -60,12 +60,13 @@ def grouped_search(
     alpha: float,
     thresholds: Sequence[float],
     starts: Sequence[int],
-    verify: Callable[[list[SearchItem], list[object]], list[bool]] | None = None,
+    verify: Callable[[list[SearchItem], list[object]], list[tuple[bool, str | None]]] | None = None,
 ) -> list[dict]:
     """Label every item in place; returns the attempt table (one row per subtask and member tried).
 
-    `verify(items, answers)` judges one batch of parsed answers; by default an answer is verified
-    when it equals the item's `gold`."""
+    `verify(items, answers)` judges one batch of parsed answers, returning (verified, review text)
+    pairs such as `teacher.Verdict`; by default an answer is verified when it equals the item's
+    `gold`, with no review text."""
     attempts: list[dict] = []
     probe = pool.generate(baseline, [i.prompt for i in items], SamplingParams(**{**sampling.__dict__, "logprobs": True}))
     for item, out in zip(items, probe):
@@ -80,10 +81,11 @@ def grouped_search(
         for tier, group in by_tier.items():
             outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
             values = [parse(item.prompt, out.text) for item, out in zip(group, outs)]
-            oks = verify(group, values) if verify else [v is not None and v == i.gold for i, v in zip(group, values)]
-            for item, out, value, ok in zip(group, outs, values, oks):
+            judged = verify(group, values) if verify else [(v is not None and v == i.gold, None)
+                                                           for i, v in zip(group, values)]
+            for item, out, value, (ok, review) in zip(group, outs, values, judged):
                 item.verified[tier] = ok
-                attempts.append(_attempt(item, ladder[tier], out, value, ok, pool))
+                attempts.append(_attempt(item, ladder[tier], out, value, ok, review, pool))
                 nxt = _next_tier(item, tier, ok, len(ladder))
                 if nxt is not None:
                     pending[id(item)] = nxt
@@ -103,15 +105,16 @@ def _next_tier(item: SearchItem, tier: int, ok: bool, n: int) -> int | None:
     return None
 
 
-def _attempt(item: SearchItem, member: str, out, value, ok: bool, pool: ModelPool) -> dict:
+def _attempt(item: SearchItem, member: str, out, value, ok: bool, review: str | None, pool: ModelPool) -> dict:
     return {
         "subtask_key": item.key,
         "prompt": item.prompt,
         "member": member,
         "text": out.text,
         "answer": None if value is None else str(value),
-        "gold": str(item.gold),
+        "gold": None if item.gold is None else str(item.gold),
         "correct": ok,
+        "review": review,
         "prompt_tokens": out.prompt_tokens,
         "completion_tokens": out.completion_tokens,
         "cost_usd": pool.cost(member, out),

@@ -155,12 +155,12 @@ class ReviewedAllocatorEnv:
     the final answer, as the exact value does in micro (the SFT labels were verified the same way).
 
     `gold[prompt]` is (task, question, history, subtask, steps in its plan); `verify` takes
-    (question, subtask, answer) triples and returns verdicts (`teacher.review`). The cost is scaled
+    (question, subtask, answer) triples and returns (verdict, reply) pairs (`teacher.review`). The cost is scaled
     by the plan's step count, as in `AllocatorEnv`.
     """
 
     def __init__(self, pool: ModelPool, gold: dict[str, tuple], largest: str, sampling: SamplingParams,
-                 verify: Callable[[list[tuple[str, str, Any]]], list[bool]]):
+                 verify: Callable[[list[tuple[str, str, Any]]], list[tuple[bool, str | None]]]):
         self.pool, self.gold, self.largest, self.sampling, self.verify = pool, gold, largest, sampling, verify
         self.memo: dict[tuple[str, str], Outcome] = {}
 
@@ -182,7 +182,7 @@ class ReviewedAllocatorEnv:
             outs = self.pool.generate(member, asked, self.sampling)
             answers = [task.parse_subtask(p, o.text) for p, o in zip(asked, outs)]
             verdicts = self.verify([(task.context(c[1]), c[3], a) for c, a in zip(contexts, answers)])
-            for key, context, out, ok in zip(group, contexts, outs, verdicts):
+            for key, context, out, (ok, _) in zip(group, contexts, outs, verdicts):
                 self.memo[key] = Outcome(True, bool(ok), self.pool.cost(member, out),
                                          context[4] * largest.cost(out.prompt_tokens, out.completion_tokens))
         return [self.memo[k] for k in keys]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
@@ -65,6 +65,13 @@ def propose(
     return rows
 
 
+class Verdict(NamedTuple):
+    """A reviewer's judgement: `ok`, and its raw reply (None when nothing was asked)."""
+
+    ok: bool
+    reply: str | None
+
+
 def parse_verdict(text: str) -> bool:
     """True only for a reply whose first word is yes."""
     words = re.findall(r"[a-z]+", text.lower())
@@ -76,17 +83,18 @@ def review(
     member: str,
     sampling: SamplingParams,
     items: Sequence[tuple[str, str, Any]],
-) -> list[bool]:
-    """Verdicts on (question, subtask, answer) triples, one batch; an answer of None is wrong unasked."""
+) -> list[Verdict]:
+    """Verdicts on (question, subtask, answer) triples, one batch; an answer of None is wrong unasked.
+    Each keeps the reviewer's reply, so the outcome table shows why an answer was accepted."""
     asked = [j for j, (_, _, answer) in enumerate(items) if answer is not None]
     prompts = [REVIEW.format(question=items[j][0], subtask=items[j][1], answer=items[j][2]) for j in asked]
-    verdicts = [False] * len(items)
+    verdicts = [Verdict(False, None)] * len(items)
     for j, out in zip(asked, pool.generate(member, prompts, sampling) if prompts else []):
-        verdicts[j] = parse_verdict(out.text)
+        verdicts[j] = Verdict(parse_verdict(out.text), out.text)
     return verdicts
 
 
-def reviewer(pool: ModelPool, spec: dict[str, Any]) -> Callable[[Sequence[tuple[str, str, Any]]], list[bool]]:
+def reviewer(pool: ModelPool, spec: dict[str, Any]) -> Callable[[Sequence[tuple[str, str, Any]]], list[Verdict]]:
     """`review` by the member of a `reviewer` parameter block ({member, sampling})."""
     sampling = SamplingParams(**(spec.get("sampling") or {}))
     return lambda items: review(pool, spec["member"], sampling, items)
