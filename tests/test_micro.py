@@ -32,6 +32,14 @@ def test_splits_are_disjoint_and_sized():
     assert not questions[0] & questions[1] and not questions[0] & questions[2] and not questions[1] & questions[2]
 
 
+def test_extra_training_questions_leave_validation_and_test_unchanged():
+    base = generate_world(WORLD)
+    grown = generate_world({"world": {**WORLD["world"], "extra_train": 30}})
+    assert len(grown[0]) == 110 and grown[0].head(80).equals(base[0])
+    assert grown[1].equals(base[1]) and grown[2].equals(base[2])
+    assert grown[0]["id"].is_unique and not set(grown[0]["question"]) & set(grown[2]["question"])
+
+
 def test_reference_decompositions_evaluate_to_gold():
     rng = random.Random(0)
     for _ in range(300):

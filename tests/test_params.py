@@ -33,6 +33,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["pool"]["prices"].pop("t3"), r"members without a price: \['t3'\]"),
         (lambda p: p["model_pool"]["tiers"]["t2"].update(steps=0), r"model_pool\.tiers\.t2\.steps = 0"),
         (lambda p: p["data_generation"]["world"].update(min_steps=7), r"min_steps 7 > max_steps 6"),
+        (lambda p: p["data_generation"]["world"].update(extra_train=-1), r"data_generation\.world\.extra_train = -1"),
         (lambda p: p["evaluation"].update(methods=[]), r"evaluation\.methods = \[\]"),
         (lambda p: p["pool"]["prices"]["t1"].update(output_per_m=-1), r"pool\.prices\.t1\.output_per_m = -1"),
         (lambda p: p["evaluation"].update(methods=["r3"]), r"unknown method 'r3'"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
 from .pool.pool import BACKENDS
 
@@ -126,6 +126,7 @@ class WorldParams(Strict):
     min_steps: int = Field(ge=1)
     max_steps: PositiveInt
     bucket_weights: list[float] = Field(min_length=5, max_length=5)
+    extra_train: NonNegativeInt = 0  # training questions drawn after the test split
 
     @model_validator(mode="after")
     def sane(self):

@@ -33,20 +33,25 @@ SPLITS = ("train", "validation", "test")
 
 
 def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Sample problems until every split is full; a question never appears twice in the world."""
+    """Sample problems until every split is full; a question never appears twice in the world.
+
+    Splits are drawn in order (train, validation, test); `extra_train` more training questions are
+    drawn after the test split, so growing the training set never changes validation or test."""
     world = data_generation["world"]
     rng = random.Random(world["seed"])
     total = sum(world["sizes"][s] for s in SPLITS)
+    extra = world.get("extra_train", 0)
     seen, rows = set(), []
-    while len(rows) < total:
+    while len(rows) < total + extra:
         problem = micro.sample_problem(rng, world["min_steps"], world["max_steps"], world["bucket_weights"])
         if problem.question in seen:
             continue
         seen.add(problem.question)
         rows.append(_row(len(rows), problem))
     frame = pd.DataFrame(rows)
-    cuts = _cuts([world["sizes"][s] for s in SPLITS])
-    return tuple(frame.iloc[a:b].reset_index(drop=True) for a, b in cuts)  # type: ignore[return-value]
+    train, validation, test = (frame.iloc[a:b] for a, b in _cuts([world["sizes"][s] for s in SPLITS]))
+    train = pd.concat([train, frame.iloc[total:]])
+    return tuple(split.reset_index(drop=True) for split in (train, validation, test))  # type: ignore[return-value]
 
 
 def _row(index: int, problem: micro.Problem) -> dict:
