@@ -155,8 +155,8 @@ class ReviewedAllocatorEnv:
     the final answer, as the exact value does in micro (the SFT labels were verified the same way).
 
     `gold[prompt]` is (task, question, history, subtask, steps in its plan); `verify` takes
-    (question, subtask, answer) triples and returns (verdict, reply) pairs (`teacher.review`). The cost is scaled
-    by the plan's step count, as in `AllocatorEnv`.
+    (question, subtask, answer) triples and returns (verdict, reply) pairs (`teacher.review`). The
+    cost is scaled by the plan's step count, as in `AllocatorEnv`.
     """
 
     def __init__(self, pool: ModelPool, gold: dict[str, tuple], largest: str, sampling: SamplingParams,

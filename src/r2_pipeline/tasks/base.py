@@ -6,6 +6,7 @@ The RL reward and evaluation both call `grade`, so a benchmark is scored the sam
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +19,16 @@ class Example:
     question: str
     answer: Any
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def columns(self) -> dict[str, str]:
+        """The example as table columns: id, question, and answer and meta as JSON."""
+        return {"id": self.id, "question": self.question, "answer": json.dumps(self.answer),
+                "meta": json.dumps(self.meta, default=str)}
+
+    @classmethod
+    def from_row(cls, row: Any) -> Example:
+        """Back from a table row (`itertuples`) written with `columns`."""
+        return cls(row.id, row.question, json.loads(row.answer), json.loads(row.meta))
 
 
 class Task(Protocol):

@@ -22,7 +22,7 @@ from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.allocation import SearchItem, grouped_search
 from ...reasoning.candidates import score_candidates, teacher_candidates
 from ...reasoning.execute import execute, final_value, fixed_member
-from ...reasoning.teacher import propose, reviewer
+from ...reasoning.teacher import Verdict, propose, reviewer
 from ...tasks import micro
 from ...tasks.base import Example, get_task
 from ...tasks.benchmark import STEP_SAMPLING
@@ -105,9 +105,14 @@ def score_decompositions(
     traces = execute(built, task, [question[i] for i in candidates["id"]], plans,
                      fixed_member(spec["evaluation_member"]), SamplingParams(max_new_tokens=micro.WIDTH + 1))
     frame = candidates.copy()
-    frame["tokens"] = [sum(t.prompt_tokens + t.completion_tokens for t in tr) for tr in traces]
+    frame["tokens"] = _tokens(traces)
     frame["verified"] = [final_value(tr) == gold[i] for tr, i in zip(traces, candidates["id"])]
     return _choose(frame, spec)
+
+
+def _tokens(traces) -> list[int]:
+    """Practicality's input: the tokens the evaluation member read and wrote for each candidate."""
+    return [sum(t.prompt_tokens + t.completion_tokens for t in trace) for trace in traces]
 
 
 def _choose(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -224,18 +229,12 @@ def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
                            teacher["member"], len(examples), name)
         for row in found:
             example = examples[row["index"]]
-            rows.append({"benchmark": name, "id": example.id, "question": example.question,
-                         "answer": json.dumps(example.answer), "meta": json.dumps(example.meta, default=str),
-                         "candidate": row["candidate"], "subtasks": json.dumps(row["subtasks"]),
-                         "text": row["text"]})
+            rows.append({"benchmark": name, **example.columns(), "candidate": row["candidate"],
+                         "subtasks": json.dumps(row["subtasks"]), "text": row["text"]})
     if not rows:
         raise ValueError(f"the teacher {teacher['member']!r} wrote no parseable decomposition (numbered "
                          "subtasks `1. ...`) for any question; check its endpoint and teacher.sampling")
     return pd.DataFrame(rows)
-
-
-def _examples(frame: pd.DataFrame) -> list[Example]:
-    return [Example(r.id, r.question, json.loads(r.answer), json.loads(r.meta)) for r in frame.itertuples()]
 
 
 def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFrame:
@@ -244,11 +243,11 @@ def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFram
     sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
     parts = []
     for name, group in candidates.groupby("benchmark", sort=False):
-        task, examples = get_task(name), _examples(group)
+        task, examples = get_task(name), [Example.from_row(r) for r in group.itertuples()]
         traces = execute(built, task, [e.question for e in examples], [json.loads(s) for s in group["subtasks"]],
                          fixed_member(spec["evaluation_member"]), sampling)
         frame = group.copy()
-        frame["tokens"] = [sum(t.prompt_tokens + t.completion_tokens for t in tr) for tr in traces]
+        frame["tokens"] = _tokens(traces)
         frame["verified"] = [task.grade(final_value(tr), e) >= 1.0 for tr, e in zip(traces, examples)]
         frame["history"] = [json.dumps([[t.filled, t.value] for t in tr], default=str) for tr in traces]
         parts.append(frame)
@@ -264,7 +263,7 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
     judge = reviewer(built, spec["reviewer"])
     sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
 
-    def verify(group: list[SearchItem], answers: list) -> list[bool]:
+    def verify(group: list[SearchItem], answers: list) -> list[Verdict]:
         return judge([(i.question, i.subtask, a) for i, a in zip(group, answers)])
 
     attempts, all_items, rows = [], [], []

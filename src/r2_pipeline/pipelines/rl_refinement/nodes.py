@@ -136,7 +136,7 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
     for row in chosen.itertuples():
         task = get_task(row.benchmark)
         prompt = task.decomposer_prompt(row.question)
-        gold[prompt] = (row.question, Example(row.id, row.question, json.loads(row.answer), json.loads(row.meta)), task)
+        gold[prompt] = (row.question, Example.from_row(row), task)
         prompts.append(prompt)
     if not prompts:
         raise ValueError("data_generation chose no plan (scored_decompositions has no `chosen` row): nothing to "
