@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 
 import pandas as pd
 
@@ -29,15 +30,28 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
     return models, pd.DataFrame(rows)
 
 
+def project_relative(path: str, root: Path | None = None) -> str:
+    """`path` relative to `root` (the working directory: Kedro's project root) when it lies inside it.
+
+    Kedro hands datasets absolute paths; written into a tracked artifact, those would tie it to one
+    checkout, and a `dvc pull` or a moved clone would point the pool at folders that are not there."""
+    root = (root or Path.cwd()).resolve()
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def write_manifest(pool_models: dict[str, str], pool: dict) -> dict:
-    """Member -> backend spec; a trained member without a `path` gets its trained folder."""
+    """Member -> backend spec; a trained member without a `path` gets its trained folder, relative
+    to the project root, so the manifest stays valid in any checkout."""
     manifest = {}
     for name, member in pool["members"].items():
         spec = dict(member)
         if spec["backend"] == "transformers" and "path" not in spec:
             if name not in pool_models:
                 raise ValueError(f"pool member {name!r} has no path and was not trained")
-            spec["path"] = pool_models[name]
+            spec["path"] = project_relative(pool_models[name])
         manifest[name] = spec
     return manifest
 
