@@ -10,8 +10,10 @@ allocation from the decomposer's errors.
 
 Usage, from the project root after `kedro run`:
     python benchmarks/allocator_frontier.py [--split validation] [--rules 0.8,0.9] [allocator folder ...]
-(default: the test split, greedy and min_success 0.8, 0.9, 0.95, data/06_models/allocator_sft).
-Choose a threshold on the validation split, then read the test split once.
+(default: the test split, greedy and min_success 0.8, 0.9, 0.93, 0.95, data/06_models/allocator_sft).
+Choose a threshold on the validation split, then read the test split once. `--split dev` scores 3000
+fresh questions drawn after every split (oracle_floor.dev_world): ten times validation, for telling
+allocators apart.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def main(folders: list[str], split: str = "test", rules: list[float | None] = RU
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", default=["data/06_models/allocator_sft"])
-    parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train", "dev"])
     parser.add_argument("--rules", type=lambda s: [None if r == "greedy" else float(r) for r in s.split(",")],
                         default=RULES, help="comma-separated: greedy and/or min_success thresholds")
     args = parser.parse_args()

@@ -34,15 +34,39 @@ def reference_steps(world: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+DEV_SIZE = 3000
+
+
+def dev_world(root: Path, size: int = DEV_SIZE) -> pd.DataFrame:
+    """`size` fresh questions of the micro world, drawn after every configured split (extra training
+    questions included), so no pipeline stage has seen them. Validation has 300 questions: one
+    question is 0.3 points there, too coarse to choose between allocators; a dev set of 3000 is not."""
+    from r2_pipeline.pipelines.data_generation.nodes import generate_world
+
+    params = yaml.safe_load((root / "conf/base/parameters_data_generation.yml").read_text())["data_generation"]
+    world = params["world"]
+    params["world"] = {**world, "extra_train": world.get("extra_train", 0) + size}
+    train, _, _ = generate_world(params)
+    return train.iloc[len(train) - size:].reset_index(drop=True)
+
+
+def split_world(root: Path, split: str) -> pd.DataFrame:
+    """A world split written by data_generation, or `dev` (`dev_world`)."""
+    if split == "dev":
+        return dev_world(root)
+    return pd.read_parquet(root / f"data/01_raw/world_{split}.parquet")
+
+
 def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list[str]]:
-    """The reference steps of a world split with, per member, whether it answers each exactly (`<member>`) and what
-    it cost (`<member>_cost`), and the oracle's member and cost; plus the ladder, cheapest first."""
+    """The reference steps of a world split (or `dev`) with, per member, whether it answers each exactly
+    (`<member>`) and what it cost (`<member>_cost`), and the oracle's member and cost; plus the ladder,
+    cheapest first."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
     pool = pool_from_params(manifest, pool_params)
     ladder = ladder_order(pool_params)
-    steps = reference_steps(pd.read_parquet(root / f"data/01_raw/world_{split}.parquet"))
+    steps = reference_steps(split_world(root, split))
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(max_new_tokens=8)
     for member in ladder:
