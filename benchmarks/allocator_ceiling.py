@@ -21,29 +21,24 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from allocator_frontier import score
+from allocator_frontier import allocator_outputs, score
 from oracle_floor import member_outcomes
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.pool.local import TransformersBackend
 from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
 
 PAIRS = [("t2", 2), ("t3", 2), ("t3", 3), ("t4", 3), ("t4", 4)]
 RULES = [0.9, 0.93, 0.95]
 
 
 def digit_features(filled: pd.Series) -> pd.DataFrame:
-    """The operation and every digit of both operands (in the members' order: larger factor first)."""
+    """The operation and every digit of both operands, in the order members read them."""
     rows = []
     for text in filled:
         step = micro.parse_expression(text)
-        left, right = step.left, step.right
-        if step.op == "*" and right > left:
-            left, right = right, left
+        left, right = micro.member_operands(step)
         row = {"op": "+-*/".index(step.op)}
         for i in range(micro.WIDTH + 1):
             row[f"left_{i}"], row[f"right_{i}"] = (left // 10**i) % 10, (right // 10**i) % 10
@@ -64,9 +59,7 @@ def main(folder: str, split: str) -> None:
     tree = HistGradientBoostingClassifier(max_iter=500, learning_rate=0.1, categorical_features=[0], random_state=0)
     tree.fit(digit_features(labels["filled"]), labels["label"])
     tree_probs = [dict(zip(tree.classes_, p)) for p in tree.predict_proba(digit_features(steps["filled"]))]
-    outs = TransformersBackend(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
-                                               SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
-    lm_probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
+    lm_probs = [member_probabilities(o.top_logprobs, ladder) for o in allocator_outputs(folder, steps, ladder)]
 
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; both models trained on "
           f"{len(labels)} allocation labels\n")

@@ -46,6 +46,12 @@ def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str
     return [f"{accuracy:.3f}", f"{cost:.3f}", *buckets]
 
 
+def allocator_outputs(folder: str, steps: pd.DataFrame, ladder: list[str]) -> list:
+    """The allocator's completion for every step, one batch, with its top tokens over the ladder."""
+    return TransformersBackend(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
+                                               SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
+
+
 def main(folders: list[str], split: str = "test", rules: list[float | None] = RULES) -> None:
     steps, ladder = member_outcomes(Path.cwd(), split)
     buckets = sorted(steps["bucket"].unique())
@@ -55,8 +61,7 @@ def main(folders: list[str], split: str = "test", rules: list[float | None] = RU
     print("|---|---|---|---|" + "---|" * len(buckets))
     print("| - | oracle | " + " | ".join(score(steps, ladder, list(steps["oracle"]))) + " |")
     for folder in folders:
-        outs = TransformersBackend(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
-                                                   SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
+        outs = allocator_outputs(folder, steps, ladder)
         named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
         probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
         for rule in rules:

@@ -359,18 +359,22 @@ def _pad(value: int) -> str:
     return f"{value:0{WIDTH}d}" if value >= 0 else str(value)
 
 
-def member_prompt(expr: str) -> str:
-    """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it.
+def member_operands(step: Step) -> tuple[int, int]:
+    """The operands in the order a member reads them: products put the larger factor first
+    (`6 * 432` is asked as `432*006=`), one pattern to learn instead of two, the way a person
+    would set it up on paper."""
+    if step.op == "*" and step.right > step.left:
+        return step.right, step.left
+    return step.left, step.right
 
-    Products put the larger factor first (`6 * 432` is asked as `432*006=`): one pattern to learn
-    instead of two, the way a person would set it up on paper.
-    """
+
+def member_prompt(expr: str) -> str:
+    """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it, the
+    operands in `member_operands` order."""
     step = parse_expression(expr)
     if step is None:
         return expr.replace(" ", "") + "="
-    left, right = step.left, step.right
-    if step.op == "*" and right > left:
-        left, right = right, left
+    left, right = member_operands(step)
     return f"{_pad(left)}{step.op}{_pad(right)}="
 
 
