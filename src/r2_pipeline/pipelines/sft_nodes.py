@@ -23,7 +23,16 @@ def log_sft_curves(curves: pd.DataFrame, settings: dict) -> dict:
     """Curves to MLflow as a child run of the stage's run."""
     history = curves.to_dict("records")
     run_id = log_curves(settings["run_name"], history, {"stage": settings["run_name"]})
-    return {"run_id": run_id, "final_loss": next((r["train_loss"] for r in history if "train_loss" in r), None)}
+    return {"run_id": run_id, "final_loss": final_loss(curves)}
+
+
+def final_loss(curves: pd.DataFrame) -> float | None:
+    """The last logged step loss (the curves table has one row per logging step, with NaN where a
+    row has no loss, such as the trainer's closing summary); None when no step loss was logged."""
+    if "loss" not in curves:
+        return None
+    logged = curves["loss"].dropna()
+    return float(logged.iloc[-1]) if len(logged) else None
 
 
 def as_chat(row: dict) -> dict:
