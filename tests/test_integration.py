@@ -68,6 +68,21 @@ def test_outputs_on_disk(project):
                  "data/06_models/rl/round_2/allocator/model.safetensors", "data/01_raw/world_test.parquet"]:
         assert (project / path).stat().st_size > 0, path
     assert sorted(p.name for p in (project / "data/06_models/pool").iterdir()) == ["t1", "t2", "t3", "t4", "t5"]
+    for stage in ("decomposer", "allocator"):  # strict JSON, with the loss the trainer logged last
+        summary = json.loads((project / f"data/08_reporting/{stage}_sft_run.json").read_text(),
+                             parse_constant=lambda name: pytest.fail(f"{stage}_sft_run.json holds {name}"))
+        assert summary["final_loss"] > 0 and summary["run_id"]
+
+
+def test_the_notebook_runs_on_the_outputs(project, monkeypatch):
+    """notebooks/explore_results.ipynb, every code cell in order, from the notebooks folder."""
+    notebook = json.loads((project / "notebooks/explore_results.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    monkeypatch.chdir(project / "notebooks")
+    scope: dict = {}
+    for source in cells:
+        exec(compile(source, "explore_results.ipynb", "exec"), scope)  # noqa: S102  (our own notebook)
+    assert len(cells) >= 5 and {"metrics", "ladder", "outcomes", "steps", "repriced"} <= set(scope)
 
 
 def test_mlflow_runs_read_back(project):
