@@ -10,6 +10,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.pop("R2_PROJECT_ROOT", None)  # paths.ROOT_ENV: relative paths follow each test's own setup
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,13 @@ def test_the_notebook_runs_on_the_outputs(project, monkeypatch):
     assert len(cells) >= 5 and {"metrics", "ladder", "outcomes", "steps", "repriced"} <= set(scope)
 
 
+def mlflow_runs(project: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    return client.search_runs([client.get_experiment_by_name("r2-micro").experiment_id], max_results=10000)
+
+
 def test_mlflow_runs_read_back(project):
     from mlflow.tracking import MlflowClient
 
@@ -111,7 +118,15 @@ def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project
     assert rerun in (["rl_refinement"], ["rl_refinement", "evaluation"])
 
 
-def test_cached_rerun_of_evaluation_makes_no_model_call(project):
-    """Last: a plain `kedro run` rewrites outputs (wall times differ), which DVC would see."""
-    done = run(project, "kedro", "run", "--pipelines", "evaluation")
+def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project):
+    """Last: a plain `kedro run` rewrites outputs (wall times differ), which DVC would see.
+
+    Run from `notebooks/`, as a notebook would: the manifest's relative member folders and the
+    call cache's relative path still resolve to the project's (paths.from_root), so every call is a
+    cache hit and nothing is written beside the notebooks."""
+    before = sorted(p.name for p in (project / "notebooks").iterdir())
+    runs = len(mlflow_runs(project))
+    done = run(project / "notebooks", "kedro", "run", "--pipelines", "evaluation")
     assert "'cache_misses': 0" in done.stdout + done.stderr
+    assert sorted(p.name for p in (project / "notebooks").iterdir()) == before  # no mlflow.db, cache or data
+    assert len(mlflow_runs(project)) > runs  # its runs went to the project's mlflow.db

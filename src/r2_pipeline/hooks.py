@@ -1,11 +1,14 @@
 """Project hooks: validate every parameter block before any node runs; check the pool's endpoints
-before a run that calls the pool."""
+before a run that calls the pool; take relative paths in parameters from the project root."""
 
 from __future__ import annotations
+
+import os
 
 from kedro.framework.hooks import hook_impl
 
 from .params import validate_params
+from .paths import ROOT_ENV
 
 
 class ValidateParamsHook:
@@ -28,3 +31,33 @@ class EndpointPreflightHook:
         from .pool.preflight import check_endpoints  # noqa: PLC0415  (checks nothing without openai members)
 
         check_endpoints(catalog.load("params:pool"))
+
+
+class ProjectRootHook:
+    """While a run is in progress, relative paths in parameters and in the pool manifest resolve
+    against its project root (paths.from_root), whatever the working directory; restored after."""
+
+    def __init__(self) -> None:
+        self._saved: list[str | None] = []
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params) -> None:
+        self._saved.append(os.environ.get(ROOT_ENV))
+        os.environ[ROOT_ENV] = str(run_params["project_path"])
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._restore()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if not self._saved:
+            return
+        previous = self._saved.pop()
+        if previous is None:
+            os.environ.pop(ROOT_ENV, None)
+        else:
+            os.environ[ROOT_ENV] = previous

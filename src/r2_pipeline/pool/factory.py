@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from ..paths import from_root
 from .cache import CallCache
 from .pool import ModelPool, make_backend
 from .prices import PriceTable
@@ -17,6 +19,10 @@ def _backend(name: str, spec: Mapping[str, Any]):
     key = (name, *sorted((k, str(v)) for k, v in spec.items()))
     if key not in _BACKENDS_LOADED:
         kwargs = {k: v for k, v in spec.items() if k != "backend"}
+        if spec["backend"] == "transformers" and "path" in kwargs:  # always a local folder
+            kwargs["path"] = from_root(kwargs["path"])
+        if spec["backend"] == "vllm" and Path(from_root(kwargs.get("model", ""))).is_dir():  # else a hub id
+            kwargs["model"] = from_root(kwargs["model"])
         if spec["backend"] == "openai":
             kwargs.setdefault("name", name)  # errors then name the member, not only the URL
         _BACKENDS_LOADED[key] = make_backend(spec["backend"], **kwargs)
@@ -31,7 +37,7 @@ def build_pool(
 ) -> ModelPool:
     table = PriceTable.from_config(prices, name=price_table)
     backends = {name: _backend(name, spec) for name, spec in manifest.items()}
-    return ModelPool(backends, table, CallCache(cache_path) if cache_path else None)
+    return ModelPool(backends, table, CallCache(from_root(cache_path)) if cache_path else None)
 
 
 def pool_from_params(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> ModelPool:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..paths import from_root, project_root
+
 log = logging.getLogger(__name__)
 
 OFFLINE = "offline"
@@ -70,11 +72,11 @@ def load_records(
         return list(hub(split))
     if source == OFFLINE:
         return list(offline())
-    if os.path.exists(path := os.path.expanduser(source)):
+    if os.path.exists(path := from_root(source)):
         return read_records(path)
     if looks_like_file(source):
         raise FileNotFoundError(f"benchmark source {source!r} looks like a file, and there is no such file "
-                                f"(from {os.getcwd()}); a hub dataset is written owner/name[:config]")
+                                f"(under {project_root()}); a hub dataset is written owner/name[:config]")
     return load_hub(source, split)
 
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..paths import from_root
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,6 +24,7 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
     spec = dict(backbone)
     kind = spec.pop("kind")
     if kind == "pretrained":
+        spec["path"] = from_root(spec["path"])
         if not Path(spec["path"]).is_dir():  # never a hub name: the run would download, or fail offline
             raise FileNotFoundError(f"backbone.path {spec['path']!r} is not a folder; a pretrained backbone is a "
                                     "local Hugging Face folder (README: the backbone setup step)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...paths import project_root
 from ...pool.base import SamplingParams
 from ...pool.factory import pool_from_params
 from ...tasks import micro
@@ -31,11 +32,11 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
 
 
 def project_relative(path: str, root: Path | None = None) -> str:
-    """`path` relative to `root` (the working directory: Kedro's project root) when it lies inside it.
+    """`path` relative to `root` (default: the project root, paths.project_root) when it lies inside it.
 
     Kedro hands datasets absolute paths; written into a tracked artifact, those would tie it to one
     checkout, and a `dvc pull` or a moved clone would point the pool at folders that are not there."""
-    root = (root or Path.cwd()).resolve()
+    root = (root or project_root()).resolve()
     try:
         return Path(path).resolve().relative_to(root).as_posix()
     except ValueError:

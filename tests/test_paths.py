@@ -1,0 +1,71 @@
+"""Relative paths in parameters and in the pool manifest resolve against the project root of the
+Kedro run in progress, not the working directory (`kedro run` from `notebooks/`, or a notebook)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from r2_pipeline.hooks import ProjectRootHook
+from r2_pipeline.paths import ROOT_ENV, from_root, project_root
+from r2_pipeline.pipelines.model_pool.nodes import project_relative
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.factory import build_pool
+from r2_pipeline.tasks.loading import load_records
+
+PRICE = {"input_per_m": 1.0, "output_per_m": 2.0, "date": "d", "source": "s"}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project root with a `notebooks/` folder as the working directory, as in a notebook."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(root / "notebooks")
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    return root
+
+
+def test_without_a_run_paths_follow_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(ROOT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert project_root() == tmp_path
+    assert from_root("data/cache/calls.sqlite") == str(tmp_path / "data/cache/calls.sqlite")
+
+
+def test_during_a_run_relative_paths_follow_the_project_root(project):
+    assert from_root("data/cache/calls.sqlite") == str(project / "data/cache/calls.sqlite")
+    assert from_root("/abs/calls.sqlite") == "/abs/calls.sqlite"
+    assert from_root("~/x") == str(Path.home() / "x")
+    assert project_relative(str(project / "data/06_models/pool/t1")) == "data/06_models/pool/t1"
+
+
+def test_the_pool_finds_relative_member_folders_and_its_cache_under_the_root(project, tiny_member):
+    shutil.copytree(tiny_member, project / "data/06_models/pool/t1")
+    pool = build_pool({"t1": {"backend": "transformers", "path": "data/06_models/pool/t1"}},
+                      {"t1": PRICE}, "data/cache/calls.sqlite")
+    pool.generate("t1", ["001+001="], SamplingParams(max_new_tokens=3))
+    assert (project / "data/cache/calls.sqlite").is_file()
+    assert not (project / "notebooks/data").exists()  # nothing written beside the notebook
+
+
+def test_a_relative_benchmark_file_is_read_from_the_root(project):
+    (project / "data").mkdir()
+    (project / "data/rows.jsonl").write_text('{"q": 1}\n')
+    assert load_records("data/rows.jsonl", "test", hub=None, offline=None) == [{"q": 1}]
+    with pytest.raises(FileNotFoundError, match="under .*project"):
+        load_records("data/missing.jsonl", "test", hub=None, offline=None)
+
+
+def test_the_hook_sets_the_root_for_a_run_and_restores_it_after(tmp_path, monkeypatch):
+    monkeypatch.setenv(ROOT_ENV, "/before")
+    hook = ProjectRootHook()
+    hook.before_pipeline_run({"project_path": str(tmp_path)})
+    assert os.environ[ROOT_ENV] == str(tmp_path)
+    hook.after_pipeline_run()
+    assert os.environ[ROOT_ENV] == "/before"
+    monkeypatch.delenv(ROOT_ENV)
+    hook.before_pipeline_run({"project_path": str(tmp_path)})
+    hook.on_pipeline_error()  # a failed run restores too
+    assert ROOT_ENV not in os.environ
