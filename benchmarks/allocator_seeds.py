@@ -1,0 +1,99 @@
+"""How far apart are two allocators trained alike? The allocator's seed-to-seed spread.
+
+Trains the allocator as `allocator_sft` does (its parameters from conf/base, its data from
+data/05_model_input/allocator_sft.parquet) once per seed, with optional overrides of the trainer or
+backbone settings, and scores each alone on a split's reference plans, as allocator_frontier does:
+question accuracy and pool cost relative to the dearest member, per `min_success` rule. Then the mean
+and standard deviation over seeds. A change to the allocator is worth more than noise only when it
+moves the mean by more than the spread; one run per variant is not enough to tell (README).
+
+Usage, from the project root after `kedro run` (each seed trains for about a minute on 2 cores):
+    python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,0.95]
+        [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from allocator_frontier import allocator_outputs, score
+from oracle_floor import member_outcomes
+
+from r2_pipeline.pipelines.sft_nodes import fit_sft
+from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities
+from r2_pipeline.training.tiny import save_model
+
+
+def override(settings: dict, assignments: list[str]) -> dict:
+    """`trainer.max_steps=8000` style assignments (values parsed as YAML) on a copy of `settings`."""
+    settings = copy.deepcopy(settings)
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {assignment!r}: write block.key=value, e.g. trainer.max_steps=8000")
+        *blocks, leaf = key.split(".")
+        target = settings
+        for block in blocks:
+            if not isinstance(target.get(block), dict):
+                raise SystemExit(f"--set {assignment!r}: allocator_sft has no block {block!r}")
+            target = target[block]
+        target[leaf] = yaml.safe_load(value)
+    return settings
+
+
+def main(seeds: list[int], split: str, rules: list[float], assignments: list[str]) -> None:
+    root = Path.cwd()
+    settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
+    settings = override(settings, assignments)
+    data = pd.read_parquet(root / "data/05_model_input/allocator_sft.parquet")
+    steps, ladder = member_outcomes(root, split)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            seeded = {**settings, "trainer": {**settings["trainer"], "seed": seed}}
+            print(f"training seed {seed}", file=sys.stderr)
+            with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
+                (model, tokenizer), _ = fit_sft(data, seeded)
+            folder = str(save_model(model, tokenizer, Path(tmp) / f"seed_{seed}"))
+            probs = [member_probabilities(o.top_logprobs, ladder) for o in allocator_outputs(folder, steps, ladder)]
+            for rule in rules:
+                accuracy, cost, *_ = score(steps, ladder, [cheapest_likely(p, ladder, rule) or ladder[-1] for p in probs])
+                rows.append({"seed": seed, "rule": rule, "accuracy": float(accuracy), "cost": float(cost)})
+    table = pd.DataFrame(rows)
+
+    print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator_sft "
+          f"settings{' with ' + ', '.join(assignments) if assignments else ''}; pool cost relative to {ladder[-1]}\n")
+    print("| seed | " + " | ".join(f"min_success {r}: accuracy / cost" for r in rules) + " |")
+    print("|---|" + "---|" * len(rules))
+    for seed, group in table.groupby("seed"):
+        print(f"| {seed} | " + " | ".join(f"{a:.3f} / {c:.3f}" for a, c in zip(group["accuracy"], group["cost"])) + " |")
+    cells = []
+    for rule in rules:
+        group = table[table["rule"] == rule]
+        cells.append(" / ".join(f"{group[k].mean():.3f} ± {spread(group[k]):.3f}" for k in ("accuracy", "cost")))
+    print("| mean ± sd | " + " | ".join(cells) + " |")
+
+
+def spread(values: pd.Series) -> float:
+    """Sample standard deviation; 0 for a single seed."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
+    parser.add_argument("--rules", default="0.9,0.93,0.95", type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--set", dest="assignments", action="append", default=[],
+                        help="an allocator_sft setting, block.key=value (repeatable)")
+    args = parser.parse_args()
+    main(args.seeds, args.split, args.rules, args.assignments)
