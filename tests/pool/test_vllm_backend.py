@@ -150,3 +150,19 @@ def test_pool_caches_vllm_answers(fake_vllm, tmp_path):
     second = pool.generate("big", ["abc", "de"], SamplingParams())
     assert [c.text for c in second] == [c.text for c in first] == ["cba", "ed"]
     assert len(backend.llm.calls) == 1 and all(c.cached for c in second)
+
+
+def test_a_relative_local_vllm_folder_resolves_under_the_project_root_and_a_hub_id_is_kept(
+        fake_vllm, tmp_path, monkeypatch):
+    from r2_pipeline.paths import ROOT_ENV
+    from r2_pipeline.pool.factory import build_pool
+
+    (tmp_path / "models/big").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    price = {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
+    pool = build_pool({"local": {"backend": "vllm", "model": "models/big"},
+                       "hub": {"backend": "vllm", "model": "org/model"}}, {"local": price, "hub": price})
+    assert pool.backends["local"].llm.model == str(tmp_path / "models/big")
+    assert pool.backends["hub"].llm.model == "org/model"

@@ -21,7 +21,7 @@ def _backend(name: str, spec: Mapping[str, Any]):
         kwargs = {k: v for k, v in spec.items() if k != "backend"}
         if spec["backend"] == "transformers" and "path" in kwargs:  # always a local folder
             kwargs["path"] = from_root(kwargs["path"])
-        if spec["backend"] == "vllm" and Path(from_root(kwargs.get("model", ""))).is_dir():  # else a hub id
+        if spec["backend"] == "vllm" and "model" in kwargs and Path(from_root(kwargs["model"])).is_dir():  # else a hub id
             kwargs["model"] = from_root(kwargs["model"])
         if spec["backend"] == "openai":
             kwargs.setdefault("name", name)  # errors then name the member, not only the URL
