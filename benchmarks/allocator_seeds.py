@@ -7,7 +7,7 @@ question accuracy and pool cost relative to the dearest member, per `min_success
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
 moves the mean by more than the spread; one run per variant is not enough to tell (README).
 
-Usage, from the project root after `kedro run` (each seed trains for about a minute on 2 cores):
+Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
     python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,0.95]
         [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...]
 """
