@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from r2_pipeline.paths import rooted
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import ladder_order, pool_from_params
 from r2_pipeline.tasks import micro
@@ -64,10 +65,8 @@ def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
-    for spec in manifest.values():  # trained members' folders are relative to the project root
-        if "path" in spec and not Path(spec["path"]).is_absolute():
-            spec["path"] = str(root / spec["path"])
-    pool = pool_from_params(manifest, pool_params)
+    with rooted(root):  # trained members' folders are relative to the project root
+        pool = pool_from_params(manifest, pool_params)
     ladder = ladder_order(pool_params)
     steps = reference_steps(split_world(root, split))
     prompts = [micro.member_prompt(f) for f in steps["filled"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from r2_pipeline.hooks import ProjectRootHook
-from r2_pipeline.paths import ROOT_ENV, from_root, project_root
+from r2_pipeline.paths import ROOT_ENV, from_root, project_root, rooted
 from r2_pipeline.pipelines.model_pool.nodes import project_relative
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import build_pool
@@ -68,4 +68,15 @@ def test_the_hook_sets_the_root_for_a_run_and_restores_it_after(tmp_path, monkey
     monkeypatch.delenv(ROOT_ENV)
     hook.before_pipeline_run({"project_path": str(tmp_path)})
     hook.on_pipeline_error()  # a failed run restores too
+    assert ROOT_ENV not in os.environ
+
+
+def test_rooted_blocks_nest_and_restore_even_on_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(ROOT_ENV, raising=False)
+    with rooted(tmp_path / "a"):
+        assert from_root("x") == str(tmp_path / "a/x")
+        with pytest.raises(RuntimeError), rooted(tmp_path / "b"):
+            assert from_root("x") == str(tmp_path / "b/x")
+            raise RuntimeError
+        assert from_root("x") == str(tmp_path / "a/x")
     assert ROOT_ENV not in os.environ

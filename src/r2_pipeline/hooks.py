@@ -3,12 +3,12 @@ before a run that calls the pool; take relative paths in parameters from the pro
 
 from __future__ import annotations
 
-import os
+import contextlib
 
 from kedro.framework.hooks import hook_impl
 
 from .params import validate_params
-from .paths import ROOT_ENV
+from .paths import rooted
 
 
 class ValidateParamsHook:
@@ -38,26 +38,22 @@ class ProjectRootHook:
     against its project root (paths.from_root), whatever the working directory; restored after."""
 
     def __init__(self) -> None:
-        self._saved: list[str | None] = []
+        self._runs: list[contextlib.ExitStack] = []  # one `paths.rooted` block per run in progress
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params) -> None:
-        self._saved.append(os.environ.get(ROOT_ENV))
-        os.environ[ROOT_ENV] = str(run_params["project_path"])
+        run = contextlib.ExitStack()
+        run.enter_context(rooted(run_params["project_path"]))
+        self._runs.append(run)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        self._restore()
+        self._end()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        self._restore()
+        self._end()
 
-    def _restore(self) -> None:
-        if not self._saved:
-            return
-        previous = self._saved.pop()
-        if previous is None:
-            os.environ.pop(ROOT_ENV, None)
-        else:
-            os.environ[ROOT_ENV] = previous
+    def _end(self) -> None:
+        if self._runs:
+            self._runs.pop().close()

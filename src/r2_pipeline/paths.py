@@ -10,7 +10,9 @@ the project's pool and cache, not folders under `notebooks/`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT_ENV = "R2_PROJECT_ROOT"
@@ -25,3 +27,17 @@ def from_root(path: str | os.PathLike) -> str:
     """`path` with `~` expanded; a relative path is taken from the project root."""
     expanded = Path(path).expanduser()
     return str(expanded if expanded.is_absolute() else project_root() / expanded)
+
+
+@contextlib.contextmanager
+def rooted(root: str | os.PathLike) -> Iterator[None]:
+    """Within the block, relative paths resolve against `root`; the previous root comes back after."""
+    previous = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ROOT_ENV, None)
+        else:
+            os.environ[ROOT_ENV] = previous

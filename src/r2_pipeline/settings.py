@@ -10,7 +10,7 @@ from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidatePa
 HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook())
 
 
-def project_root() -> str:
+def kedro_project_root() -> str:
     """`${project_root:}` in config: the Kedro project holding the working directory, found the way
     `kedro` finds it (so `kedro run` from `notebooks/` still writes the project's `mlflow.db`)."""
     return (find_kedro_project(Path.cwd()) or Path.cwd()).resolve().as_posix()
@@ -24,5 +24,5 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals*", "globals*/**"],
         "mlflow": ["mlflow*", "mlflow*/**"],
     },
-    "custom_resolvers": {"project_root": project_root},
+    "custom_resolvers": {"project_root": kedro_project_root},
 }
