@@ -61,6 +61,23 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     assert methods["r2"]["router_cost_usd"] > 0
 
 
+def test_comparisons_pair_the_methods_on_the_test_questions(project):
+    """method_comparisons.csv: the configured pairs, consistent with metrics.json."""
+    import pandas as pd
+
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())["micro"]
+    table = pd.read_csv(project / "data/08_reporting/method_comparisons.csv")
+    assert list(zip(table["method"], table["baseline"])) == [("r2", "r2_sft"), ("r2_sft", "query_router"),
+                                                             ("r2_sft", "single:t5")]
+    for row in table.itertuples():
+        assert row.n == 20 and row.accuracy == pytest.approx(metrics[row.method]["accuracy"])
+        assert row.baseline_cost_usd == pytest.approx(metrics[row.baseline]["cost_usd"], rel=1e-5)
+        assert row.accuracy_diff_low <= row.accuracy_diff <= row.accuracy_diff_high
+        assert 0 <= row.mcnemar_p <= 1
+    for values in metrics.values():
+        assert values["accuracy_ci95_low"] <= values["accuracy"] <= values["accuracy_ci95_high"]
+
+
 def test_outputs_on_disk(project):
     for path in ["data/08_reporting/pool_ladder.csv", "data/08_reporting/accuracy_vs_cost.png",
                  "data/07_model_output/evaluation_results.parquet", "data/06_models/pool_manifest.json",
@@ -82,7 +99,7 @@ def test_the_notebook_runs_on_the_outputs(project, monkeypatch):
     scope: dict = {}
     for source in cells:
         exec(compile(source, "explore_results.ipynb", "exec"), scope)  # noqa: S102  (our own notebook)
-    assert len(cells) >= 5 and {"metrics", "ladder", "outcomes", "steps", "repriced"} <= set(scope)
+    assert len(cells) >= 5 and {"metrics", "comparisons", "ladder", "outcomes", "steps", "repriced"} <= set(scope)
 
 
 def mlflow_runs(project: Path) -> list:
@@ -104,6 +121,10 @@ def test_mlflow_runs_read_back(project):
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics
+    stage_runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'evaluation'")
+    assert stage_runs, "no run of the evaluation stage"
+    artifacts = {a.path for a in client.list_artifacts(stage_runs[0].info.run_id)}
+    assert {"method_comparisons.csv", "accuracy_vs_cost.png"} <= artifacts
 
 
 def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):

@@ -90,6 +90,10 @@ def test_base_parameters_are_valid():
         (lambda p: p["data_generation"]["decomposition"]["weights"].pop("coherence"),
          r"data_generation\.decomposition\.weights\.coherence.*Field required"),
         (lambda p: p["evaluation"].pop("routers"), r"evaluation\.routers.*Field required"),
+        (lambda p: p["evaluation"]["comparisons"].update(pairs=[["r2", "query_router@0.6"]]),
+         r"evaluation\.comparisons pair \['r2', 'query_router@0\.6'\]: \['query_router@0\.6'\] not among"),
+        (lambda p: p["evaluation"]["comparisons"].update(pairs=[["r2"]]), r"evaluation\.comparisons\.pairs\.0"),
+        (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):

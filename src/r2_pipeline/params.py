@@ -271,6 +271,16 @@ class QueryRouterBlock(Strict):
     threshold: float = Field(default=0.9, ge=0, le=1)
 
 
+class ComparisonsBlock(Strict):
+    """Paired comparisons of methods on the same questions (stats.paired_comparison)."""
+
+    # [method, baseline]; `largest` names `single:<the dearest pool member>`
+    pairs: list[tuple[str, str]] = []
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    resamples: PositiveInt = 2000
+    seed: int = 0
+
+
 class EvaluationParams(Strict):
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
@@ -280,6 +290,7 @@ class EvaluationParams(Strict):
     sampling: SamplingBlock = SamplingBlock()
     router: RouterBlock = RouterBlock()
     query_router: QueryRouterBlock = QueryRouterBlock()
+    comparisons: ComparisonsBlock = ComparisonsBlock()
     seed: int = 0
 
     @model_validator(mode="after")
@@ -477,6 +488,8 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
         named["evaluation.router.fallback"] = evaluation.router.fallback
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
                 for key, name in named.items() if name is not None and name not in members]
+    if evaluation is not None:
+        problems += _comparison_problems(evaluation, pool)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
                         "phase's subtasks have no exact answer, so a reviewer member judges them")
@@ -493,6 +506,18 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
             problems.append(f"pool members {untrained} use the transformers backend without a `path`, and "
                             f"model_pool.tiers {list(model_pool.tiers)} does not train them")
     return problems
+
+
+def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams) -> list[str]:
+    from .pool.factory import ladder_order
+    from .reasoning.methods import resolve_comparisons
+
+    run = evaluation.methods + [m for b in evaluation.benchmarks.values() for m in b.methods or []]
+    try:
+        resolve_comparisons(evaluation.comparisons.pairs, run, list(pool.members), ladder_order(pool.model_dump())[-1])
+    except ValueError as err:
+        return [str(err)]
+    return []
 
 
 def _describe(block: str, err: ValidationError) -> str:

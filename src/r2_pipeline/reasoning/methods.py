@@ -39,6 +39,29 @@ def expand_methods(names: Sequence[str], members: Sequence[str]) -> list[str]:
     return out
 
 
+# in `evaluation.comparisons.pairs`: the dearest member alone, whatever the pool calls it
+LARGEST = "largest"
+
+
+def resolve_comparisons(
+    pairs: Sequence[Sequence[str]], methods: Sequence[str], members: Sequence[str], largest_member: str
+) -> list[tuple[str, str]]:
+    """[method, baseline] pairs with `largest` spelled out as `single:<largest_member>`; a pair that
+    names a method no benchmark runs, or one method twice, is an error naming it."""
+    run = set(expand_methods(methods, members))
+    resolved = []
+    for pair in pairs:
+        names = tuple(f"single:{largest_member}" if name == LARGEST else name for name in pair)
+        missing = [name for name in names if name not in run]
+        if missing:
+            raise ValueError(f"evaluation.comparisons pair {list(pair)}: {missing} not among the methods evaluation "
+                             f"runs {sorted(run)}")
+        if names[0] == names[1]:
+            raise ValueError(f"evaluation.comparisons pair {list(pair)} compares {names[0]!r} with itself")
+        resolved.append(names)
+    return resolved
+
+
 def _result(method, traces, start, usage=None) -> MethodResult:
     usage = usage or RouterUsage.empty(len(traces))
     return MethodResult(method, traces, time.time() - start, usage.prompt_tokens,

@@ -14,8 +14,16 @@ from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
-from ...reasoning.methods import expand_methods, method_kind, result_rows, run_method, step_rows  # noqa: E402
+from ...reasoning.methods import (  # noqa: E402
+    expand_methods,
+    method_kind,
+    resolve_comparisons,
+    result_rows,
+    run_method,
+    step_rows,
+)
 from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
+from ...stats import PairedComparison, paired_comparison, wilson_interval  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
 
@@ -116,8 +124,11 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
     """benchmark -> method -> metrics, with cost relative to the dearest pool member's single run."""
     metrics: dict[str, dict[str, dict]] = {}
     for (benchmark, method), group in results.groupby(["benchmark", "method"], sort=False):
+        low, high = wilson_interval(int(group["correct"].sum()), len(group))
         metrics.setdefault(benchmark, {})[method] = {
             "accuracy": float(group["correct"].mean()),
+            "accuracy_ci95_low": low,
+            "accuracy_ci95_high": high,
             "cost_usd": float(group["cost_usd"].sum()),
             "prompt_tokens": int(group["prompt_tokens"].sum()),
             "completion_tokens": int(group["completion_tokens"].sum()),
@@ -132,6 +143,40 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
             for values in methods.values():
                 values["cost_vs_largest"] = values["cost_usd"] / methods[largest]["cost_usd"]
     return metrics
+
+
+def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict) -> pd.DataFrame:
+    """One row per benchmark and `evaluation.comparisons` pair: the two methods on the same
+    questions, with a paired bootstrap interval of the accuracy difference and of the cost ratio,
+    and McNemar's exact test. A pair a benchmark does not run is left out of that benchmark."""
+    spec = evaluation.get("comparisons") or {}
+    planned = [m for b in evaluation["benchmarks"].values() for m in b.get("methods") or []]
+    pairs = resolve_comparisons(spec.get("pairs", []), evaluation["methods"] + planned, list(pool["members"]),
+                                dearest_member(pool))
+    rows = []
+    for benchmark, group in results.groupby("benchmark", sort=False):
+        by_method = {method: table.set_index("id") for method, table in group.groupby("method", sort=False)}
+        for method, baseline in pairs:
+            if method not in by_method or baseline not in by_method:
+                logger.info("%s does not run both %s and %s: pair left out", benchmark, method, baseline)
+                continue
+            a, b = _aligned(by_method[method], by_method[baseline], benchmark, method, baseline)
+            stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"],
+                                      confidence=spec.get("confidence", 0.95),
+                                      resamples=spec.get("resamples", 2000), seed=spec.get("seed", 0))
+            rows.append({"benchmark": benchmark, "method": method, "baseline": baseline, **stats.as_dict()})
+    return pd.DataFrame(rows, columns=["benchmark", "method", "baseline", *PairedComparison.columns()])
+
+
+def _aligned(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
+    """Both methods' rows in the same question order; they must have answered the same questions."""
+    for name, table in ((method, a), (baseline, b)):
+        if table.index.has_duplicates:
+            raise ValueError(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
+    if set(a.index) != set(b.index):
+        raise ValueError(f"{benchmark}: {method} and {baseline} answered different questions "
+                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
+    return a, b.loc[a.index]
 
 
 def dearest_member(pool: dict) -> str:

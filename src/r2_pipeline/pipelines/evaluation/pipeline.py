@@ -3,7 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from ..rl_refinement import final_models, round_names
-from .nodes import evaluate_methods, log_runs, plot_accuracy_cost, summarize
+from .nodes import compare_methods, evaluate_methods, log_runs, plot_accuracy_cost, summarize
 
 # method name -> (decomposer folder, allocator folder); the order matches `evaluation.routers`.
 ROUTERS = {
@@ -25,6 +25,8 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
                 name="evaluate_methods_node",
             ),
             Node(summarize, ["evaluation_results", "params:pool"], "metrics", name="summarize_node"),
+            Node(compare_methods, ["evaluation_results", "params:pool", "params:evaluation"], "method_comparisons",
+                 name="compare_methods_node"),
             Node(plot_accuracy_cost, "metrics", "accuracy_cost_plot", name="plot_accuracy_cost_node"),
             Node(log_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
         ]

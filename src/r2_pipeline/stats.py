@@ -1,0 +1,127 @@
+"""How sure a comparison of two methods on the same questions is: Wilson intervals for an accuracy,
+and paired statistics for a difference (bootstrap over questions, McNemar's exact test)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from statistics import NormalDist
+
+import numpy as np
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion: sound near 0 and 1, where the normal one is not."""
+    if n <= 0:
+        raise ValueError(f"a proportion needs at least one trial, got n={n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be within 0..{n}, got {successes}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # exact at the ends: all wrong has 0 as its lower bound, all right 1 as its upper one
+    return (0.0 if successes == 0 else centre - half), (1.0 if successes == n else centre + half)
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right and
+    questions only B got right. Questions both got right, or both wrong, say nothing about which
+    method is better."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+@dataclass
+class PairedComparison:
+    """Method A against baseline B on the same n questions; differences are A minus B, cost ratio
+    is A's total over B's; the intervals come from one paired bootstrap over questions."""
+
+    n: int
+    accuracy: float
+    baseline_accuracy: float
+    accuracy_diff: float
+    accuracy_diff_low: float
+    accuracy_diff_high: float
+    only_method_right: int
+    only_baseline_right: int
+    mcnemar_p: float
+    cost_usd: float
+    baseline_cost_usd: float
+    cost_ratio: float
+    cost_ratio_low: float
+    cost_ratio_high: float
+    beats: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def beats(accuracy: float, cost: float, baseline_accuracy: float, baseline_cost: float) -> bool:
+    """Higher accuracy at no more cost, or lower cost at no less accuracy (point estimates)."""
+    return (accuracy > baseline_accuracy and cost <= baseline_cost) or (
+        cost < baseline_cost and accuracy >= baseline_accuracy
+    )
+
+
+def paired_comparison(
+    correct: Sequence[bool],
+    baseline_correct: Sequence[bool],
+    cost: Sequence[float],
+    baseline_cost: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> PairedComparison:
+    """Compare two methods question by question (entry i of every sequence is the same question)."""
+    a, b = np.asarray(correct, dtype=float), np.asarray(baseline_correct, dtype=float)
+    ca, cb = np.asarray(cost, dtype=float), np.asarray(baseline_cost, dtype=float)
+    n = len(a)
+    if n == 0 or not len(b) == len(ca) == len(cb) == n:
+        raise ValueError(f"paired comparison needs equal, non-empty sequences; got {len(a)}, {len(b)}, "
+                         f"{len(ca)}, {len(cb)}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    index = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    diffs = (a[index] - b[index]).mean(axis=1)
+    tails = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
+    diff_low, diff_high = np.percentile(diffs, tails)
+    total_a, total_b = ca.sum(), cb.sum()
+    if total_b > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = ca[index].sum(axis=1) / cb[index].sum(axis=1)
+        ratio_low, ratio_high = np.nanpercentile(ratios, tails)
+        ratio = total_a / total_b
+    else:  # a free baseline: no ratio to speak of
+        ratio = ratio_low = ratio_high = math.nan
+    only_a = int(((a == 1) & (b == 0)).sum())
+    only_b = int(((a == 0) & (b == 1)).sum())
+    return PairedComparison(
+        n=n,
+        accuracy=float(a.mean()),
+        baseline_accuracy=float(b.mean()),
+        accuracy_diff=float(a.mean() - b.mean()),
+        accuracy_diff_low=float(diff_low),
+        accuracy_diff_high=float(diff_high),
+        only_method_right=only_a,
+        only_baseline_right=only_b,
+        mcnemar_p=mcnemar_exact(only_a, only_b),
+        cost_usd=float(total_a),
+        baseline_cost_usd=float(total_b),
+        cost_ratio=float(ratio),
+        cost_ratio_low=float(ratio_low),
+        cost_ratio_high=float(ratio_high),
+        beats=beats(float(a.mean()), float(total_a), float(b.mean()), float(total_b)),
+    )

@@ -1,0 +1,186 @@
+"""Intervals and paired tests for comparing methods (stats.py), and the evaluation node that
+writes them (compare_methods)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from r2_pipeline.pipelines.evaluation.nodes import compare_methods
+from r2_pipeline.stats import (
+    PairedComparison,
+    beats,
+    mcnemar_exact,
+    paired_comparison,
+    wilson_interval,
+)
+
+
+@pytest.mark.parametrize(
+    "successes, n, low, high",
+    [  # worked by hand from the score formula; 0/20 and 20/20 have the closed form z^2 / (n + z^2)
+        (485, 500, 0.951096, 0.981737),
+        (0, 20, 0.0, 0.161125),
+        (20, 20, 0.838875, 1.0),
+        (5, 10, 0.236593, 0.763407),
+    ],
+)
+def test_wilson_interval_matches_reference_values(successes, n, low, high):
+    got = wilson_interval(successes, n)
+    assert got == pytest.approx((low, high), abs=1e-6)
+
+
+@pytest.mark.parametrize("successes, n", [(1, 0), (-1, 5), (6, 5)])
+def test_wilson_interval_refuses_impossible_counts(successes, n):
+    with pytest.raises(ValueError, match="n=0|within 0"):
+        wilson_interval(successes, n)
+
+
+@pytest.mark.parametrize(
+    "only_a, only_b, p",
+    [
+        (0, 0, 1.0),  # no discordant pair: no evidence either way
+        (3, 3, 1.0),
+        (10, 0, 2 / 2**10),  # all ten discordant pairs favour A
+        (0, 10, 2 / 2**10),
+        (7, 2, 0.1796875),  # binom.test(2, 9) two-sided
+        (14, 4, 0.0308838),  # binom.test(4, 18)
+    ],
+)
+def test_mcnemar_exact_is_the_two_sided_binomial_test(only_a, only_b, p):
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(p, rel=1e-5)
+
+
+def test_a_method_against_itself_differs_by_nothing():
+    rng = np.random.default_rng(1)
+    correct, cost = rng.random(200) < 0.8, rng.random(200)
+    out = paired_comparison(correct, correct, cost, cost)
+    assert out.accuracy_diff == out.accuracy_diff_low == out.accuracy_diff_high == 0
+    assert out.cost_ratio == pytest.approx(1) and out.cost_ratio_low == pytest.approx(1)
+    assert out.mcnemar_p == 1 and out.only_method_right == out.only_baseline_right == 0
+    assert not out.beats  # equal on both axes is not better
+
+
+def test_paired_interval_brackets_the_difference_and_is_reproducible():
+    rng = np.random.default_rng(2)
+    baseline = rng.random(500) < 0.9
+    method = baseline.copy()
+    method[:10] = True  # ten questions the baseline may miss become right
+    cost_b, cost_a = np.full(500, 1.0), np.full(500, 0.25)
+    out = paired_comparison(method, baseline, cost_a, cost_b, seed=3)
+    assert out.accuracy_diff_low <= out.accuracy_diff <= out.accuracy_diff_high
+    assert out.only_baseline_right == 0 and out.accuracy_diff == out.only_method_right / 500
+    assert out.cost_ratio == out.cost_ratio_low == out.cost_ratio_high == pytest.approx(0.25)
+    assert out.beats
+    assert paired_comparison(method, baseline, cost_a, cost_b, seed=3) == out
+
+
+def test_pairing_narrows_the_interval_of_two_correlated_methods():
+    """Two methods that agree on most questions: the paired interval is far narrower than the
+    unpaired one, which is why comparisons pair by question."""
+    rng = np.random.default_rng(4)
+    baseline = rng.random(500) < 0.9
+    method = baseline.copy()
+    flip = rng.choice(500, size=12, replace=False)
+    method[flip] = ~method[flip]
+    out = paired_comparison(method, baseline, np.ones(500), np.ones(500))
+    unpaired = 1.96 * math.sqrt(2 * 0.9 * 0.1 / 500)
+    assert out.accuracy_diff_high - out.accuracy_diff_low < unpaired
+
+
+def test_a_free_baseline_has_no_cost_ratio():
+    out = paired_comparison([True, False], [True, True], [1.0, 1.0], [0.0, 0.0])
+    assert math.isnan(out.cost_ratio) and math.isnan(out.cost_ratio_low)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"correct": []}, "non-empty"),
+        ({"cost": [1.0]}, "equal"),
+        ({"confidence": 1.0}, "confidence"),
+        ({"resamples": 0}, "resamples"),
+    ],
+)
+def test_paired_comparison_refuses_bad_input(kwargs, message):
+    args = {"correct": [True, False], "baseline_correct": [True, True], "cost": [1.0, 1.0],
+            "baseline_cost": [2.0, 2.0], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        paired_comparison(**args)
+
+
+@pytest.mark.parametrize(
+    "acc, cost, base_acc, base_cost, expected",
+    [
+        (0.95, 0.2, 0.96, 1.0, False),  # cheaper but less accurate: a trade-off, not a win
+        (0.96, 0.2, 0.96, 1.0, True),  # cheaper at equal accuracy
+        (0.97, 1.0, 0.96, 1.0, True),  # more accurate at equal cost
+        (0.97, 1.1, 0.96, 1.0, False),
+        (0.96, 1.0, 0.96, 1.0, False),
+    ],
+)
+def test_beats_is_the_issue_criterion(acc, cost, base_acc, base_cost, expected):
+    assert beats(acc, cost, base_acc, base_cost) is expected
+
+
+# ---------------------------------------------------------------- the evaluation node
+
+POOL = {"members": {"t1": {}, "t2": {}},
+        "prices": {"t1": {"input_per_m": 1, "output_per_m": 1}, "t2": {"input_per_m": 5, "output_per_m": 5}}}
+
+
+def results(methods: dict[str, tuple[list[bool], list[float]]], ids=None) -> pd.DataFrame:
+    rows = []
+    for method, (correct, cost) in methods.items():
+        for i, (c, usd) in enumerate(zip(correct, cost)):
+            rows.append({"benchmark": "micro", "method": method, "id": (ids or {}).get(method, range(100))[i],
+                         "correct": c, "cost_usd": usd})
+    return pd.DataFrame(rows)
+
+
+def evaluation(pairs, methods=("single", "r2_sft", "r2")) -> dict:
+    return {"benchmarks": {"micro": {}}, "methods": list(methods), "comparisons": {"pairs": pairs, "resamples": 200}}
+
+
+def test_compare_methods_pairs_answers_by_question_id():
+    table = results({"r2": ([True, True, False], [1.0, 2.0, 3.0]),
+                     "single:t2": ([False, False, True], [10.0, 10.0, 10.0])},
+                    ids={"r2": ["a", "b", "c"], "single:t2": ["c", "a", "b"]})  # same questions, shuffled
+    out = compare_methods(table, POOL, evaluation([["r2", "largest"]]))
+    assert list(out.columns) == ["benchmark", "method", "baseline", *PairedComparison.columns()]
+    row = out.iloc[0]
+    assert (row["method"], row["baseline"]) == ("r2", "single:t2")  # `largest` is the dearest member
+    # by id: a (r2 right, t2 wrong), b (both right), c (both wrong); by position it would be 2 and 1
+    assert row["only_method_right"] == 1 and row["only_baseline_right"] == 0
+    assert row["cost_ratio"] == pytest.approx(6 / 30) and row["beats"]
+
+
+def test_compare_methods_refuses_mismatched_questions():
+    table = results({"r2": ([True, True], [1.0, 1.0]), "r2_sft": ([True, True], [1.0, 1.0])},
+                    ids={"r2": ["a", "b"], "r2_sft": ["a", "z"]})
+    with pytest.raises(ValueError, match="different questions"):
+        compare_methods(table, POOL, evaluation([["r2", "r2_sft"]]))
+
+
+@pytest.mark.parametrize(
+    "pair, message",
+    [(["r2", "query_router"], r"\['query_router'\] not among the methods"),
+     (["r2", "r2"], "with itself")],
+)
+def test_compare_methods_names_a_bad_pair(pair, message):
+    table = results({"r2": ([True], [1.0])})
+    with pytest.raises(ValueError, match=message):
+        compare_methods(table, POOL, evaluation([pair]))
+
+
+def test_a_pair_a_benchmark_does_not_run_is_left_out_of_it():
+    table = results({"r2": ([True], [1.0]), "r2_sft": ([True], [1.0])})
+    spec = evaluation([["r2", "r2_sft"], ["r2", "single:t1"]])
+    out = compare_methods(table, POOL, spec)  # single:t1 is configured but absent from the results
+    assert list(zip(out["method"], out["baseline"])) == [("r2", "r2_sft")]
+
+
+def test_no_pairs_no_rows():
+    out = compare_methods(results({"r2": ([True], [1.0])}), POOL, {"benchmarks": {"micro": {}}, "methods": ["r2"]})
+    assert out.empty and "accuracy_diff" in out.columns
