@@ -38,7 +38,7 @@ def test_wilson_interval_refuses_impossible_counts(successes, n):
 
 
 @pytest.mark.parametrize(
-    "only_a, only_b, p",
+    "a_better, b_better, p",
     [
         (0, 0, 1.0),  # no discordant pair: no evidence either way
         (3, 3, 1.0),
@@ -48,8 +48,8 @@ def test_wilson_interval_refuses_impossible_counts(successes, n):
         (14, 4, 0.0308838),  # binom.test(4, 18)
     ],
 )
-def test_mcnemar_exact_is_the_two_sided_binomial_test(only_a, only_b, p):
-    assert mcnemar_exact(only_a, only_b) == pytest.approx(p, rel=1e-5)
+def test_mcnemar_exact_is_the_two_sided_binomial_test(a_better, b_better, p):
+    assert mcnemar_exact(a_better, b_better) == pytest.approx(p, rel=1e-5)
 
 
 def test_a_method_against_itself_differs_by_nothing():
@@ -58,7 +58,7 @@ def test_a_method_against_itself_differs_by_nothing():
     out = paired_comparison(correct, correct, cost, cost)
     assert out.accuracy_diff == out.accuracy_diff_low == out.accuracy_diff_high == 0
     assert out.cost_ratio == pytest.approx(1) and out.cost_ratio_low == pytest.approx(1)
-    assert out.mcnemar_p == 1 and out.only_method_right == out.only_baseline_right == 0
+    assert out.mcnemar_p == 1 and out.method_better == out.baseline_better == 0
     assert not out.beats  # equal on both axes is not better
 
 
@@ -70,7 +70,7 @@ def test_paired_interval_brackets_the_difference_and_is_reproducible():
     cost_b, cost_a = np.full(500, 1.0), np.full(500, 0.25)
     out = paired_comparison(method, baseline, cost_a, cost_b, seed=3)
     assert out.accuracy_diff_low <= out.accuracy_diff <= out.accuracy_diff_high
-    assert out.only_baseline_right == 0 and out.accuracy_diff == out.only_method_right / 500
+    assert out.baseline_better == 0 and out.accuracy_diff == out.method_better / 500
     assert out.cost_ratio == out.cost_ratio_low == out.cost_ratio_high == pytest.approx(0.25)
     assert out.beats
     assert paired_comparison(method, baseline, cost_a, cost_b, seed=3) == out
@@ -87,6 +87,13 @@ def test_pairing_narrows_the_interval_of_two_correlated_methods():
     out = paired_comparison(method, baseline, np.ones(500), np.ones(500))
     unpaired = 1.96 * math.sqrt(2 * 0.9 * 0.1 / 500)
     assert out.accuracy_diff_high - out.accuracy_diff_low < unpaired
+
+
+def test_graded_scores_count_which_method_scored_higher():
+    """Token-F1 tasks score between 0 and 1: the test counts the questions where one scores higher."""
+    out = paired_comparison([0.5, 1.0, 0.2, 0.0], [0.4, 1.0, 0.6, 0.0], [1.0] * 4, [1.0] * 4)
+    assert (out.method_better, out.baseline_better) == (1, 1) and out.mcnemar_p == 1
+    assert out.accuracy_diff == pytest.approx((0.1 - 0.4) / 4)
 
 
 def test_a_free_baseline_has_no_cost_ratio():
@@ -152,7 +159,7 @@ def test_compare_methods_pairs_answers_by_question_id():
     row = out.iloc[0]
     assert (row["method"], row["baseline"]) == ("r2", "single:t2")  # `largest` is the dearest member
     # by id: a (r2 right, t2 wrong), b (both right), c (both wrong); by position it would be 2 and 1
-    assert row["only_method_right"] == 1 and row["only_baseline_right"] == 0
+    assert row["method_better"] == 1 and row["baseline_better"] == 0
     assert row["cost_ratio"] == pytest.approx(6 / 30) and row["beats"]
 
 

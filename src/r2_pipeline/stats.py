@@ -1,5 +1,8 @@
 """How sure a comparison of two methods on the same questions is: Wilson intervals for an accuracy,
-and paired statistics for a difference (bootstrap over questions, McNemar's exact test)."""
+and paired statistics for a difference (bootstrap over questions, McNemar's exact test).
+
+Scores are per question, 1 right and 0 wrong; graded tasks (token F1) may give values between, and
+then McNemar's test becomes the sign test it is a case of: questions where one method scores higher."""
 
 from __future__ import annotations
 
@@ -27,14 +30,14 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (0.0 if successes == 0 else centre - half), (1.0 if successes == n else centre + half)
 
 
-def mcnemar_exact(only_a: int, only_b: int) -> float:
+def mcnemar_exact(a_better: int, b_better: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right and
     questions only B got right. Questions both got right, or both wrong, say nothing about which
     method is better."""
-    n = only_a + only_b
+    n = a_better + b_better
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    tail = sum(math.comb(n, i) for i in range(min(a_better, b_better) + 1))
     return min(1.0, 2 * tail / 2**n)
 
 
@@ -49,8 +52,8 @@ class PairedComparison:
     accuracy_diff: float
     accuracy_diff_low: float
     accuracy_diff_high: float
-    only_method_right: int
-    only_baseline_right: int
+    method_better: int  # questions the method got right and the baseline wrong (scored higher)
+    baseline_better: int
     mcnemar_p: float
     cost_usd: float
     baseline_cost_usd: float
@@ -106,8 +109,7 @@ def paired_comparison(
         ratio = total_a / total_b
     else:  # a free baseline: no ratio to speak of
         ratio = ratio_low = ratio_high = math.nan
-    only_a = int(((a == 1) & (b == 0)).sum())
-    only_b = int(((a == 0) & (b == 1)).sum())
+    a_better, b_better = int((a > b).sum()), int((a < b).sum())
     return PairedComparison(
         n=n,
         accuracy=float(a.mean()),
@@ -115,9 +117,9 @@ def paired_comparison(
         accuracy_diff=float(a.mean() - b.mean()),
         accuracy_diff_low=float(diff_low),
         accuracy_diff_high=float(diff_high),
-        only_method_right=only_a,
-        only_baseline_right=only_b,
-        mcnemar_p=mcnemar_exact(only_a, only_b),
+        method_better=a_better,
+        baseline_better=b_better,
+        mcnemar_p=mcnemar_exact(a_better, b_better),
         cost_usd=float(total_a),
         baseline_cost_usd=float(total_b),
         cost_ratio=float(ratio),
