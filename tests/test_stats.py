@@ -13,6 +13,7 @@ from r2_pipeline.stats import (
     beats,
     mcnemar_exact,
     paired_comparison,
+    score_interval,
     wilson_interval,
 )
 
@@ -29,6 +30,16 @@ from r2_pipeline.stats import (
 def test_wilson_interval_matches_reference_values(successes, n, low, high):
     got = wilson_interval(successes, n)
     assert got == pytest.approx((low, high), abs=1e-6)
+
+
+def test_score_interval_is_wilson_for_right_and_wrong_and_normal_for_graded_scores():
+    assert score_interval([1.0] * 485 + [0.0] * 15) == wilson_interval(485, 500)
+    graded = [0.5, 0.25, 1.0, 0.75]
+    low, high = score_interval(graded)
+    half = 1.959964 * np.std(graded, ddof=1) / 2
+    assert (low, high) == pytest.approx((0.625 - half, min(1.0, 0.625 + half)), abs=1e-5)
+    with pytest.raises(ValueError, match="at least one"):
+        score_interval([])
 
 
 @pytest.mark.parametrize("successes, n", [(1, 0), (-1, 5), (6, 5)])

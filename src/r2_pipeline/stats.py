@@ -30,6 +30,19 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (0.0 if successes == 0 else centre - half), (1.0 if successes == n else centre + half)
 
 
+def score_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of a mean score: Wilson's when every score is 0 or 1, else the normal one of the
+    mean (graded scores such as token F1), clipped to [0, 1]."""
+    values = np.asarray(scores, dtype=float)
+    if values.size == 0:
+        raise ValueError("a mean score needs at least one question")
+    if np.isin(values, (0.0, 1.0)).all():
+        return wilson_interval(int(values.sum()), values.size, confidence)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    half = z * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else math.inf
+    return max(0.0, values.mean() - half), min(1.0, values.mean() + half)
+
+
 def mcnemar_exact(a_better: int, b_better: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right and
     questions only B got right. Questions both got right, or both wrong, say nothing about which

@@ -23,7 +23,7 @@ from ...reasoning.methods import (  # noqa: E402
     step_rows,
 )
 from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
-from ...stats import PairedComparison, paired_comparison, wilson_interval  # noqa: E402
+from ...stats import PairedComparison, paired_comparison, score_interval  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
 
@@ -124,7 +124,7 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
     """benchmark -> method -> metrics, with cost relative to the dearest pool member's single run."""
     metrics: dict[str, dict[str, dict]] = {}
     for (benchmark, method), group in results.groupby(["benchmark", "method"], sort=False):
-        low, high = wilson_interval(int(group["correct"].sum()), len(group))
+        low, high = score_interval(group["correct"])
         metrics.setdefault(benchmark, {})[method] = {
             "accuracy": float(group["correct"].mean()),
             "accuracy_ci95_low": low,
