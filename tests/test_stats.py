@@ -87,6 +87,18 @@ def test_paired_interval_brackets_the_difference_and_is_reproducible():
     assert paired_comparison(method, baseline, cost_a, cost_b, seed=3) == out
 
 
+def test_the_bootstrap_in_blocks_is_the_bootstrap_in_one_draw():
+    """Blocks bound memory on big benchmarks; drawn from one generator, they give the same
+    resamples as a single draw."""
+    from r2_pipeline.stats import _bootstrap
+
+    rng = np.random.default_rng(5)
+    diff, ca, cb = rng.random(50) - 0.5, rng.random(50), rng.random(50) + 0.1
+    whole = _bootstrap(diff, ca, cb, resamples=30, seed=1, cells=10**9)
+    blocks = _bootstrap(diff, ca, cb, resamples=30, seed=1, cells=50 * 7)  # blocks of 7 resamples
+    assert np.allclose(whole[0], blocks[0]) and np.allclose(whole[1], blocks[1]) and len(blocks[0]) == 30
+
+
 def test_pairing_narrows_the_interval_of_two_correlated_methods():
     """Two methods that agree on most questions: the paired interval is far narrower than the
     unpaired one, which is why comparisons pair by question."""

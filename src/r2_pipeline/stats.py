@@ -40,13 +40,13 @@ def score_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[f
         return wilson_interval(int(values.sum()), values.size, confidence)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     half = z * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else math.inf
-    return max(0.0, values.mean() - half), min(1.0, values.mean() + half)
+    return float(max(0.0, values.mean() - half)), float(min(1.0, values.mean() + half))
 
 
 def mcnemar_exact(a_better: int, b_better: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right and
-    questions only B got right. Questions both got right, or both wrong, say nothing about which
-    method is better."""
+    """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right (A
+    scored higher) and questions only B got right. Questions both got right, or both wrong, say
+    nothing about which method is better."""
     n = a_better + b_better
     if n == 0:
         return 1.0
@@ -110,14 +110,11 @@ def paired_comparison(
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    index = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    diffs = (a[index] - b[index]).mean(axis=1)
+    diffs, ratios = _bootstrap(a - b, ca, cb, resamples, seed)
     tails = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
     diff_low, diff_high = np.percentile(diffs, tails)
     total_a, total_b = ca.sum(), cb.sum()
     if total_b > 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = ca[index].sum(axis=1) / cb[index].sum(axis=1)
         ratio_low, ratio_high = np.nanpercentile(ratios, tails)
         ratio = total_a / total_b
     else:  # a free baseline: no ratio to speak of
@@ -140,3 +137,17 @@ def paired_comparison(
         cost_ratio_high=float(ratio_high),
         beats=beats(float(a.mean()), float(total_a), float(b.mean()), float(total_b)),
     )
+
+
+def _bootstrap(diff, cost_a, cost_b, resamples: int, seed: int, cells: int = 2_000_000):
+    """Mean score difference and cost ratio on `resamples` resamples of the questions, drawn in
+    blocks of about `cells` indices so memory stays bounded however many questions there are."""
+    rng, n = np.random.default_rng(seed), len(diff)
+    block = max(1, cells // n)
+    diffs, ratios = [], []
+    for start in range(0, resamples, block):
+        index = rng.integers(0, n, size=(min(block, resamples - start), n))
+        diffs.append(diff[index].mean(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a resample of free baseline answers
+            ratios.append(cost_a[index].sum(axis=1) / cost_b[index].sum(axis=1))
+    return np.concatenate(diffs), np.concatenate(ratios)
