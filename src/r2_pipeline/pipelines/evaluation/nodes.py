@@ -160,7 +160,7 @@ def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict) -> pd.D
             if method not in by_method or baseline not in by_method:
                 logger.info("%s does not run both %s and %s: pair left out", benchmark, method, baseline)
                 continue
-            a, b = _aligned(by_method[method], by_method[baseline], benchmark, method, baseline)
+            a, b = aligned_answers(by_method[method], by_method[baseline], benchmark, method, baseline)
             stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"],
                                       confidence=spec.get("confidence", 0.95),
                                       resamples=spec.get("resamples", 2000), seed=spec.get("seed", 0))
@@ -168,7 +168,7 @@ def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict) -> pd.D
     return pd.DataFrame(rows, columns=["benchmark", "method", "baseline", *PairedComparison.columns()])
 
 
-def _aligned(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
+def aligned_answers(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
     """Both methods' rows in the same question order; they must have answered the same questions."""
     for name, table in ((method, a), (baseline, b)):
         if table.index.has_duplicates:

@@ -1,0 +1,64 @@
+"""Paired comparison of two methods that may come from different runs: for example r2 after a
+lambda-0 run against r2 after a lambda-2 run, on the same test questions. Within one run the
+evaluation pipeline already writes these rows (data/08_reporting/method_comparisons.csv); across
+runs the per-question tables have to be kept, since each run overwrites them.
+
+Usage, from the project root:
+    kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=0.0"
+    cp data/07_model_output/evaluation_results.parquet /tmp/lambda0.parquet
+    kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=2.0"
+    python benchmarks/compare_runs.py r2 r2 --results data/07_model_output/evaluation_results.parquet \
+        --baseline-results /tmp/lambda0.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from r2_pipeline.pipelines.evaluation.nodes import aligned_answers
+from r2_pipeline.stats import paired_comparison
+
+RESULTS = "data/07_model_output/evaluation_results.parquet"
+
+
+def compare(method: str, baseline: str, results: pd.DataFrame, baseline_results: pd.DataFrame,
+            confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per benchmark that both tables ran the named method on."""
+    rows = []
+    for benchmark in results["benchmark"].unique():
+        a = results[(results["benchmark"] == benchmark) & (results["method"] == method)]
+        b = baseline_results[(baseline_results["benchmark"] == benchmark) & (baseline_results["method"] == baseline)]
+        if a.empty or b.empty:
+            continue
+        a, b = aligned_answers(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
+        stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], confidence, resamples, seed)
+        rows.append({"benchmark": benchmark, **stats.as_dict()})
+    if not rows:
+        raise SystemExit(f"no benchmark has both {method!r} in --results and {baseline!r} in --baseline-results")
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("method")
+    parser.add_argument("baseline")
+    parser.add_argument("--results", default=RESULTS, help="the method's per-question table")
+    parser.add_argument("--baseline-results", default=None, help="the baseline's (default: --results)")
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--resamples", type=int, default=2000)
+    args = parser.parse_args()
+    results = pd.read_parquet(args.results)
+    baseline_results = pd.read_parquet(args.baseline_results) if args.baseline_results else results
+    table = compare(args.method, args.baseline, results, baseline_results, args.confidence, args.resamples)
+    columns = ["benchmark", "n", "accuracy", "baseline_accuracy", "accuracy_diff", "accuracy_diff_low",
+               "accuracy_diff_high", "method_better", "baseline_better", "mcnemar_p", "cost_ratio",
+               "cost_ratio_low", "cost_ratio_high", "beats"]
+    print(f"{args.method} ({args.results}) against {args.baseline} ({args.baseline_results or args.results}), "
+          f"{args.confidence:.0%} intervals from {args.resamples} paired resamples")
+    print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+
+
+if __name__ == "__main__":
+    main()
