@@ -1,11 +1,14 @@
 """Paired comparison of two methods that may come from different runs: for example r2 after a
 lambda-0 run against r2 after a lambda-2 run, on the same test questions. Within one run the
 evaluation pipeline already writes these rows (data/08_reporting/method_comparisons.csv); across
-runs the per-question tables have to be kept, since each run overwrites them.
+runs, each run's per-question table is an artifact of its MLflow evaluation run (the file in
+data/07_model_output is overwritten by the next run):
+    MLFLOW_TRACKING_URI=sqlite:///mlflow.db mlflow artifacts download --run-id <evaluation run> \
+        --artifact-path evaluation_results.parquet --dst-path /tmp/run_a
 
 Usage, from the project root:
     kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=0.0"
-    cp data/07_model_output/evaluation_results.parquet /tmp/lambda0.parquet
+    cp data/07_model_output/evaluation_results.parquet /tmp/lambda0.parquet  # or download it later
     kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=2.0"
     python benchmarks/compare_runs.py r2 r2 --results data/07_model_output/evaluation_results.parquet \
         --baseline-results /tmp/lambda0.parquet

@@ -124,7 +124,7 @@ def test_mlflow_runs_read_back(project):
     stage_runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'evaluation'")
     assert stage_runs, "no run of the evaluation stage"
     artifacts = {a.path for a in client.list_artifacts(stage_runs[0].info.run_id)}
-    assert {"method_comparisons.csv", "accuracy_vs_cost.png"} <= artifacts
+    assert {"method_comparisons.csv", "accuracy_vs_cost.png", "evaluation_results.parquet"} <= artifacts
 
 
 def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):
