@@ -121,6 +121,21 @@ def test_cheapest_likely_member(min_success, chosen):
     assert cheapest_likely(probs, ["t1", "t2", "t3", "t4", "t5"], min_success) == chosen
 
 
+def test_member_probabilities_for_names_that_differ_before_their_last_token():
+    """Greedy `qwen_7b`, with `3` close behind at the digit: qwen_3b gets that path's probability
+    (its `b` taken as certain), not nothing, so `min_success` can act on a paper-size pool."""
+    members = ["qwen_0_5b", "qwen_3b", "qwen_7b", "gpt_4o"]
+    top = [{"qwen": -0.01, "gpt": math.log(0.01)}, {"_": 0.0}, {"7": math.log(0.5), "3": math.log(0.45),
+                                                                 "0": math.log(0.05)}, {"b": 0.0, "_": -9.0}]
+    probs = member_probabilities(top, members)
+    assert probs["qwen_3b"] / probs["qwen_7b"] == pytest.approx(0.9)
+    # `gpt` leads only to gpt_4o; `0` only to qwen_0_5b; the greedy member keeps its own path
+    assert set(probs) == {"qwen_3b", "qwen_7b", "qwen_0_5b", "gpt_4o"}
+    assert probs["gpt_4o"] == pytest.approx(0.01, rel=1e-3) and probs["qwen_0_5b"] == pytest.approx(0.0495, rel=1e-3)
+    ladder = ["qwen_0_5b", "qwen_3b", "qwen_7b", "gpt_4o"]  # cheapest first
+    assert cheapest_likely(probs, ladder, 0.49) == "qwen_3b" and cheapest_likely(probs, ladder, 0.9) == "qwen_7b"
+
+
 def test_cautious_allocation_reads_the_allocators_probabilities(ladder_pool):
     class Unsure(Scripted):
         def generate(self, prompts, sampling):

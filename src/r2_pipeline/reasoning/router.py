@@ -57,21 +57,42 @@ def member_probabilities(top_logprobs: Sequence[dict[str, float]] | None, member
     """The allocator's probability of naming each member, read off its top tokens per position.
 
     Along the greedy path, a member whose name is the greedy prefix plus one alternative token at
-    position j gets that path's probability (its remaining tokens are taken as certain, which is
-    exact for names that differ in one token, such as the micro tiers). Normalised over members."""
+    position j, or the only member whose name starts so, gets that path's probability (its
+    remaining tokens are taken as certain: exact for names that differ in their last token, such as
+    the micro tiers; for `qwen_3b` against greedy `qwen_7b`, `3` leaves `b` to come). Normalised
+    over members."""
     probs: dict[str, float] = {}
     prefix, base = "", 0.0
+    greedy_name = _greedy_text(top_logprobs or []).strip()  # reached along the path itself
     for position in top_logprobs or []:
+        greedy = max(position, key=position.get) if position else None
         for token, logprob in position.items():
             name = (prefix + token).strip()
+            if name not in members and token != greedy:
+                name = _only_member_starting(name, members)
+                name = None if name == greedy_name else name
             if name in members and name not in probs:
                 probs[name] = math.exp(base + logprob)
-        if not position:
+        if greedy is None:
             break
-        greedy = max(position, key=position.get)
         prefix, base = prefix + greedy, base + position[greedy]
     total = sum(probs.values())
     return {m: p / total for m, p in probs.items()} if total > 0 else {}
+
+
+def _greedy_text(top_logprobs: Sequence[dict[str, float]]) -> str:
+    text = ""
+    for position in top_logprobs:
+        if not position:
+            break
+        text += max(position, key=position.get)
+    return text
+
+
+def _only_member_starting(text: str, members: Sequence[str]) -> str | None:
+    """The one member whose name starts with `text`; None when none or several do (or no text)."""
+    found = [m for m in members if m.startswith(text)] if text else []
+    return found[0] if len(found) == 1 else None
 
 
 def cheapest_likely(probs: dict[str, float], ladder: Sequence[str], min_success: float) -> str | None:
