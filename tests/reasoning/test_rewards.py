@@ -17,7 +17,7 @@ CASES = [
     # outcome,                                   correctness, cost(lambda=0.5), format
     (Outcome(True, True, 0.1, 1.0), 1.0, -0.05, 0.0),     # correct and cheap
     (Outcome(True, False, 1.0, 1.0), 0.0, -0.5, 0.0),     # wrong on the dearest member
-    (Outcome(False, False, 0.0, 0.0), 0.0, 0.0, -1.0),    # unparseable: nothing ran
+    (Outcome(False, False, 0.0, 0.0), 0.0, -0.5, -1.0),   # unparseable: nothing ran, charged in full
     (Outcome(True, True, 1.0, 1.0), 1.0, -0.5, 0.0),      # correct on the dearest member
 ]
 
@@ -27,6 +27,16 @@ def test_reward_table(outcome, right, cost, fmt):
     assert correctness([outcome]) == [right]
     assert cost_penalty([outcome], lam=0.5) == [pytest.approx(cost)]
     assert format_reward([outcome]) == [fmt]
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 2.0, 10.0])
+def test_an_unparseable_output_never_outscores_a_parsed_one(lam):
+    """Whatever lambda: the worst parsed output (wrong, every step on the dearest member) still
+    scores above one that cannot be parsed."""
+    def total(outcome):
+        return correctness([outcome])[0] + cost_penalty([outcome], lam)[0] + format_reward([outcome])[0]
+
+    assert total(Outcome(True, False, 1.0, 1.0)) > total(Outcome(False, False, 0.0, 0.0))
 
 
 def test_empty_batches():
@@ -44,6 +54,7 @@ def test_allocator_env_rewards_in_trl_signature(ladder_pool):
     assert fmt(prompts, completions) == [0.0, 0.0, 0.0, -1.0, -1.0]
     penalties = cost(prompts, completions)
     assert penalties[2] == pytest.approx(-0.5) and -0.5 < penalties[0] < penalties[2] + 0.5
+    assert penalties[3:] == [-0.5, -0.5]  # names no member: charged as the dearest
     assert right.__name__ == "correctness"
     calls = len(ladder_pool.backends["t3"].calls)
     right(prompts, completions)  # memoised: no second execution

@@ -33,8 +33,14 @@ def correctness(outcomes: Sequence[Outcome]) -> list[float]:
 
 
 def cost_penalty(outcomes: Sequence[Outcome], lam: float) -> list[float]:
-    """-lambda x (cost / cost of the same work on the largest pool member)."""
-    return [-lam * (o.cost / o.cost_largest) if o.cost_largest > 0 else 0.0 for o in outcomes]
+    """-lambda x (cost / cost of the same work on the largest pool member).
+
+    An output that cannot be parsed ran nothing, but is charged the full -lambda, as if the largest
+    member had done all its work: were it free, then at lambda > 1 a plan that cannot be parsed
+    (-1) would outscore a parsed wrong one routed to dear members (down to -lambda), and GRPO would
+    learn to write unparseable text."""
+    return [-lam if not o.parsed else -lam * (o.cost / o.cost_largest) if o.cost_largest > 0 else 0.0
+            for o in outcomes]
 
 
 def format_reward(outcomes: Sequence[Outcome]) -> list[float]:
