@@ -94,6 +94,8 @@ def test_base_parameters_are_valid():
          r"evaluation\.comparisons pair \['r2', 'query_router@0\.6'\]: \['query_router@0\.6'\] not among"),
         (lambda p: p["evaluation"]["comparisons"].update(pairs=[["r2"]]), r"evaluation\.comparisons\.pairs\.0"),
         (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
+        (lambda p: p["pool"].pop("router_member") and p["pool"]["prices"].pop("router"),
+         r"pool\.router_member is not set: evaluation methods \[.*'r2'.*\] and rl_refinement run the trained router"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):

@@ -119,6 +119,11 @@ def test_graded_scores_count_which_method_scored_higher():
     assert out.accuracy_diff == pytest.approx((0.1 - 0.4) / 4)
 
 
+def test_a_baseline_free_on_most_questions_has_an_infinite_upper_ratio():
+    out = paired_comparison([True] * 20, [True] * 20, [1.0] * 20, [0.0] * 18 + [2.0, 2.0], seed=0)
+    assert out.cost_ratio == 5.0 and out.cost_ratio_low > 0 and out.cost_ratio_high == math.inf
+
+
 def test_a_free_baseline_has_no_cost_ratio():
     out = paired_comparison([True, False], [True, True], [1.0, 1.0], [0.0, 0.0])
     assert math.isnan(out.cost_ratio) and math.isnan(out.cost_ratio_low)
@@ -232,3 +237,24 @@ def test_compare_runs_pairs_a_method_across_two_runs():
     assert (row["method_better"], row["baseline_better"]) == (1, 0) and row["cost_ratio"] == pytest.approx(0.5)
     with pytest.raises(SystemExit, match="no benchmark has both 'r2' .* and 'r2_sft'"):
         module.compare("r2", "r2_sft", run_a, run_b)
+
+
+def test_a_query_router_only_a_benchmark_lists_is_fitted():
+    """`methods` of one benchmark count as much as the top-level list: the query router it names
+    is fitted, and its comparison pairs are valid."""
+    from types import SimpleNamespace
+
+    from r2_pipeline.pipelines.evaluation.nodes import method_context, planned_methods
+
+    spec = {"benchmarks": {"micro": {"methods": ["query_router", "single"]}}, "methods": ["r2"], "routers": [],
+            "query_router": {"k": 2}}
+    assert planned_methods(spec) == ["query_router", "single"]
+    outcomes = pd.DataFrame({"question": ["add two and two", "take one away", "double it"],
+                             "t1": [1.0, 0.0, 1.0], "t2": [1.0, 1.0, 1.0]})
+    context = method_context(POOL, spec, SimpleNamespace(cache=None), outcomes, ())
+    assert context.query_router is not None
+    table = results({"query_router": ([True], [1.0]), "single:t2": ([True], [2.0])})
+    out = compare_methods(table, POOL, {**spec, "comparisons": {"pairs": [["query_router", "largest"]]}})
+    assert len(out) == 1
+    with pytest.raises(ValueError, match=r"\['r2'\] not among"):  # r2 is listed, but no benchmark runs it
+        compare_methods(table, POOL, {**spec, "comparisons": {"pairs": [["r2", "largest"]]}})

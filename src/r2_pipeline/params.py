@@ -490,6 +490,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _comparison_problems(evaluation, pool)
+    problems += _router_price_problems(pool, evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
                         "phase's subtasks have no exact answer, so a reviewer member judges them")
@@ -508,11 +509,28 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     return problems
 
 
+def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
+    """The router's own tokens are priced as `pool.router_member`: whatever runs a router needs one."""
+    from .reasoning.methods import ROUTED_KINDS, method_kind
+
+    if pool.router_member is not None:
+        return []
+    routed = []
+    if evaluation is not None:
+        routed = sorted({m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods
+                         if method_kind(m) in ROUTED_KINDS})
+    users = ([f"evaluation methods {routed}"] if routed else []) + (["rl_refinement"] if rl is not None else [])
+    if not users:
+        return []
+    return [f"parameter pool.router_member is not set: {' and '.join(users)} run the trained router, whose "
+            "tokens are priced as that entry of pool.prices (e.g. `router_member: router` with a `router` price)"]
+
+
 def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams) -> list[str]:
     from .pool.factory import ladder_order
     from .reasoning.methods import resolve_comparisons
 
-    run = evaluation.methods + [m for b in evaluation.benchmarks.values() for m in b.methods or []]
+    run = [m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods]
     try:
         resolve_comparisons(evaluation.comparisons.pairs, run, list(pool.members), ladder_order(pool.model_dump())[-1])
     except ValueError as err:

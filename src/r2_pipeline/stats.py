@@ -115,7 +115,10 @@ def paired_comparison(
     diff_low, diff_high = np.percentile(diffs, tails)
     total_a, total_b = ca.sum(), cb.sum()
     if total_b > 0:
-        ratio_low, ratio_high = np.nanpercentile(ratios, tails)
+        # 0/0 resamples drop out; where the bound falls among x/0 = inf resamples it is inf, not
+        # the nan that interpolating between two infinities gives
+        with np.errstate(invalid="ignore"):
+            ratio_low, ratio_high = np.nan_to_num(np.nanpercentile(ratios, tails), nan=np.inf)
         ratio = total_a / total_b
     else:  # a free baseline: no ratio to speak of
         ratio = ratio_low = ratio_high = math.nan

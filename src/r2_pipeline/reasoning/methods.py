@@ -171,6 +171,11 @@ RUNNERS = {
 }
 
 
+# kinds that run a trained router (its decomposer, and for r2 its allocator), whose tokens are
+# priced as `pool.router_member`
+ROUTED_KINDS = {"tier", "random", "oracle", "r2_sft", "r2_round", "r2"}
+
+
 def query_router_threshold(method: str) -> float | None:
     """The threshold in `query_router@<t>`; None for plain `query_router` (the configured one)."""
     if "@" not in method:

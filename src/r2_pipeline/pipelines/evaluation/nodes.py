@@ -67,6 +67,12 @@ def benchmark_methods(spec: dict, evaluation: dict) -> list[str]:
     return spec.get("methods") or evaluation["methods"]
 
 
+def planned_methods(evaluation: dict) -> list[str]:
+    """Every method some benchmark runs (before `single`/`tier` expand), each once."""
+    return list(dict.fromkeys(m for spec in evaluation["benchmarks"].values()
+                              for m in benchmark_methods(spec or {}, evaluation)))
+
+
 # methods that need no trained router and no outcome table: they run before any training
 BASELINE_KINDS = {"single"}
 
@@ -108,7 +114,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         seed=evaluation.get("seed", 0),
         cache=built.cache,
     )
-    if member_outcomes is not None and any(method_kind(m) == "query_router" for m in evaluation["methods"]):
+    if member_outcomes is not None and any(method_kind(m) == "query_router" for m in planned_methods(evaluation)):
         knn = evaluation.get("query_router", {})
         context.query_router = KNNQueryRouter(ladder, **knn).fit(
             list(member_outcomes["question"]), member_outcomes[ladder].to_numpy()
@@ -150,8 +156,7 @@ def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict) -> pd.D
     questions, with a paired bootstrap interval of the accuracy difference and of the cost ratio,
     and McNemar's exact test. A pair a benchmark does not run is left out of that benchmark."""
     spec = evaluation.get("comparisons") or {}
-    planned = [m for b in evaluation["benchmarks"].values() for m in b.get("methods") or []]
-    pairs = resolve_comparisons(spec.get("pairs", []), evaluation["methods"] + planned, list(pool["members"]),
+    pairs = resolve_comparisons(spec.get("pairs", []), planned_methods(evaluation), list(pool["members"]),
                                 dearest_member(pool))
     rows = []
     for benchmark, group in results.groupby("benchmark", sort=False):
