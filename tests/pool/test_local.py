@@ -54,6 +54,20 @@ def test_fingerprint_follows_the_weights(tiny_member):
     assert folder_fingerprint(tiny_member) == TransformersBackend(tiny_member).fingerprint
 
 
+def test_fingerprint_follows_every_file_and_the_settings_that_change_answers(tiny_member, tmp_path):
+    """A cached answer is only reused for the same folder read the same way: a chat template (in a
+    file of its own, or switched on) or special tokens change the prompt the model sees."""
+    import shutil
+
+    plain = TransformersBackend(tiny_member).fingerprint
+    assert TransformersBackend(tiny_member, add_special_tokens=True).fingerprint != plain
+    assert TransformersBackend(tiny_member, dtype="bfloat16").fingerprint != plain
+    copy = tmp_path / "member"
+    shutil.copytree(tiny_member, copy)
+    (copy / "chat_template.jinja").write_text("{{ messages[0]['content'] }}")
+    assert folder_fingerprint(copy) != folder_fingerprint(tiny_member)
+
+
 def test_overlong_prompt_is_cut_from_the_left(tiny_member):
     """A malformed subtask longer than the model's positions still gets an answer, not a crash."""
     backend = TransformersBackend(tiny_member)

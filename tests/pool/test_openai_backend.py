@@ -19,6 +19,7 @@ from r2_pipeline.pool.openai_backend import (
     EndpointError,
     EndpointUnreachable,
     OpenAIBackend,
+    endpoint_fingerprint,
     request_params,
     retry_after_seconds,
 )
@@ -55,6 +56,17 @@ def as_tuples(completions: list[Completion]) -> list[tuple]:
 
 
 # ----- pure helpers -----
+
+
+def test_extra_body_is_part_of_the_cache_identity():
+    """vLLM's extra_body (top_k, repetition_penalty, chat template arguments) changes the answers,
+    so two members that differ only there never share cached calls; without it the identity is as
+    before, so existing caches stay valid."""
+    plain = OpenAIBackend("http://h:1/v1", "m")
+    assert plain.fingerprint == endpoint_fingerprint("http://h:1/v1", "m", "completion")
+    tuned = OpenAIBackend("http://h:1/v1", "m", extra_body={"repetition_penalty": 1.1})
+    assert tuned.fingerprint != plain.fingerprint
+    assert tuned.fingerprint == OpenAIBackend("http://h:1/v1", "m", extra_body={"repetition_penalty": 1.1}).fingerprint
 
 
 def test_request_params_send_sampling_fields_only_when_sampling():

@@ -14,13 +14,26 @@ logger = logging.getLogger(__name__)
 
 
 def folder_fingerprint(path: str | Path) -> str:
-    """Hash of a model folder's weights and configs: a retrained member never hits stale cache."""
+    """Hash of every file of a model folder (weights, configs, tokenizer files such as
+    `tokenizer.model`, `merges.txt` or `chat_template.jinja`): a retrained or re-tokenised member
+    never hits stale cache."""
     digest = hashlib.sha256()
     for file in sorted(Path(path).iterdir()):
-        if file.is_file() and file.suffix in {".safetensors", ".json", ".bin", ".gguf"}:
+        if file.is_file():
             digest.update(file.name.encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def backend_fingerprint(folder: str, dtype: str, add_special_tokens: bool, chat_template: bool) -> str:
+    """The folder's hash, plus the loading settings that change what the model writes; the
+    defaults (float32, no special tokens, no chat template) add nothing, so caches of runs with
+    the defaults stay valid."""
+    settings = (dtype, add_special_tokens, chat_template)
+    if settings == ("float32", False, False):
+        return folder
+    payload = "\x1f".join([folder, *map(str, settings)])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def load_tokenizer(path: str | Path):
@@ -70,7 +83,8 @@ class TransformersBackend:
         self.add_special_tokens = add_special_tokens
         # None: use the folder's chat template when it has one (pretrained instruct backbones)
         self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
-        self.fingerprint = folder_fingerprint(self.path)
+        self.fingerprint = backend_fingerprint(folder_fingerprint(self.path), dtype, add_special_tokens,
+                                               self.chat_template)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.truncation_side = "left"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import json
 import logging
 import os
 import random
@@ -63,9 +64,14 @@ def redact(text: str, *secrets: Any) -> str:
     return text
 
 
-def endpoint_fingerprint(base_url: str, model: str, style: str) -> str:
-    """Cache identity of an endpoint's model; style is included because chat wraps the prompt."""
-    payload = "\x1f".join([base_url.rstrip("/"), model, style])
+def endpoint_fingerprint(base_url: str, model: str, style: str, extra_body: Mapping[str, Any] | None = None) -> str:
+    """Cache identity of an endpoint's model; style is included because chat wraps the prompt, and
+    `extra_body` (vLLM's `top_k`, `repetition_penalty`, chat template arguments) because it changes
+    the answers."""
+    parts = [base_url.rstrip("/"), model, style]
+    if extra_body:
+        parts.append(json.dumps(extra_body, sort_keys=True, default=str))
+    payload = "\x1f".join(parts)
     return "openai-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -171,7 +177,7 @@ class OpenAIBackend:
         self.max_backoff_s = max_backoff_s
         self.extra_body = dict(extra_body) if extra_body else None
         self.tokenizer_path = tokenizer_path
-        self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style)
+        self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body)
         self._bucket = bucket_for(requests_per_minute, max_concurrency)
         self._tokenizer: Any = None
         self._warned_estimate = False
