@@ -109,8 +109,10 @@ def _heads_divide(hidden_size: int, heads: int) -> None:
 
 
 class ModelPoolParams(Strict):
-    seed: int = 0
-    heldout_per_bucket: PositiveInt = 400
+    # required, like every key a node reads directly: a default here would pass validation and
+    # leave the node without the key
+    seed: int
+    heldout_per_bucket: PositiveInt
     tiers: dict[str, TierParams] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -129,7 +131,7 @@ class SplitSizes(Strict):
 
 
 class WorldParams(Strict):
-    seed: int = 0
+    seed: int
     sizes: SplitSizes
     min_steps: int = Field(ge=1)
     max_steps: PositiveInt
@@ -164,8 +166,8 @@ class BenchmarkSpec(Strict):
 class TeacherParams(Strict):
     # reference: the micro world's own decomposition and perturbed variants; endpoint: a strong
     # pool member prompted few-shot (paper profile)
-    kind: Literal["reference", "endpoint"] = "reference"
-    variants: int = Field(default=3, ge=0)
+    kind: Literal["reference", "endpoint"]
+    variants: int = Field(ge=0)
     member: str | None = None
     few_shot: int | None = Field(default=None, ge=0)
     sampling: SamplingBlock | None = None
@@ -211,7 +213,7 @@ class ScoreWeights(Strict):
 
 class DecompositionParams(Strict):
     evaluation_member: str
-    require_verified: bool = True
+    require_verified: bool
     weights: ScoreWeights
     # how the evaluation member answers benchmark subtasks (endpoint teacher; micro steps are fixed)
     sampling: SamplingBlock | None = None
@@ -246,7 +248,7 @@ class AllocationParams(Strict):
 
 class DataGenerationParams(Strict):
     world: WorldParams
-    teacher: TeacherParams = TeacherParams()
+    teacher: TeacherParams
     decomposition: DecompositionParams
     allocation: AllocationParams
 
@@ -394,7 +396,7 @@ def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
 class GRPOPhase(TrainerBlock):
     config_class: ClassVar[str] = "GRPOConfig"
     questions: PositiveInt
-    seed: int = 0
+    seed: int
     # allocator phase: subtasks from the frozen decomposer's plans, or from the teacher's
     subtasks: Literal["decomposer", "teacher"] = "decomposer"
 
@@ -490,6 +492,9 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _comparison_problems(evaluation, pool)
+        planned = {m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods}
+        problems += [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
+                     for m in sorted(planned) if ":" in m and m.split(":", 1)[1] not in members]
     problems += _router_price_problems(pool, evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
