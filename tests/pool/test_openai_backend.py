@@ -313,6 +313,37 @@ def test_refused_key_stops_at_once_and_never_leaks(make_backend, proxy, monkeypa
         assert SECRET not in text and SECRET[:6] not in text
 
 
+def test_a_base_url_without_its_api_path_is_named_as_such():
+    """A server answers 404 on every route of a base_url that lacks `/v1`: the error says so, not
+    that the model is missing."""
+    import http.server
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def _404(self):
+            body = b'{"detail": "Not Found"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _404
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = OpenAIBackend(f"http://127.0.0.1:{server.server_port}", "m", max_retries=0)
+        with pytest.raises(EndpointError, match=r"HTTP 404 for http://127\.0\.0\.1:\d+/models: no such route.*/v1"):
+            backend.check()
+        with pytest.raises(EndpointError, match=r"does not serve this model; or .* is not the API root"):
+            backend.generate(["abc"], SAMPLING)
+    finally:
+        server.shutdown()
+
+
 def test_unknown_model_stops_at_once(proxy, tiny_model_dir):
     backend = OpenAIBackend(proxy.url, "no-such-model", name="typo", backoff_s=0.02)
     with pytest.raises(EndpointError, match=r"'typo'.*no-such-model.*HTTP 400"):

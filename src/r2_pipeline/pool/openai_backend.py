@@ -322,9 +322,10 @@ class OpenAIBackend:
             source = f"the key in ${self.api_key_env}" if self.api_key_env else "the API key"
             return EndpointError(f"{self._where()}: HTTP {status}, the endpoint refused {source}")
         if status == 404:
-            return EndpointError(
-                f"{self._where()}: HTTP 404, the endpoint does not serve this model"
+            hint = "" if self.base_url.rstrip("/").endswith("/v1") else (
+                f"; or {self.base_url} is not the API root (OpenAI-compatible servers serve under /v1)"
             )
+            return EndpointError(f"{self._where()}: HTTP 404, the endpoint does not serve this model{hint}")
         body = self._redact(str(exc.body if exc.body is not None else exc.message))[:300]
         return EndpointError(f"{self._where()}: HTTP {status}: {body}")
 
@@ -334,6 +335,11 @@ class OpenAIBackend:
                 page = await client.models.list()
                 return [m.id for m in page.data]
         except openai.APIStatusError as exc:
+            if exc.status_code == 404:  # listing models names none: the route itself is missing
+                raise EndpointError(
+                    f"{self._where()}: HTTP 404 for {self.base_url}/models: no such route; base_url must be "
+                    "the API root (OpenAI-compatible servers serve under /v1)"
+                ) from None
             error = self._status_error(exc)
             if isinstance(error, _Transient):
                 raise EndpointUnreachable(
