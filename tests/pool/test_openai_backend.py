@@ -26,7 +26,7 @@ from r2_pipeline.pool.openai_backend import (
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import Price, PriceTable
 from r2_pipeline.pool.ratelimit import TokenBucket, bucket_for
-from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary
+from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
 SAMPLING = SamplingParams(max_new_tokens=8)
@@ -183,6 +183,27 @@ def test_reprice_recomputes_costs_and_splits_api_from_local():
     )
     with pytest.raises(KeyError, match="gpt"):
         spend_summary(results, table, {k: v for k, v in manifest.items() if k != "gpt"})
+
+
+def test_router_rows_put_the_router_back_into_a_repriced_run():
+    """evaluation_steps holds pool calls only; with_router_rows adds each question's router tokens
+    (from evaluation_results), so a repriced routed method costs what the run charged."""
+    steps = pd.DataFrame({"method": ["r2", "r2", "single:tiny"], "id": ["q1", "q1", "q1"],
+                          "member": ["tiny", "gpt", "tiny"], "prompt_tokens": [10, 10, 10],
+                          "completion_tokens": [2, 2, 2], "cost_usd": [0.0, 0.0, 0.0]})
+    results = pd.DataFrame({"method": ["r2", "single:tiny"], "id": ["q1", "q1"],
+                            "router_prompt_tokens": [100, 0], "router_completion_tokens": [20, 0],
+                            "router_cost_usd": [0.0, 0.0]})
+    table = PriceTable({"tiny": Price(1.0, 1.0, "2026-02-01", "x"), "gpt": Price(10.0, 10.0, "2026-02-01", "x"),
+                        "router": Price(2.0, 2.0, "2026-02-01", "x")})
+    both = with_router_rows(steps, results, "router")
+    assert list(both["role"]) == ["pool", "pool", "pool", "router"]  # single:tiny spent no router tokens
+    cost = reprice(both, table).groupby("method")["cost_usd"].sum()
+    assert cost["r2"] == pytest.approx((12 + 120 + 120 * 2) / 1e6) and cost["single:tiny"] == pytest.approx(12 / 1e6)
+    manifest = {"tiny": {"backend": "transformers"}, "gpt": {"backend": "openai", "base_url": "https://api.x/v1"},
+                "router": {"backend": "transformers"}}
+    summary = spend_summary(both, table, manifest)
+    assert set(zip(summary["source"], summary["spend"])) == {("pool", "local"), ("pool", "api"), ("router", "local")}
 
 
 # ----- against the real server -----

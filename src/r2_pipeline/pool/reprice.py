@@ -53,6 +53,25 @@ def reprice(results: pd.DataFrame, prices: PriceTable) -> pd.DataFrame:
     return out
 
 
+def with_router_rows(steps: pd.DataFrame, results: pd.DataFrame, router_member: str) -> pd.DataFrame:
+    """The per-step table plus one row per question for the router's own tokens (decomposer and
+    allocator together, from the per-question table's `router_*_tokens`), priced as
+    `router_member` and marked `role: router`. The step table holds pool calls only: repriced
+    alone it leaves the router out of every routed method's cost."""
+    spent = results[(results["router_prompt_tokens"] > 0) | (results["router_completion_tokens"] > 0)]
+    router = pd.DataFrame({
+        "method": spent["method"].to_numpy(),
+        "id": spent["id"].to_numpy(),
+        "member": router_member,
+        "prompt_tokens": spent["router_prompt_tokens"].to_numpy(),
+        "completion_tokens": spent["router_completion_tokens"].to_numpy(),
+        "cost_usd": spent["router_cost_usd"].to_numpy(),
+        "role": "router",
+    })
+    pool = steps.assign(role=steps["role"] if "role" in steps else "pool")
+    return pd.concat([pool, router], ignore_index=True)
+
+
 def spend_summary(
     results: pd.DataFrame,
     prices: PriceTable,
