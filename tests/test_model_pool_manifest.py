@@ -41,3 +41,22 @@ def test_an_explicit_path_is_kept_and_an_untrained_member_is_an_error(tmp_path, 
     assert write_manifest({}, pool)["t1"]["path"] == "/models/t1"
     with pytest.raises(ValueError, match="'t1' has no path and was not trained"):
         write_manifest({}, POOL)
+
+
+def test_a_manifest_that_no_longer_matches_the_parameters_is_refused(tmp_path, monkeypatch):
+    """An endpoint edited in the parameters after the manifest was written: the preflight checks
+    the parameters, so the nodes must not quietly call the manifest's old endpoint."""
+    from r2_pipeline.pool.factory import check_manifest
+
+    monkeypatch.chdir(tmp_path)
+    manifest = write_manifest({"t1": str(tmp_path / "data/06_models/pool/t1")}, POOL)
+    check_manifest(manifest, POOL)  # the trained folder is the manifest's own addition
+    moved = {"members": {**POOL["members"], "api": {**POOL["members"]["api"], "base_url": "http://y/v1"}}}
+    with pytest.raises(ValueError, match=r"does not match pool\.members .* \['api'\]: rewrite it"):
+        check_manifest(manifest, moved)
+    grown = {"members": {**POOL["members"], "new": {"backend": "openai", "model": "n", "base_url": "http://z/v1"}}}
+    with pytest.raises(ValueError, match=r"\['new'\]"):
+        check_manifest(manifest, grown)
+    pinned = {"members": {**POOL["members"], "t1": {**POOL["members"]["t1"], "path": "elsewhere/t1"}}}
+    with pytest.raises(ValueError, match=r"\['t1'\]"):  # a path set in the parameters must be the manifest's
+        check_manifest(manifest, pinned)
