@@ -43,20 +43,18 @@ def test_an_explicit_path_is_kept_and_an_untrained_member_is_an_error(tmp_path, 
         write_manifest({}, POOL)
 
 
-def test_a_manifest_that_no_longer_matches_the_parameters_is_refused(tmp_path, monkeypatch):
-    """An endpoint edited in the parameters after the manifest was written: the preflight checks
-    the parameters, so the nodes must not quietly call the manifest's old endpoint."""
-    from r2_pipeline.pool.factory import check_manifest
+def test_members_are_the_parameters_with_the_manifests_trained_folders(tmp_path, monkeypatch):
+    """An endpoint edited in the parameters after the manifest was written is the one called (and
+    the one the preflight checks); the manifest only adds trained folders."""
+    from r2_pipeline.pool.factory import member_specs
 
     monkeypatch.chdir(tmp_path)
     manifest = write_manifest({"t1": str(tmp_path / "data/06_models/pool/t1")}, POOL)
-    check_manifest(manifest, POOL)  # the trained folder is the manifest's own addition
-    moved = {"members": {**POOL["members"], "api": {**POOL["members"]["api"], "base_url": "http://y/v1"}}}
-    with pytest.raises(ValueError, match=r"does not match pool\.members .* \['api'\]: rewrite it"):
-        check_manifest(manifest, moved)
-    grown = {"members": {**POOL["members"], "new": {"backend": "openai", "model": "n", "base_url": "http://z/v1"}}}
-    with pytest.raises(ValueError, match=r"\['new'\]"):
-        check_manifest(manifest, grown)
-    pinned = {"members": {**POOL["members"], "t1": {**POOL["members"]["t1"], "path": "elsewhere/t1"}}}
-    with pytest.raises(ValueError, match=r"\['t1'\]"):  # a path set in the parameters must be the manifest's
-        check_manifest(manifest, pinned)
+    moved = {"members": {**POOL["members"], "api": {**POOL["members"]["api"], "base_url": "http://y/v1"},
+                         "t1": {**POOL["members"]["t1"], "batch_size": 64}}}
+    specs = member_specs(manifest, moved)
+    assert specs["api"]["base_url"] == "http://y/v1"
+    assert specs["t1"] == {"backend": "transformers", "batch_size": 64, "path": "data/06_models/pool/t1"}
+    untrained = {"members": {**POOL["members"], "t2": {"backend": "transformers"}}}
+    with pytest.raises(ValueError, match=r"'t2' has no `path` and no trained folder in the pool manifest"):
+        member_specs(manifest, untrained)

@@ -41,24 +41,25 @@ def build_pool(
 
 
 def pool_from_params(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> ModelPool:
-    """The pool a node works with: the manifest's members, priced and cached per `params:pool`."""
-    check_manifest(manifest, pool)
-    return build_pool(manifest, pool["prices"], pool.get("cache_path"), pool["price_table"])
+    """The pool a node works with: the members of `params:pool`, a trained member's folder taken
+    from the manifest, priced and cached per `params:pool`."""
+    return build_pool(member_specs(manifest, pool), pool["prices"], pool.get("cache_path"), pool["price_table"])
 
 
-def check_manifest(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> None:
-    """The manifest (written by `model_pool`) must describe the members `pool.members` describes, a
-    trained member's folder aside: an endpoint edited in the parameters after the manifest was
-    written would otherwise be checked by the preflight but never called."""
-    members = pool["members"]
-    stale = sorted(set(members) ^ set(manifest))
-    stale += [name for name in members if name in manifest
-              and {k: v for k, v in manifest[name].items() if k != "path" or "path" in members[name]}
-              != dict(members[name])]
-    if stale:
-        raise ValueError(f"the pool manifest does not match pool.members in the parameters for {sorted(set(stale))}: "
-                         "rewrite it with `kedro run --pipelines model_pool` (paper profile: `--nodes "
-                         "train_tiers_node,write_manifest_node`)")
+def member_specs(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each member as `pool.members` describes it now; the manifest (written by `model_pool`) only
+    adds the folder of a member trained here. So an endpoint edited in the parameters is the one
+    the preflight checks and the one the nodes call, without rewriting the manifest."""
+    specs = {}
+    for name, member in pool["members"].items():
+        spec = dict(member)
+        if spec.get("backend") == "transformers" and "path" not in spec:
+            if "path" not in manifest.get(name, {}):
+                raise ValueError(f"pool member {name!r} has no `path` and no trained folder in the pool manifest: "
+                                 "train it with `kedro run --pipelines model_pool`")
+            spec["path"] = manifest[name]["path"]
+        specs[name] = spec
+    return specs
 
 
 def ladder_order(pool: Mapping[str, Any]) -> list[str]:
