@@ -1,5 +1,7 @@
 """The local transformers backend on a real tiny model: batched, left-padded, counted."""
 
+import pytest
+
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.cache import CallCache
 from r2_pipeline.pool.local import TransformersBackend, folder_fingerprint
@@ -91,3 +93,21 @@ def test_top_logprobs_follow_the_greedy_path(tiny_member, tmp_path):
     first = pool.generate("m", PROMPTS[:1], sampling)[0]
     again = pool.generate("m", PROMPTS[:1], sampling)[0]
     assert again.cached and again.top_logprobs == first.top_logprobs  # survives the call cache
+
+
+def test_greedy_is_the_models_argmax_whatever_the_folders_decoding_defaults(tiny_member, tmp_path):
+    """An instruct model's generation_config.json may set repetition_penalty: the pool's greedy
+    answers and log-probabilities are the model's own, not penalised ones."""
+    import json
+    import shutil
+
+    penalised = tmp_path / "penalised"
+    shutil.copytree(tiny_member, penalised)
+    config = json.loads((penalised / "generation_config.json").read_text())
+    config.update(repetition_penalty=1.5, no_repeat_ngram_size=2)
+    (penalised / "generation_config.json").write_text(json.dumps(config))
+    sampling = SamplingParams(max_new_tokens=4, logprobs=True, top_logprobs=3)
+    plain, other = TransformersBackend(tiny_member), TransformersBackend(penalised)
+    for a, b in zip(plain.generate(PROMPTS, sampling), other.generate(PROMPTS, sampling)):
+        assert a.text == b.text and a.token_logprobs == pytest.approx(b.token_logprobs)
+        assert [sorted(p) for p in a.top_logprobs] == [sorted(p) for p in b.top_logprobs]

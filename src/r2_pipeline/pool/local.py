@@ -58,6 +58,17 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
+def neutral_generation_config(folder_config):
+    """The folder's token ids without its decoding defaults. transformers applies a folder's
+    `generation_config.json` (an instruct model's `repetition_penalty`, `no_repeat_ngram_size`, ...)
+    even to greedy calls, so "greedy" would not be the model's argmax and the log-probabilities the
+    allocator decoding reads would be penalised ones. Sampling is what `SamplingParams` says."""
+    from transformers import GenerationConfig
+
+    ids = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+    return GenerationConfig(**{k: getattr(folder_config, k, None) for k in ids})
+
+
 class TransformersBackend:
     """A model folder loaded once; `generate` pads a batch on the left and decodes only new tokens."""
 
@@ -78,6 +89,7 @@ class TransformersBackend:
         self.tokenizer = load_tokenizer(self.path)
         self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
         self.model.to(device).eval()
+        self.model.generation_config = neutral_generation_config(self.model.generation_config)
         self.device = device
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
