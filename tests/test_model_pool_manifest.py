@@ -58,3 +58,26 @@ def test_members_are_the_parameters_with_the_manifests_trained_folders(tmp_path,
     untrained = {"members": {**POOL["members"], "t2": {"backend": "transformers"}}}
     with pytest.raises(ValueError, match=r"'t2' has no `path` and no trained folder in the pool manifest"):
         member_specs(manifest, untrained)
+
+
+def test_loaded_backends_follow_the_project_root_and_a_retrained_folder(tmp_path, tiny_member):
+    """Backends are loaded once per process, but the same relative folder in another project, or
+    the folder rewritten since, loads afresh instead of reusing the old weights."""
+    import os
+    import shutil
+
+    from r2_pipeline.paths import rooted
+    from r2_pipeline.pool.factory import _backend
+
+    for root in ("a", "b"):
+        shutil.copytree(tiny_member, tmp_path / root / "data/06_models/pool/t1")
+    spec = {"backend": "transformers", "path": "data/06_models/pool/t1"}
+    with rooted(tmp_path / "a"):
+        first = _backend("t1", spec)
+        assert _backend("t1", spec) is first  # shared within a run
+    with rooted(tmp_path / "b"):
+        assert _backend("t1", spec) is not first
+    weights = tmp_path / "a/data/06_models/pool/t1/model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # retrained
+    with rooted(tmp_path / "a"):
+        assert _backend("t1", spec) is not first

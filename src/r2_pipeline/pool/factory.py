@@ -15,18 +15,30 @@ _BACKENDS_LOADED: dict[tuple, Any] = {}
 
 
 def _backend(name: str, spec: Mapping[str, Any]):
-    """Backends are loaded once per process: nodes of one run share the weights in memory."""
-    key = (name, *sorted((k, str(v)) for k, v in spec.items()))
+    """Backends are loaded once per process: nodes of one run share the weights in memory. The key
+    holds the resolved folder and its files' sizes and times, so another project's folder of the
+    same relative path, or a folder retrained since (a second `session.run()` in a notebook), is
+    loaded afresh."""
+    kwargs = {k: v for k, v in spec.items() if k != "backend"}
+    if spec["backend"] == "transformers" and "path" in kwargs:  # always a local folder
+        kwargs["path"] = from_root(kwargs["path"])
+    if spec["backend"] == "vllm" and "model" in kwargs and Path(from_root(kwargs["model"])).is_dir():  # else a hub id
+        kwargs["model"] = from_root(kwargs["model"])
+    if spec["backend"] == "openai":
+        kwargs.setdefault("name", name)  # errors then name the member, not only the URL
+    folder = kwargs.get("path") if spec["backend"] == "transformers" else kwargs.get("model")
+    key = (name, spec["backend"], *sorted((k, str(v)) for k, v in kwargs.items()), _folder_state(folder))
     if key not in _BACKENDS_LOADED:
-        kwargs = {k: v for k, v in spec.items() if k != "backend"}
-        if spec["backend"] == "transformers" and "path" in kwargs:  # always a local folder
-            kwargs["path"] = from_root(kwargs["path"])
-        if spec["backend"] == "vllm" and "model" in kwargs and Path(from_root(kwargs["model"])).is_dir():  # else a hub id
-            kwargs["model"] = from_root(kwargs["model"])
-        if spec["backend"] == "openai":
-            kwargs.setdefault("name", name)  # errors then name the member, not only the URL
         _BACKENDS_LOADED[key] = make_backend(spec["backend"], **kwargs)
     return _BACKENDS_LOADED[key]
+
+
+def _folder_state(folder: Any) -> tuple:
+    """(name, size, mtime) of a local model folder's files; empty for a hub id or an endpoint."""
+    if folder is None or not Path(str(folder)).is_dir():
+        return ()
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(Path(str(folder)).iterdir())
+                 if f.is_file())
 
 
 def build_pool(
