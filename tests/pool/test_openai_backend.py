@@ -181,6 +181,8 @@ def test_reprice_recomputes_costs_and_splits_api_from_local():
     assert is_local_url("http://10.0.0.7:8000/v1") and not is_local_url(
         "https://api.together.xyz/v1"
     )
+    assert is_local_url("http://gpu-node-3:8000/v1") and is_local_url("http://100.101.7.3:8000/v1")
+    assert not is_local_url("http://8.8.8.8/v1") and not is_local_url("https://example.com/v1")
     with pytest.raises(KeyError, match="gpt"):
         spend_summary(results, table, {k: v for k, v in manifest.items() if k != "gpt"})
 

@@ -18,16 +18,20 @@ from .prices import PriceTable
 TOKEN_COLUMNS = ["prompt_tokens", "completion_tokens"]
 
 
+SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, Tailscale: not the internet
+
+
 def is_local_url(url: str) -> bool:
-    """Loopback and private-network hosts are servers we run, not a provider that bills us."""
+    """Loopback and private-network hosts are servers we run, not a provider that bills us; so are
+    single-label host names (`gpu-node-3`), which only a local network resolves."""
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_unspecified
+        return bool(host) and "." not in host
+    return address.is_loopback or address.is_private or address.is_unspecified or address in SHARED_SPACE
 
 
 def spend_kind(spec: Mapping[str, Any]) -> str:
