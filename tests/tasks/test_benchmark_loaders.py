@@ -74,6 +74,18 @@ def test_musique_question_carries_paragraphs_and_aliases():
     assert examples[3].meta["aliases"] == ["AUD", "Australian dollars"]
 
 
+def test_musique_loads_from_parquet(tmp_path):
+    """Parquet list columns come back as arrays (the hub serves MuSiQue as parquet)."""
+    import pandas as pd
+
+    from r2_pipeline.tasks.loading import read_records, sample_file
+
+    rows = read_records(sample_file("musique.jsonl"))
+    pd.DataFrame(rows).to_parquet(tmp_path / "musique.parquet")
+    examples = get_task("musique").load(str(tmp_path / "musique.parquet"))
+    assert examples[3].meta["aliases"] == ["AUD", "Australian dollars"] and examples[0].meta["hops"] >= 2
+
+
 def test_local_jsonl_file_uses_the_hub_schema(tmp_path):
     rows = [{"question": "What is 2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}]
     path = tmp_path / "gsm8k.jsonl"

@@ -42,6 +42,7 @@ P3_TABLE = [
     ),  # satisfies sat, wrong type
     ("Study_6:0", fenced("def sat(i):\n    return True\n\ndef sol():\n    return 1"), 0.0),
     ("Study_6:0", fenced("def sol(:\n    return 1"), 0.0),  # malformed
+    ("Study_1:0", fenced("def sol():\n    return 'ho' * 1000\n\nassert sat(sol())"), 1.0),  # tests itself
     ("Study_6:0", "no idea", 0.0),
     ("Study_6:0", "", 0.0),
 ]

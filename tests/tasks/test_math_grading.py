@@ -118,3 +118,14 @@ def test_math_equal_word_answers_do_not_go_through_sympy():
     # sympy would read both as products of symbols (n*o == o*n).
     assert not math_equal("on", "No")
     assert not math_equal(None, "1")
+
+
+@pytest.mark.parametrize(
+    "prediction, gold",
+    [("-18", "18"), ("35", "3.5"), ("12", "1/2"), ("2^{10}", "210"), ("\\frac{1}{2}", "-\\frac{1}{2}"),
+     ("y = 2x + 3", "y = 2x - 3"), ("x^2-1", "x^2+1"), ("(1,-2)", "(-1,2)"), ("[-2,7)", "(-2,7]"),
+     ("3-2i", "3+2i")],
+)
+def test_a_sign_a_point_or_a_bracket_is_not_punctuation(prediction, gold):
+    """The text fallback after math-verify keeps the symbols: these differ only in them."""
+    assert not math_equal(prediction, gold)

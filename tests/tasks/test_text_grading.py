@@ -45,6 +45,9 @@ CSQA_TABLE = [
     ("A. bank", 1.0),
     ("Answer: B", 0.0),
     ("The answer is a bank", 0.0),  # a lower-case article is not a choice
+    ("Answer: A cupboard or shelf", 0.0),  # nor is a capital one before a word: a free answer
+    ("A person who has run a marathon is tired.", 0.0),
+    ("Answer: (A) bank", 1.0),
     ("Answer: F", 0.0),
     ("", 0.0),
 ]

@@ -11,9 +11,11 @@ from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
 from r2_pipeline.tasks.loading import read_records, sample_file
 
-# Letters match in capitals only, so "the answer is a bank" is not read as choice A.
-MARKED = re.compile(r"(?i:answer)(?:\s*(?i:is))?[\s*:=]*\(?\b([A-E])\b")
-ALONE = re.compile(r"^\s*\(?([A-E])\)?[.):]?(?:\s|$)")
+# Letters match in capitals only, so "the answer is a bank" is not read as choice A; and a capital
+# followed by a lower-case word is the article ("Answer: A cupboard", "A person who runs ...").
+ARTICLE = r"(?![ \t]+[a-z])"
+MARKED = re.compile(r"(?i:answer)(?:\s*(?i:is))?[\s*:=]*\(?\b([A-E])\b" + ARTICLE)
+ALONE = re.compile(r"^\s*\(?([A-E])(?:\)?[.):]|" + ARTICLE + r")(?:\s|$)")
 
 
 class CSQA(BenchmarkTask):

@@ -90,7 +90,13 @@ def math_equal(prediction: Any, gold: Any) -> bool:
         return False
     if WORDS.fullmatch(ref) or WORDS.fullmatch(pred) or len(pred) > MAX_MATH_CHARS:
         return normalize_answer(pred) == normalize_answer(ref)
-    return _verify(ref, pred) or normalize_answer(pred) == normalize_answer(ref)
+    # math-verify said no (or could not parse): the same text still counts, but compared with its
+    # symbols; normalize_answer drops punctuation, so '-18' would equal '18' and '1/2' '12'
+    return _verify(ref, pred) or _compact(pred) == _compact(ref)
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+|\\[,;!: ]|\\left|\\right", "", text).lower()
 
 
 def _clean_math(value: Any) -> str:

@@ -44,9 +44,10 @@ class MuSiQue(BenchmarkTask):
             f"[{i}] {p['title']}: {p['paragraph_text']}" for i, p in enumerate(row["paragraphs"], 1)
         )
         meta = {
-            "aliases": list(row.get("answer_aliases") or []),
+            # list columns of a parquet file come back as arrays, whose truth value is an error
+            "aliases": list(_listed(row.get("answer_aliases"))),
             "stem": row["question"],
-            "hops": len(row.get("question_decomposition") or []),
+            "hops": len(_listed(row.get("question_decomposition"))),
         }
         question = f"{paragraphs}\n\nQuestion: {row['question']}"
         return Example(str(row.get("id", f"musique-{index}")), question, row["answer"], meta)
@@ -64,6 +65,10 @@ class MuSiQue(BenchmarkTask):
 
     def exact_match(self, prediction: Any, example: Example) -> float:
         return best_over(exact_match, prediction, self.golds(example))
+
+
+def _listed(value: Any) -> Any:
+    return [] if value is None else value
 
 
 TASK = MuSiQue()

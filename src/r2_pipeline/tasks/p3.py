@@ -70,9 +70,11 @@ class P3(SandboxGraded, BenchmarkTask):
         return f"def sol():\n    return ({code.strip()})"
 
     def program(self, prediction: Any, example: Example) -> str | None:
-        # `sat` comes after the candidate, so a candidate cannot swap in a lenient one.
+        # `sat` comes after the candidate, so a candidate cannot swap in a lenient one; and before
+        # it too, so a candidate that tests itself (`assert sat(sol())`) finds it.
         check = CHECK.format(ans_type=example.meta["ans_type"])
-        return f"from typing import List\n\n{prediction}\n\n\n{example.meta['sat']}\n\n{check}"
+        sat = example.meta["sat"]
+        return f"from typing import List\n\n{sat}\n\n\n{prediction}\n\n\n{sat}\n\n{check}"
 
 
 TASK = P3()
