@@ -91,6 +91,16 @@ CHAMP_TABLE = [
     ("\\boxed{x=3, y=1}", "x=2, y=1", 0.0),
     ("\\boxed{\\frac{1}{n+1}}", "1/(n+1)", 1.0),
     ("", "239", 0.0),
+    # several values: one of them is not the answer; a rephrasing after ', or' still is
+    ("\\boxed{376}", "376 and 625", 0.0),
+    ("\\boxed{376 \\text{ and } 625}", "376 and 625", 1.0),
+    ("\\boxed{1, 4}", "1, 4 and 9", 0.0),
+    ("\\boxed{f(x)=0}", "f(x)=0 or f(x)=1", 0.0),
+    ("\\boxed{(x=1, y=2)}", "(x=1, y=2) and (x=2, y=1)", 0.0),
+    ("\\boxed{\\frac{5}{14}}", "5/14, or approximately 35.7%", 1.0),
+    # a nested aside is not an answer of its own
+    ("\\boxed{1}", "((-1)^(n+1)+n+1)/(n+2) (i.e., 1 if for odd n, and n/(n+2) for even n)", 0.0),
+    ("\\boxed{\\frac{(-1)^{n+1}+n+1}{n+2}}", "((-1)^(n+1)+n+1)/(n+2) (i.e., 1 if for odd n, and n/(n+2) for even n)", 1.0),
 ]
 
 

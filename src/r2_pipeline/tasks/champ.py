@@ -11,11 +11,13 @@ from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.grading import extract_math_answer, math_equal
+from r2_pipeline.tasks.grading import extract_math_answer, math_equal, same_text
 from r2_pipeline.tasks.loading import package_file
 
 WORD = re.compile(r"[A-Za-z]{2,}[.,;:]?")
 ASIDE = re.compile(r"\s+\([^()]*\s[^()]*\)")
+ASIDE_OPEN = re.compile(r"\((?:[A-Za-z]{2,}|[a-z]\.[a-z]\.)")  # '(i.e.,' '(for' left by a nested aside
+CONJUNCTIONS = {"and", "or"}
 
 
 class CHAMP(BenchmarkTask):
@@ -43,24 +45,38 @@ class CHAMP(BenchmarkTask):
 
     def grade(self, prediction: Any, example: Example) -> float:
         golds = example.meta.get("golds") or [example.answer]
-        return float(any(math_equal(prediction, gold) for gold in golds))
+        return float(any(same_text(prediction, gold) if nested_aside(gold) else math_equal(prediction, gold)
+                         for gold in golds))
 
 
 def answer_variants(answer: str) -> list[str]:
     """CHAMP golds are free text ('98 values', 'x, or equivalently y', '0 (i.e., ...)'): accept
-    each alternative and its leading math before the first word, besides the whole answer."""
+    each alternative and its leading math before the first word, besides the whole answer. Not
+    when that word is 'and' or 'or' before more math: '376 and 625' asks for both, and '376'
+    alone is not it."""
     variants = [answer]
     for part in re.split(r",?\s+or equivalently\s+", answer):
         alt = ASIDE.sub("", part).strip()
-        head = []
-        for token in alt.split():
-            if WORD.fullmatch(token):
+        tokens, head = alt.split(), []
+        for k, token in enumerate(tokens):
+            if WORD.fullmatch(token) or ASIDE_OPEN.match(token):
+                # 'x and y' lists values (drop the head); '5/14, or approximately 35.7%' rephrases
+                # (a conjunction left last had its second value taken for an aside)
+                listed = token.strip(".,;:").lower() in CONJUNCTIONS and (
+                    k + 1 == len(tokens) or not WORD.fullmatch(tokens[k + 1]))
+                head = [] if listed else head
                 break
             head.append(token)
         for variant in (alt, " ".join(head).rstrip(",")):
             if variant and variant not in variants:
                 variants.append(variant)
     return variants
+
+
+def nested_aside(gold: str) -> bool:
+    """An aside ASIDE cannot remove (nested parentheses) is left in the gold as prose, which
+    math-verify reads a number out of ('1' from '(i.e., 1 if n is odd, ...)')."""
+    return any(ASIDE_OPEN.match(token) for token in ASIDE.sub("", gold).split())
 
 
 TASK = CHAMP()

@@ -92,7 +92,13 @@ def math_equal(prediction: Any, gold: Any) -> bool:
         return normalize_answer(pred) == normalize_answer(ref)
     # math-verify said no (or could not parse): the same text still counts, but compared with its
     # symbols; normalize_answer drops punctuation, so '-18' would equal '18' and '1/2' '12'
-    return _verify(ref, pred) or _compact(pred) == _compact(ref)
+    return _verify(ref, pred) or same_text(pred, ref)
+
+
+def same_text(prediction: Any, gold: Any) -> bool:
+    """The same answer text, up to spacing, case and LaTeX spacing commands; symbols count."""
+    pred, ref = _clean_math(prediction), _clean_math(gold)
+    return bool(pred) and _compact(pred) == _compact(ref)
 
 
 def _compact(text: str) -> str:
