@@ -12,6 +12,7 @@ from r2_pipeline.tasks.benchmark import BenchmarkTask
 from r2_pipeline.tasks.loading import read_records, sample_file
 
 ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
+PREFIXED = re.compile(r"\bI_(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
 ACTIONS_LINE = re.compile(r"actions?\s*:\s*(.*)", re.IGNORECASE)
 # A direct prompt comes with no training set, so it has to state the grammar's meaning.
 GRAMMAR = """Translate the command into a sequence of actions.
@@ -47,11 +48,19 @@ class SCAN(BenchmarkTask):
         return Example(f"scan-{index}", f"Command: {row['commands']}", row["actions"].strip())
 
     def parse(self, text: str) -> str | None:
-        """Action tokens of the 'Actions:' line (else the last line), normalized to I_* names."""
+        """Action tokens of the 'Actions:' line (or the line after a bare 'Actions:'; else the last
+        line), normalized to I_* names. A line that uses I_* names is read for those only, so the
+        words of a comment ('I_WALK I_WALK  # walk twice') are not actions."""
         lines = [line for line in (text or "").splitlines() if line.strip()]
-        marked = [m.group(1) for line in lines if (m := ACTIONS_LINE.search(line))]
-        line = marked[-1] if marked else (lines[-1] if lines else "")
-        return " ".join(f"I_{t}" for t in ACTION.findall(line.upper())) or None
+        marked = [(k, m.group(1)) for k, line in enumerate(lines) if (m := ACTIONS_LINE.search(line))]
+        if marked:
+            k, line = marked[-1]
+            if not line.strip() and k + 1 < len(lines):
+                line = lines[k + 1]
+        else:
+            line = lines[-1] if lines else ""
+        pattern = PREFIXED if PREFIXED.search(line.upper()) else ACTION
+        return " ".join(f"I_{t}" for t in pattern.findall(line.upper())) or None
 
     def grade(self, prediction: Any, example: Example) -> float:
         return float(prediction is not None and " ".join(str(prediction).split()) == example.answer)
