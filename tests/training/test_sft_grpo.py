@@ -248,3 +248,36 @@ def test_the_allocator_phase_on_a_benchmark_needs_a_reviewer(gsm8k_tables, tiny_
     del params["reviewer"]
     with pytest.raises(ValueError, match="set rl_refinement.reviewer"):
         refine_allocator("unused", "unused", pd.DataFrame(), manifest, pool, params, scored, labels)
+
+
+def test_grpo_scores_a_left_padded_gpt2_row_as_if_unpadded(routers, tmp_path):
+    """TRL left-pads the prompts and scores completions without position ids; a GPT-2 allocator
+    (learned absolute positions) would number the padding too. With `positioned`, the
+    log-probabilities of a padded row are those of the same row alone, which is what the model
+    samples from and serves."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from r2_pipeline.pool.local import load_tokenizer
+    from r2_pipeline.training.grpo import positioned
+
+    allocator = routers[1]
+    tokenizer = load_tokenizer(allocator)
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("3+4=>t1", "123+004=>t1")]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    short = int(mask[0].sum())
+    assert short < width  # the first row is padded
+
+    def scores(cls, input_ids, attention_mask):
+        trainer = cls(model=AutoModelForCausalLM.from_pretrained(allocator), reward_funcs=[lambda **_: [0.0]],
+                      args=GRPOConfig(output_dir=str(tmp_path), **GRPO), processing_class=tokenizer,
+                      train_dataset=Dataset.from_dict({"prompt": ["3+4=>"] * 4}))
+        with torch.no_grad():
+            return trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention_mask, 2)[0]
+
+    alone = scores(positioned(GRPOTrainer), ids[:1, width - short:], mask[:1, width - short:])
+    assert torch.allclose(scores(positioned(GRPOTrainer), ids, mask)[0], alone[0], atol=1e-5)
+    assert not torch.allclose(scores(GRPOTrainer, ids, mask)[0], alone[0], atol=1e-3)  # what TRL alone computes

@@ -29,7 +29,7 @@ def grpo_train(
     # GRPO samples it the same way; the rewards read the message text back
     rows = [[{"role": "user", "content": p}] for p in prompts] if tokenizer.chat_template else list(prompts)
     with tempfile.TemporaryDirectory() as out:
-        trainer_ = GRPOTrainer(
+        trainer_ = positioned(GRPOTrainer)(
             model=model,
             reward_funcs=reward_funcs,
             args=GRPOConfig(output_dir=out, **trainer),
@@ -39,3 +39,34 @@ def grpo_train(
         )
         model, history = finish(trainer_, lora)
     return model, tokenizer, history
+
+
+def positioned(trainer_class):
+    """`trainer_class` (TRL's GRPOTrainer) scoring completions with position ids counted from each
+    row's first real token. TRL left-pads the prompts and calls the policy and the reference model
+    without position ids, so a model with learned absolute positions (GPT-2, the micro allocator)
+    numbers the padding too: the log-probabilities, KL and gradient then belong to a context the
+    model never sees when it samples (generate counts positions from the attention mask), is
+    trained (SFT pads on the right) or serves. A rotary model (Llama) is unaffected either way."""
+
+    class Positioned(trainer_class):
+        def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
+            handle = model.register_forward_pre_hook(with_positions, with_kwargs=True)
+            try:
+                return super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
+            finally:
+                handle.remove()
+
+    Positioned.__name__ = Positioned.__qualname__ = f"Positioned{trainer_class.__name__}"
+    return Positioned
+
+
+def with_positions(module, args, kwargs):
+    """Forward pre-hook: position ids from the attention mask when the call passes none (the last
+    `input_ids` columns of them, so a cached decoding step gets its own)."""
+    mask, ids = kwargs.get("attention_mask"), kwargs.get("input_ids")
+    if mask is None or ids is None or kwargs.get("position_ids") is not None:
+        return None
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+    return args, {**kwargs, "position_ids": positions}
+
