@@ -46,3 +46,24 @@ def test_score_prefers_concise_cheap_coherent_verified():
     scored = score_candidates(cands, tokens=[36, 48, 30], verified=[True, True, False], weights=WEIGHTS)
     assert scored[0].score > scored[1].score  # fewer steps, fewer tokens
     assert scored[2].conciseness > scored[0].conciseness and not scored[2].verified
+
+
+def test_a_merged_plan_that_reaches_the_answer_is_not_verified(monkeypatch):
+    """`(6 / 3) + 8` is no step a member reads (the micro world cannot execute it): reaching the
+    gold through the fallback prompt is luck, and such a plan must not become an SFT target."""
+    import json
+
+    import pandas as pd
+
+    from r2_pipeline.pipelines.data_generation import nodes
+
+    monkeypatch.setattr(nodes, "pool_from_params", lambda manifest, pool: None)
+    monkeypatch.setattr(nodes, "execute", lambda pool, task, questions, plans, rule, sampling: [[]] * len(plans))
+    monkeypatch.setattr(nodes, "final_value", lambda trace: 10)  # both plans "reach" the gold
+    world = pd.DataFrame({"id": ["q"], "question": ["..."], "answer": [10]})
+    candidates = pd.DataFrame({"id": ["q", "q"], "candidate": [0, 1],
+                               "subtasks": [json.dumps(["6 / 3", "#1 + 8"]), json.dumps(["(6 / 3) + 8"])]})
+    spec = {"decomposition": {"evaluation_member": "t5", "require_verified": True, "weights": WEIGHTS}}
+    out = nodes.score_decompositions(candidates, world, {}, {}, spec)
+    assert out["verified"].tolist() == [True, False]
+    assert out["chosen"].tolist() == [True, False]  # the shorter merged plan would score higher

@@ -106,7 +106,10 @@ def score_decompositions(
                      fixed_member(spec["evaluation_member"]), SamplingParams(max_new_tokens=micro.WIDTH + 1))
     frame = candidates.copy()
     frame["tokens"] = _tokens(traces)
-    frame["verified"] = [final_value(tr) == gold[i] for tr, i in zip(traces, candidates["id"])]
+    # verified: the right final answer from a plan the micro world can execute step by step; a
+    # merged step such as `(6 / 3) + 8` is no subtask a member reads, and reached the answer by luck
+    frame["verified"] = [final_value(tr) == gold[i] and micro.evaluate_subtasks(plan) is not None
+                         for tr, i, plan in zip(traces, candidates["id"], plans)]
     return _choose(frame, spec)
 
 
