@@ -295,6 +295,11 @@ class EvaluationParams(Strict):
     comparisons: ComparisonsBlock = ComparisonsBlock()
     seed: int = 0
 
+    def planned_methods(self) -> list[str]:
+        """Every method some benchmark runs (its own `methods`, else the top-level list), once each;
+        pipelines/evaluation/nodes.py planned_methods reads the same from the raw dict."""
+        return list(dict.fromkeys(m for b in self.benchmarks.values() for m in b.methods or self.methods))
+
     @model_validator(mode="after")
     def routers_match_pipeline(self):
         from .pipelines.evaluation.pipeline import ROUTERS
@@ -492,9 +497,8 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _comparison_problems(evaluation, pool)
-        planned = {m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods}
         problems += [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
-                     for m in sorted(planned) if ":" in m and m.split(":", 1)[1] not in members]
+                     for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
     problems += _router_price_problems(pool, evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
@@ -520,10 +524,8 @@ def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
 
     if pool.router_member is not None:
         return []
-    routed = []
-    if evaluation is not None:
-        routed = sorted({m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods
-                         if method_kind(m) in ROUTED_KINDS})
+    routed = [] if evaluation is None else sorted(
+        m for m in evaluation.planned_methods() if method_kind(m) in ROUTED_KINDS)
     users = ([f"evaluation methods {routed}"] if routed else []) + (["rl_refinement"] if rl is not None else [])
     if not users:
         return []
@@ -535,9 +537,9 @@ def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams) -> list
     from .pool.factory import ladder_order
     from .reasoning.methods import resolve_comparisons
 
-    run = [m for b in evaluation.benchmarks.values() for m in b.methods or evaluation.methods]
     try:
-        resolve_comparisons(evaluation.comparisons.pairs, run, list(pool.members), ladder_order(pool.model_dump())[-1])
+        resolve_comparisons(evaluation.comparisons.pairs, evaluation.planned_methods(), list(pool.members),
+                            ladder_order(pool.model_dump())[-1])
     except ValueError as err:
         return [str(err)]
     return []

@@ -22,8 +22,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be within 0..{n}, got {successes}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
+    z, p = _z(confidence), successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     # exact at the ends: all wrong has 0 as its lower bound, all right 1 as its upper one
@@ -38,9 +37,13 @@ def score_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[f
         raise ValueError("a mean score needs at least one question")
     if np.isin(values, (0.0, 1.0)).all():
         return wilson_interval(int(values.sum()), values.size, confidence)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    half = z * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else math.inf
+    half = _z(confidence) * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else math.inf
     return float(max(0.0, values.mean() - half)), float(min(1.0, values.mean() + half))
+
+
+def _z(confidence: float) -> float:
+    """The two-sided normal quantile of `confidence` (1.96 for 0.95)."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def mcnemar_exact(a_better: int, b_better: int) -> float:

@@ -61,11 +61,12 @@ def member_probabilities(top_logprobs: Sequence[dict[str, float]] | None, member
     remaining tokens are taken as certain: exact for names that differ in their last token, such as
     the micro tiers; for `qwen_3b` against greedy `qwen_7b`, `3` leaves `b` to come). Normalised
     over members."""
+    positions = list(top_logprobs or [])
+    greedy_path = _greedy_path(positions)
+    greedy_name = "".join(greedy_path).strip()  # reached along the path itself
     probs: dict[str, float] = {}
     prefix, base = "", 0.0
-    greedy_name = _greedy_text(top_logprobs or []).strip()  # reached along the path itself
-    for position in top_logprobs or []:
-        greedy = max(position, key=position.get) if position else None
+    for position, greedy in zip(positions, [*greedy_path, None]):
         for token, logprob in position.items():
             name = (prefix + token).strip()
             if name not in members and token != greedy:
@@ -80,13 +81,14 @@ def member_probabilities(top_logprobs: Sequence[dict[str, float]] | None, member
     return {m: p / total for m, p in probs.items()} if total > 0 else {}
 
 
-def _greedy_text(top_logprobs: Sequence[dict[str, float]]) -> str:
-    text = ""
-    for position in top_logprobs:
+def _greedy_path(positions: Sequence[dict[str, float]]) -> list[str]:
+    """The most likely token at each position, up to the first position with none."""
+    path = []
+    for position in positions:
         if not position:
             break
-        text += max(position, key=position.get)
-    return text
+        path.append(max(position, key=position.get))
+    return path
 
 
 def _only_member_starting(text: str, members: Sequence[str]) -> str | None:

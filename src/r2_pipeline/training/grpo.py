@@ -69,4 +69,3 @@ def with_positions(module, args, kwargs):
         return None
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
     return args, {**kwargs, "position_ids": positions}
-
