@@ -9,7 +9,7 @@ right and the share sent to the dearest member, against the step-level oracle. T
 allocation from the decomposer's errors.
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/allocator_frontier.py [--split validation] [--rules 0.8,0.9] [allocator folder ...]
+    python benchmarks/allocator_frontier.py [--split validation] [--rules 0.8,0.9,escalate=0.99] [allocator folder ...]
 (default: the test split, greedy and min_success 0.8, 0.9, 0.93, 0.95, data/06_models/allocator_sft).
 Choose a threshold on the validation split, then read the test split once. `--split dev` scores 3000
 fresh questions drawn after every split (oracle_floor.dev_world): ten times validation, for telling
@@ -26,7 +26,12 @@ from oracle_floor import member_outcomes
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import TransformersBackend
-from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities, validate_member
+from r2_pipeline.reasoning.router import (
+    cheapest_likely,
+    member_probabilities,
+    trust_or_escalate,
+    validate_member,
+)
 from r2_pipeline.tasks.micro_task import TASK
 
 RULES = [None, 0.8, 0.9, 0.93, 0.95]
@@ -60,21 +65,41 @@ def main(folders: list[str], split: str = "test", rules: list[float | None] = RU
     print("| allocator | rule | accuracy | pool cost vs dearest | " + " | ".join(f"bucket {b}" for b in buckets) + " |")
     print("|---|---|---|---|" + "---|" * len(buckets))
     print("| - | oracle | " + " | ".join(score(steps, ladder, list(steps["oracle"]))) + " |")
+    print(f"| - | {ladder[-1]} alone | " + " | ".join(score(steps, ladder, [ladder[-1]] * len(steps))) + " |")
     for folder in folders:
         outs = allocator_outputs(folder, steps, ladder)
         named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
         probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
         for rule in rules:
-            choice = named if rule is None else [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
-            name = "greedy" if rule is None else f"min_success {rule}"
+            if rule is None:
+                choice, name = named, "greedy"
+            elif isinstance(rule, tuple):  # ("escalate", p)
+                choice = [trust_or_escalate(p, n, ladder, rule[1]) for p, n in zip(probs, named)]
+                name = f"escalate {rule[1]}"
+            else:
+                choice = [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
+                name = f"min_success {rule}"
             print(f"| {folder} | {name} | " + " | ".join(score(steps, ladder, choice)) + " |")
+
+
+def parse_rules(text: str) -> list:
+    """`greedy,0.9,escalate=0.99` -> [None, 0.9, ("escalate", 0.99)]."""
+    rules = []
+    for rule in text.split(","):
+        if rule == "greedy":
+            rules.append(None)
+        elif rule.startswith("escalate="):
+            rules.append(("escalate", float(rule.split("=", 1)[1])))
+        else:
+            rules.append(float(rule))
+    return rules
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", default=["data/06_models/allocator_sft"])
     parser.add_argument("--split", default="test", choices=["test", "validation", "train", "dev"])
-    parser.add_argument("--rules", type=lambda s: [None if r == "greedy" else float(r) for r in s.split(",")],
-                        default=RULES, help="comma-separated: greedy and/or min_success thresholds")
+    parser.add_argument("--rules", type=parse_rules, default=RULES,
+                        help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
     args = parser.parse_args()
     main(args.folders, args.split, args.rules)

@@ -51,7 +51,7 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
     methods = metrics["micro"]
     expected = {f"single:t{k}" for k in range(1, 6)} | {f"tier:t{k}" for k in range(1, 6)}
-    expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2"}
+    expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2", "r2_sft@escalate=0.99"}
     assert set(methods) == expected
     for values in methods.values():
         assert {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n", "cost_vs_largest"} <= set(values)
@@ -59,6 +59,19 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     # the same plans and prompts for every single:<member>: a dearer member costs more
     assert methods["single:t5"]["cost_usd"] > methods["single:t1"]["cost_usd"] > 0
     assert methods["r2"]["router_cost_usd"] > 0
+    assert methods["r2_sft@escalate=0.99"]["router_cost_usd"] > 0
+
+
+def test_escalate_reads_the_same_allocator_more_cautiously(project):
+    """r2_sft@escalate=0.99 is r2_sft's router read another way: on each plan's first step (the
+    same prompt for both) it keeps r2_sft's member or a dearer one."""
+    import pandas as pd
+
+    steps = pd.read_parquet(project / "data/07_model_output/evaluation_steps.parquet")
+    first = steps[steps["step"] == 0].pivot(index="id", columns="method", values="member")
+    ladder = ["t1", "t2", "t3", "t4", "t5"]
+    for cautious, greedy in zip(first["r2_sft@escalate=0.99"], first["r2_sft"]):
+        assert ladder.index(cautious) >= ladder.index(greedy)
 
 
 def test_comparisons_pair_the_methods_on_the_test_questions(project):
@@ -68,7 +81,8 @@ def test_comparisons_pair_the_methods_on_the_test_questions(project):
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())["micro"]
     table = pd.read_csv(project / "data/08_reporting/method_comparisons.csv")
     assert list(zip(table["method"], table["baseline"])) == [("r2", "r2_sft"), ("r2_sft", "query_router"),
-                                                             ("r2_sft", "single:t5")]
+                                                             ("r2_sft", "single:t5"),
+                                                             ("r2_sft@escalate=0.99", "r2_sft")]
     for row in table.itertuples():
         assert row.n == 20 and row.accuracy == pytest.approx(metrics[row.method]["accuracy"])
         assert row.baseline_cost_usd == pytest.approx(metrics[row.baseline]["cost_usd"], rel=1e-5)

@@ -41,6 +41,11 @@ def test_base_parameters_are_valid():
         (lambda p: p["rl_refinement"].update(min_success=0), r"rl_refinement\.min_success = 0"),
         (lambda p: p["evaluation"].update(methods=["query_router@high"]), r"write query_router@<threshold>"),
         (lambda p: p["evaluation"].update(methods=["query_router@1.5"]), r"query_router@1\.5.*in \[0, 1\]"),
+        (lambda p: p["evaluation"].update(methods=["r2_sft@cautious=0.9"]), r"'r2_sft@cautious=0\.9': write r2_sft@<p>"),
+        (lambda p: p["evaluation"].update(methods=["r2@escalate=0"]), r"'r2@escalate=0'.*in \(0, 1\]"),
+        (lambda p: p["evaluation"].update(methods=["single:t5@0.9"]), r"'single:t5@0\.9': only query_router and the trained"),
+        (lambda p: p["evaluation"].update(methods=["r2_round_3@0.9"]), r"'r2_round_3@0\.9' names no trained router"),
+        (lambda p: p["evaluation"]["router"].update(rule="bold"), r"evaluation\.router\.rule = 'bold'"),
         # routers are passed to evaluation by position: reordering them would mislabel every router
         (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),
          r"parameter evaluation: routers .*must be \['r2_sft', 'r2_round_1', 'r2_round_2', 'r2'\]"),

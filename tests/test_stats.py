@@ -258,3 +258,15 @@ def test_a_query_router_only_a_benchmark_lists_is_fitted():
     assert len(out) == 1
     with pytest.raises(ValueError, match=r"\['r2'\] not among"):  # r2 is listed, but no benchmark runs it
         compare_methods(table, POOL, {**spec, "comparisons": {"pairs": [["r2", "largest"]]}})
+
+
+def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
+    from r2_pipeline.pipelines.evaluation.nodes import frontier_family, plot_accuracy_cost
+
+    names = ["query_router", "query_router@0.7", "r2_sft", "r2_sft@0.9", "r2_sft@escalate=0.9",
+             "r2_sft@escalate=0.99", "single:t5"]
+    assert [frontier_family(n) for n in names] == ["query_router", "query_router", "r2_sft", "r2_sft",
+                                                   "r2_sft@escalate", "r2_sft@escalate", "single:t5"]
+    metrics = {"micro": {n: {"cost_usd": 0.01 * (k + 1), "accuracy": 0.5} for k, n in enumerate(names)}}
+    figure = plot_accuracy_cost(metrics)
+    assert len(figure.axes[0].lines) == 3  # one line per family with more than one point

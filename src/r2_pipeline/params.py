@@ -264,6 +264,9 @@ class RouterBlock(Strict):
     fallback: str | None = None
     # allocator decoding: null = the member it names; p = the cheapest with estimated success >= p
     min_success: float | None = Field(default=None, gt=0, le=1)
+    # how min_success reads the allocator: cheapest_likely (above) or escalate (the named member if
+    # its estimated success >= p, else the dearest member); router.ALLOCATOR_RULES
+    rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
     sampling: SamplingBlock | None = None
     allocator_sampling: SamplingBlock | None = None
 
@@ -320,14 +323,15 @@ class EvaluationParams(Strict):
 
     @model_validator(mode="after")
     def known_methods(self):
-        from .reasoning.methods import RUNNERS, method_kind, query_router_threshold
+        from .reasoning.methods import RUNNERS, check_method, method_kind
 
         for spec_methods in [self.methods] + [b.methods or [] for b in self.benchmarks.values()]:
             for method in spec_methods:
                 if method_kind(method) not in RUNNERS:
                     raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
-                if method_kind(method) == "query_router":
-                    query_router_threshold(method)
+                check_method(method)
+                if method_kind(method) in {"r2_sft", "r2_round", "r2"} and method.split("@", 1)[0] not in self.routers:
+                    raise ValueError(f"method {method!r} names no trained router; routers: {self.routers}")
         return self
 
 

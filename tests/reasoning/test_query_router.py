@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from r2_pipeline.reasoning.methods import method_kind, query_router_threshold
+from r2_pipeline.reasoning.methods import method_kind, query_router_threshold, router_decoding
 from r2_pipeline.reasoning.query_router import KNNQueryRouter
 
 QUESTIONS = ["add two small numbers", "add two small values", "multiply three big numbers", "multiply big values"]
@@ -37,3 +37,21 @@ def test_query_router_method_names(method, kind, threshold):
 def test_bad_query_router_thresholds_are_refused(method):
     with pytest.raises(ValueError, match="query_router@"):
         query_router_threshold(method)
+
+
+@pytest.mark.parametrize(
+    ("method", "kind", "decoding"),
+    [("r2_sft", "r2_sft", ("cheapest_likely", 0.93)), ("r2_sft@0.95", "r2_sft", ("cheapest_likely", 0.95)),
+     ("r2_round_1@escalate=0.99", "r2_round", ("escalate", 0.99)),
+     ("r2@cheapest_likely=0.8", "r2", ("cheapest_likely", 0.8)), ("r2@greedy", "r2", ("cheapest_likely", None))],
+)
+def test_trained_router_method_names_carry_their_decoding(method, kind, decoding):
+    """`r2_sft@<p>`: one trained router read at several thresholds traces its frontier."""
+    assert method_kind(method) == kind
+    assert router_decoding(method, "cheapest_likely", 0.93) == decoding
+
+
+@pytest.mark.parametrize("method", ["r2_sft@", "r2_sft@bold=0.9", "r2@escalate=x", "r2@escalate=1.5"])
+def test_bad_router_decodings_are_refused(method):
+    with pytest.raises(ValueError, match=r"r2(_sft)?@"):
+        router_decoding(method, "cheapest_likely", 0.93)

@@ -15,6 +15,7 @@ from r2_pipeline.reasoning.router import (
     cheapest_likely,
     decompose,
     member_probabilities,
+    trust_or_escalate,
     validate_member,
 )
 from r2_pipeline.tasks.micro_task import TASK
@@ -121,6 +122,21 @@ def test_cheapest_likely_member(min_success, chosen):
     assert cheapest_likely(probs, ["t1", "t2", "t3", "t4", "t5"], min_success) == chosen
 
 
+@pytest.mark.parametrize(
+    ("named", "min_success", "chosen"),
+    [("t3", 0.5, "t3"), ("t3", 0.6, "t3"), ("t3", 0.65, "t5"), ("t3", 0.7, "t5"), ("t4", 0.7, "t4"),
+     ("t4", 0.75, "t5"), ("t5", 1.0, "t5")],
+)
+def test_trust_or_escalate(named, min_success, chosen):
+    """Where cheapest_likely would go one rung up (0.65: t4), escalate goes to the dearest member."""
+    probs = {"t3": 0.6, "t4": 0.1, "t5": 0.3}
+    assert trust_or_escalate(probs, named, ["t1", "t2", "t3", "t4", "t5"], min_success) == chosen
+
+
+def test_trust_or_escalate_without_probabilities_keeps_the_named_member():
+    assert trust_or_escalate({}, "t2", ["t1", "t2", "t3"], 0.9) == "t2"
+
+
 def test_member_probabilities_for_names_that_differ_before_their_last_token():
     """Greedy `qwen_7b`, with `3` close behind at the digit: qwen_3b gets that path's probability
     (its `b` taken as certain), not nothing, so `min_success` can act on a paper-size pool."""
@@ -149,6 +165,22 @@ def test_cautious_allocation_reads_the_allocators_probabilities(ladder_pool):
                               SamplingParams(), RouterUsage.empty(1), min_success, ["t1", "t2", "t3", "t4", "t5"])
         assert rule([0], 0, ["12 * 7"], [[]]) == [member]
     assert [k for _, k in alloc.batches] == [0, 5, 5]  # top tokens are asked for only when needed
+    # escalate: 0.6 on t3 clears 0.5 but not 0.65, and 0.65 goes to the dearest member, not t4
+    probs_t4 = {"t": 0.0}, {"3": math.log(0.6), "4": math.log(0.3), "5": math.log(0.1)}
+
+    class ThreeWay(Scripted):
+        def generate(self, prompts, sampling):
+            return [Completion("t3", len(p), 2, top_logprobs=list(probs_t4)) for p in prompts]
+
+    for rule_name, min_success, member in (("cheapest_likely", 0.85, "t4"), ("escalate", 0.85, "t5"),
+                                           ("escalate", 0.5, "t3")):
+        rule = allocator_rule(router(Scripted(lambda p: ""), ThreeWay(None)), TASK, ["q"], ladder_pool.members,
+                              "t5", SamplingParams(), RouterUsage.empty(1), min_success,
+                              ["t1", "t2", "t3", "t4", "t5"], rule_name)
+        assert rule([0], 0, ["12 * 7"], [[]]) == [member]
+    with pytest.raises(ValueError, match="allocator rule 'bold'"):
+        allocator_rule(router(alloc, alloc), TASK, ["q"], ladder_pool.members, "t5", SamplingParams(),
+                       RouterUsage.empty(1), 0.9, None, "bold")
     with pytest.raises(ValueError, match="min_success"):
         allocator_rule(router(alloc, alloc), TASK, ["q"], ladder_pool.members, "t5", SamplingParams(),
                        RouterUsage.empty(1), 1.5)

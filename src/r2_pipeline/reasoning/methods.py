@@ -11,7 +11,7 @@ from typing import Any
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
 from .execute import StepTrace, execute, final_value, fixed_member
-from .router import RouterUsage, allocator_rule, decompose
+from .router import ALLOCATOR_RULES, RouterUsage, allocator_rule, decompose
 
 
 @dataclass
@@ -145,13 +145,15 @@ def run_query_router(method, pool, task, examples, sampling, context) -> MethodR
 
 
 def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
-    """`r2_sft`, `r2_round_<k>`, `r2`: the trained decomposer and allocator, end to end."""
+    """`r2_sft`, `r2_round_<k>`, `r2`: the trained decomposer and allocator, end to end; with
+    `@<decoding>` (`r2_sft@0.95`, `r2_sft@escalate=0.99`), the same router read another way."""
     start = time.time()
-    router, usage = context.router(method), RouterUsage.empty(len(examples))
+    rule, min_success = router_decoding(method, context.rule, context.min_success)
+    router, usage = context.router(method.split("@", 1)[0]), RouterUsage.empty(len(examples))
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
-                              context.allocator_sampling, usage, context.min_success, context.ladder)
+                              context.allocator_sampling, usage, min_success, context.ladder, rule)
     return _result(method, execute(pool, task, questions, plans, allocate, sampling), start, usage)
 
 
@@ -187,6 +189,43 @@ def query_router_threshold(method: str) -> float | None:
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"method {method!r}: the threshold is an estimated accuracy in [0, 1]")
     return threshold
+
+
+def router_decoding(method: str, rule: str, min_success: float | None) -> tuple[str, float | None]:
+    """How a trained router's method reads its allocator: `evaluation.router`'s `rule` and
+    `min_success` for the bare name, or the method's own after `@`: `@<p>` the cheapest member with
+    estimated success >= p, `@escalate=<p>` the named member if its estimate reaches p else the
+    dearest, `@greedy` the named member. Several of them trace the router's accuracy-cost frontier
+    from one trained model, as `query_router@<t>` does for the query router."""
+    if "@" not in method:
+        return rule, min_success
+    spec = method.split("@", 1)[1]
+    if spec == "greedy":
+        return "cheapest_likely", None
+    name, _, value = spec.rpartition("=")
+    name = name or "cheapest_likely"
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = None
+    if name not in ALLOCATOR_RULES or threshold is None:
+        raise ValueError(f"method {method!r}: write {method.split('@', 1)[0]}@<p>, @escalate=<p> or @greedy "
+                         f"(rules: {list(ALLOCATOR_RULES)}), e.g. r2_sft@0.95")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"method {method!r}: the threshold is an estimated chance of success in (0, 1]")
+    return name, threshold
+
+
+def check_method(method: str) -> None:
+    """A method name's suffix is well formed: a ValueError naming the method otherwise."""
+    kind = method_kind(method)
+    if kind == "query_router":
+        query_router_threshold(method)
+    elif kind in {"r2_sft", "r2_round", "r2"}:
+        router_decoding(method, "cheapest_likely", None)
+    elif "@" in method:
+        raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "
+                         "take an @ suffix")
 
 
 def method_kind(method: str) -> str:

@@ -110,6 +110,23 @@ def cheapest_likely(probs: dict[str, float], ladder: Sequence[str], min_success:
     return None
 
 
+def trust_or_escalate(probs: dict[str, float], named: str, ladder: Sequence[str], min_success: float) -> str:
+    """The member the allocator names when P(label <= it) >= min_success, else the dearest member.
+
+    `cheapest_likely` moves an uncertain step one rung up at a time, which on a ladder that is not
+    nested can buy a member that is wrong more often (micro: t4 answers fewer two-digit sums than
+    t3). This rule defers every step the allocator is unsure of to the strongest member instead:
+    dearer per uncertain step, but never a step handed to a weaker one."""
+    if named not in ladder or not probs:  # no probabilities to read: the named member, as cheapest_likely
+        return named
+    reach = sum(probs.get(member, 0.0) for member in ladder[: list(ladder).index(named) + 1])
+    return named if reach >= min_success - 1e-9 else ladder[-1]
+
+
+# how `min_success` reads the allocator's probabilities (evaluation.router.rule)
+ALLOCATOR_RULES = ("cheapest_likely", "escalate")
+
+
 def allocator_rule(
     router: ModelPool,
     task: Any,
@@ -120,14 +137,19 @@ def allocator_rule(
     usage: RouterUsage,
     min_success: float | None = None,
     ladder: Sequence[str] | None = None,
+    rule: str = "cheapest_likely",
 ) -> Allocate:
     """An `Allocate` that asks the allocator LM for every active question's step in one batch.
 
-    Greedy by default: the member the allocator names. With `min_success`, the cheapest member on
-    `ladder` whose estimated chance of answering the step reaches it (`cheapest_likely`), which
-    turns the allocator's uncertainty into caution instead of always taking its single best guess."""
+    Greedy by default: the member the allocator names. With `min_success` and rule
+    `cheapest_likely`, the cheapest member on `ladder` whose estimated chance of answering the step
+    reaches it, which turns the allocator's uncertainty into caution instead of always taking its
+    single best guess; with rule `escalate`, the named member if its estimated chance reaches
+    `min_success`, else the dearest member (`trust_or_escalate`)."""
     if fallback not in members:
         raise ValueError(f"allocator fallback {fallback!r} is not a pool member: {list(members)}")
+    if rule not in ALLOCATOR_RULES:
+        raise ValueError(f"allocator rule {rule!r} is not one of {list(ALLOCATOR_RULES)}")
     if min_success is not None:
         if not 0.0 < min_success <= 1.0:
             raise ValueError(f"allocator min_success must be in (0, 1], got {min_success}")
@@ -147,7 +169,11 @@ def allocator_rule(
                 usage.fallback_counts[fallback] = usage.fallback_counts.get(fallback, 0) + 1
                 member = fallback
             elif min_success is not None:
-                member = cheapest_likely(member_probabilities(out.top_logprobs, members), ladder, min_success) or member
+                probs = member_probabilities(out.top_logprobs, members)
+                if rule == "escalate":
+                    member = trust_or_escalate(probs, member, ladder, min_success)
+                else:
+                    member = cheapest_likely(probs, ladder, min_success) or member
             chosen.append(member)
         return chosen
 

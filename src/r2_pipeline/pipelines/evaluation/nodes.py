@@ -111,6 +111,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         ladder=ladder,
         fallback=router.get("fallback", ladder[-1]),
         min_success=router.get("min_success"),
+        rule=router.get("rule", "cheapest_likely"),
         seed=evaluation.get("seed", 0),
         cache=built.cache,
     )
@@ -188,10 +189,24 @@ def dearest_member(pool: dict) -> str:
     return ladder_order(pool)[-1]
 
 
+def frontier_family(method: str) -> str:
+    """Methods that are one model read at several thresholds (`query_router@<t>`, `r2_sft@<p>`;
+    `@escalate=<p>` apart): drawn joined, as a frontier."""
+    base, _, spec = method.partition("@")
+    return f"{base}@escalate" if spec.startswith("escalate=") else base
+
+
 def plot_accuracy_cost(metrics: dict):
-    """Accuracy against total cost (log scale), one point per method."""
+    """Accuracy against total cost (log scale), one point per method; a line joins the points of
+    one router read at several thresholds."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5), squeeze=False)
     for ax, (benchmark, methods) in zip(axes[0], metrics.items()):
+        families: dict[str, list[tuple[float, float]]] = {}
+        for method, values in methods.items():
+            families.setdefault(frontier_family(method), []).append((values["cost_usd"], values["accuracy"]))
+        for points in families.values():
+            if len(points) > 1:
+                ax.plot(*zip(*sorted(points)), lw=1, alpha=0.5)
         for method, values in methods.items():
             ax.scatter(values["cost_usd"], values["accuracy"], s=40)
             ax.annotate(method, (values["cost_usd"], values["accuracy"]), fontsize=8, xytext=(4, 2),
