@@ -71,15 +71,24 @@ def main(folders: list[str], split: str = "test", rules: list[float | None] = RU
         named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
         probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
         for rule in rules:
-            if rule is None:
-                choice, name = named, "greedy"
-            elif isinstance(rule, tuple):  # ("escalate", p)
-                choice = [trust_or_escalate(p, n, ladder, rule[1]) for p, n in zip(probs, named)]
-                name = f"escalate {rule[1]}"
-            else:
-                choice = [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
-                name = f"min_success {rule}"
-            print(f"| {folder} | {name} | " + " | ".join(score(steps, ladder, choice)) + " |")
+            print(f"| {folder} | {rule_name(rule)} | " + " | ".join(score(steps, ladder, choose(rule, probs, named, ladder)))
+                  + " |")
+
+
+def choose(rule, probs: list[dict], named: list[str], ladder: list[str]) -> list[str]:
+    """One member per step under a rule: None greedy (the named member), p cheapest_likely at p,
+    ("escalate", p) trust_or_escalate at p."""
+    if rule is None:
+        return list(named)
+    if isinstance(rule, tuple):
+        return [trust_or_escalate(p, n, ladder, rule[1]) for p, n in zip(probs, named)]
+    return [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
+
+
+def rule_name(rule) -> str:
+    if rule is None:
+        return "greedy"
+    return f"escalate {rule[1]}" if isinstance(rule, tuple) else f"min_success {rule}"
 
 
 def parse_rules(text: str) -> list:

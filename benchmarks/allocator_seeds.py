@@ -8,7 +8,7 @@ and standard deviation over seeds. A change to the allocator is worth more than 
 moves the mean by more than the spread; one run per variant is not enough to tell (README).
 
 Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
-    python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,0.95]
+    python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,escalate=0.99]
         [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...]
 """
 
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from allocator_frontier import allocator_outputs, score
+from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
 from oracle_floor import member_outcomes
 
 from r2_pipeline.pipelines.sft_nodes import fit_sft
-from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities
+from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.training.tiny import save_model
 
 
@@ -64,21 +64,23 @@ def main(seeds: list[int], split: str, rules: list[float], assignments: list[str
             with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
                 (model, tokenizer), _ = fit_sft(data, seeded)
             folder = str(save_model(model, tokenizer, Path(tmp) / f"seed_{seed}"))
-            probs = [member_probabilities(o.top_logprobs, ladder) for o in allocator_outputs(folder, steps, ladder)]
+            outs = allocator_outputs(folder, steps, ladder)
+            probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
+            named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
             for rule in rules:
-                accuracy, cost, *_ = score(steps, ladder, [cheapest_likely(p, ladder, rule) or ladder[-1] for p in probs])
-                rows.append({"seed": seed, "rule": rule, "accuracy": float(accuracy), "cost": float(cost)})
+                accuracy, cost, *_ = score(steps, ladder, choose(rule, probs, named, ladder))
+                rows.append({"seed": seed, "rule": rule_name(rule), "accuracy": float(accuracy), "cost": float(cost)})
     table = pd.DataFrame(rows)
 
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator_sft "
           f"settings{' with ' + ', '.join(assignments) if assignments else ''}; pool cost relative to {ladder[-1]}\n")
-    print("| seed | " + " | ".join(f"min_success {r}: accuracy / cost" for r in rules) + " |")
+    print("| seed | " + " | ".join(f"{rule_name(r)}: accuracy / cost" for r in rules) + " |")
     print("|---|" + "---|" * len(rules))
     for seed, group in table.groupby("seed"):
         print(f"| {seed} | " + " | ".join(f"{a:.3f} / {c:.3f}" for a, c in zip(group["accuracy"], group["cost"])) + " |")
     cells = []
     for rule in rules:
-        group = table[table["rule"] == rule]
+        group = table[table["rule"] == rule_name(rule)]
         cells.append(" / ".join(f"{group[k].mean():.3f} ± {spread(group[k]):.3f}" for k in ("accuracy", "cost")))
     print("| mean ± sd | " + " | ".join(cells) + " |")
 
@@ -92,7 +94,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
-    parser.add_argument("--rules", default="0.9,0.93,0.95", type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--rules", default="0.9,0.93,0.95", type=parse_rules,
+                        help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
     parser.add_argument("--set", dest="assignments", action="append", default=[],
                         help="an allocator_sft setting, block.key=value (repeatable)")
     args = parser.parse_args()
