@@ -111,3 +111,20 @@ def test_greedy_is_the_models_argmax_whatever_the_folders_decoding_defaults(tiny
     for a, b in zip(plain.generate(PROMPTS, sampling), other.generate(PROMPTS, sampling)):
         assert a.text == b.text and a.token_logprobs == pytest.approx(b.token_logprobs)
         assert [sorted(p) for p in a.top_logprobs] == [sorted(p) for p in b.top_logprobs]
+
+
+def test_a_stop_string_ends_the_text_and_the_count_as_an_endpoint_does(tiny_member):
+    """Tokens after a stop string are neither returned nor charged (an endpoint stops there)."""
+    backend = TransformersBackend(tiny_member)
+    free = SamplingParams(max_new_tokens=6, logprobs=True)
+    for prompt, full in zip(PROMPTS, backend.generate(PROMPTS, free)):
+        if len(full.text) < 2:
+            continue
+        stop = full.text[-2:]  # two tokens: one per character in the micro tokenizer
+        cut, charged = full.text.index(stop), full.text.index(stop) + len(stop)
+        stopped = backend.generate([prompt], SamplingParams(max_new_tokens=6, logprobs=True, stop=(stop,)))[0]
+        assert stopped.text == full.text[:cut]
+        assert stopped.completion_tokens == charged <= full.completion_tokens
+        assert stopped.token_logprobs == pytest.approx(full.token_logprobs[:charged])
+    batched = backend.generate(PROMPTS, SamplingParams(max_new_tokens=6, stop=("0",)))
+    assert all("0" not in c.text for c in batched)

@@ -155,6 +155,18 @@ class TransformersBackend:
             completion.top_logprobs = top[i][: completion.completion_tokens]
         return out
 
+    def _stop_length(self, ids: list[int], length: int, stops: tuple[str, ...]) -> int:
+        """The fewest tokens of `ids[:length]` whose text holds a stop string (it does at `length`);
+        a longer prefix's text extends a shorter one's, so a binary search finds it."""
+        low, high = 1, length
+        while low < high:
+            middle = (low + high) // 2
+            if any(stop in self._decode(ids[:middle]) for stop in stops):
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
     @staticmethod
     def _token_logprobs(steps: torch.Tensor, new: torch.Tensor) -> list[list[float]]:
         """`steps`: log-probabilities per prompt, generated position and vocabulary entry."""
@@ -169,15 +181,19 @@ class TransformersBackend:
             for row_ids, row_values in zip(ids.tolist(), values.tolist())
         ]
 
+    def _decode(self, ids: list[int]) -> str:
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        return self.tokenizer.decode([t for t in ids if t not in (eos, pad)], skip_special_tokens=True)
+
     def _completion(self, ids: torch.Tensor, prompt_len: int, logprobs, sampling) -> Completion:
         ids = ids.tolist()
-        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        length = next((i + 1 for i, t in enumerate(ids) if t == eos), len(ids))
-        kept = [t for t in ids[:length] if t not in (eos, pad)]
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        for stop in sampling.stop:
-            if stop in text:
-                text = text[: text.index(stop)]
+        length = next((i + 1 for i, t in enumerate(ids) if t == self.tokenizer.eos_token_id), len(ids))
+        text = self._decode(ids[:length])
+        if any(stop in text for stop in sampling.stop):
+            # an endpoint stops at the stop string and charges the tokens up to it; so does this
+            length = self._stop_length(ids, length, sampling.stop)
+            text = self._decode(ids[:length])
+            text = text[: min(text.index(stop) for stop in sampling.stop if stop in text)]
         return Completion(
             text=text,
             prompt_tokens=int(prompt_len),
