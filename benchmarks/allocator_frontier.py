@@ -2,9 +2,10 @@
 
 Every pool member's outcome on every reference step comes from `oracle_floor.member_outcomes` (one
 batch per member, through the call cache); the allocator reads each step once with its top tokens.
-Each decoding rule (greedy, then `min_success` thresholds) then picks a member per step, and a
-question is right when all its steps are. Cost is the pool's, relative to the dearest member on the
-same steps (router tokens excluded: they do not depend on the rule). Per bucket: the steps answered
+Each decoding rule (greedy, `min_success` thresholds read by cheapest_likely, `escalate=<p>`) then
+picks a member per step, and a question is right when all its steps are. Cost is the pool's,
+relative to the dearest member on the same steps (router tokens excluded: they do not depend on
+the rule); the dearest member alone is a row too. Per bucket: the steps answered
 right and the share sent to the dearest member, against the step-level oracle. This separates
 allocation from the decomposer's errors.
 
@@ -26,6 +27,7 @@ from oracle_floor import member_outcomes
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import TransformersBackend
+from r2_pipeline.reasoning.methods import router_decoding
 from r2_pipeline.reasoning.router import (
     cheapest_likely,
     member_probabilities,
@@ -92,15 +94,16 @@ def rule_name(rule) -> str:
 
 
 def parse_rules(text: str) -> list:
-    """`greedy,0.9,escalate=0.99` -> [None, 0.9, ("escalate", 0.99)]."""
+    """`greedy,0.9,cheapest_likely=0.95,escalate=0.99` -> [None, 0.9, 0.95, ("escalate", 0.99)]: the
+    decodings the pipeline's method suffixes name (reasoning/methods.py router_decoding)."""
     rules = []
     for rule in text.split(","):
-        if rule == "greedy":
-            rules.append(None)
-        elif rule.startswith("escalate="):
-            rules.append(("escalate", float(rule.split("=", 1)[1])))
-        else:
-            rules.append(float(rule))
+        try:
+            name, threshold = router_decoding(f"allocator@{rule}", "cheapest_likely", None)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"rule {rule!r}: write greedy, <p>, cheapest_likely=<p> or "
+                                             "escalate=<p>, with p in (0, 1]") from None
+        rules.append(None if threshold is None else (name, threshold) if name == "escalate" else threshold)
     return rules
 
 

@@ -3,7 +3,8 @@
 Trains the allocator as `allocator_sft` does (its parameters from conf/base, its data from
 data/05_model_input/allocator_sft.parquet) once per seed, with optional overrides of the trainer or
 backbone settings, and scores each alone on a split's reference plans, as allocator_frontier does:
-question accuracy and pool cost relative to the dearest member, per `min_success` rule. Then the mean
+question accuracy and pool cost relative to the dearest member, per decoding rule (`min_success`
+thresholds read by cheapest_likely, `escalate=<p>`). Then the mean
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
 moves the mean by more than the spread; one run per variant is not enough to tell (README).
 
@@ -50,7 +51,7 @@ def override(settings: dict, assignments: list[str]) -> dict:
     return settings
 
 
-def main(seeds: list[int], split: str, rules: list[float], assignments: list[str]) -> None:
+def main(seeds: list[int], split: str, rules: list, assignments: list[str]) -> None:
     root = Path.cwd()
     settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
     settings = override(settings, assignments)

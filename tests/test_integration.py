@@ -62,18 +62,6 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     assert methods["r2_sft@escalate=0.99"]["router_cost_usd"] > 0
 
 
-def test_escalate_reads_the_same_allocator_more_cautiously(project):
-    """r2_sft@escalate=0.99 is r2_sft's router read another way: on each plan's first step (the
-    same prompt for both) it keeps r2_sft's member or a dearer one."""
-    import pandas as pd
-
-    steps = pd.read_parquet(project / "data/07_model_output/evaluation_steps.parquet")
-    first = steps[steps["step"] == 0].pivot(index="id", columns="method", values="member")
-    ladder = ["t1", "t2", "t3", "t4", "t5"]
-    for cautious, greedy in zip(first["r2_sft@escalate=0.99"], first["r2_sft"]):
-        assert ladder.index(cautious) >= ladder.index(greedy)
-
-
 def test_comparisons_pair_the_methods_on_the_test_questions(project):
     """method_comparisons.csv: the configured pairs, consistent with metrics.json."""
     import pandas as pd

@@ -46,6 +46,12 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=["single:t5@0.9"]), r"'single:t5@0\.9': only query_router and the trained"),
         (lambda p: p["evaluation"].update(methods=["r2_round_3@0.9"]), r"'r2_round_3@0\.9' names no trained router"),
         (lambda p: p["evaluation"]["router"].update(rule="bold"), r"evaluation\.router\.rule = 'bold'"),
+        (lambda p: p["evaluation"]["router"].update(rule="escalate", min_success=None),
+         r"evaluation\.router.*rule 'escalate' needs min_success"),
+        (lambda p: p["rl_refinement"].update(rule="escalate", min_success=None),
+         r"rl_refinement.*rule 'escalate' needs min_success"),
+        (lambda p: p["evaluation"].update(methods=["r2_sft@=0.9"]), r"'r2_sft@=0\.9': write r2_sft@<p>"),
+        (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
         # routers are passed to evaluation by position: reordering them would mislabel every router
         (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),
          r"parameter evaluation: routers .*must be \['r2_sft', 'r2_round_1', 'r2_round_2', 'r2'\]"),

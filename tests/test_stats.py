@@ -265,8 +265,19 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
 
     names = ["query_router", "query_router@0.7", "r2_sft", "r2_sft@0.9", "r2_sft@escalate=0.9",
              "r2_sft@escalate=0.99", "single:t5"]
-    assert [frontier_family(n) for n in names] == ["query_router", "query_router", "r2_sft", "r2_sft",
-                                                   "r2_sft@escalate", "r2_sft@escalate", "single:t5"]
+    router = {"rule": "cheapest_likely", "min_success": 0.93}
+    assert [frontier_family(n, router) for n in names] == [
+        "query_router", "query_router", "r2_sft@cheapest_likely", "r2_sft@cheapest_likely", "r2_sft@escalate",
+        "r2_sft@escalate", "single:t5"]
+    # the bare name decodes as configured: greedy, or escalate
+    assert frontier_family("r2", {"min_success": None}) == frontier_family("r2@greedy") == "r2@greedy"
+    assert frontier_family("r2", {"rule": "escalate", "min_success": 0.9}) == "r2@escalate"
     metrics = {"micro": {n: {"cost_usd": 0.01 * (k + 1), "accuracy": 0.5} for k, n in enumerate(names)}}
-    figure = plot_accuracy_cost(metrics)
-    assert len(figure.axes[0].lines) == 3  # one line per family with more than one point
+    figure = plot_accuracy_cost(metrics, {"router": router})
+    lines = figure.axes[0].lines
+    assert len(lines) == 3  # one line per family with more than one point, in its points' colour
+    from matplotlib.colors import to_rgba
+
+    points = figure.axes[0].collections  # one scatter per family, in the same order as the lines
+    assert [tuple(p.get_facecolor()[0]) for p in points[:3]] == [to_rgba(line.get_color()) for line in lines]
+    assert len({to_rgba(line.get_color()) for line in lines}) == 3

@@ -154,6 +154,12 @@ class SamplingBlock(Strict):
     seed: int = 0
     stop: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def no_empty_stop(self):
+        if "" in self.stop:
+            raise ValueError("stop holds an empty string, which would end every answer before its first token")
+        return self
+
 
 class BenchmarkSpec(Strict):
     source: str | None = None
@@ -269,6 +275,19 @@ class RouterBlock(Strict):
     rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
     sampling: SamplingBlock | None = None
     allocator_sampling: SamplingBlock | None = None
+
+    @model_validator(mode="after")
+    def rule_needs_threshold(self):
+        _rule_needs_threshold(self.rule, self.min_success)
+        return self
+
+
+def _rule_needs_threshold(rule: str, min_success: float | None) -> None:
+    """`escalate` reads the allocator at a threshold; without one the allocator is read greedily and
+    the rule would be silently ignored."""
+    if rule != "cheapest_likely" and min_success is None:
+        raise ValueError(f"rule {rule!r} needs min_success, the threshold it reads the allocator at (null is "
+                         "greedy: the member the allocator names)")
 
 
 class QueryRouterBlock(Strict):
@@ -422,8 +441,9 @@ class RLParams(Strict):
     cost_lambda: float = Field(ge=0)
     rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
     fallback: str
-    # the frozen allocator's decoding in decomposer-phase rollouts (evaluation.router.min_success)
+    # the frozen allocator's decoding in decomposer-phase rollouts (evaluation.router.min_success, .rule)
     min_success: float | None = Field(default=None, gt=0, le=1)
+    rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
     decomposer: GRPOPhase
     allocator: GRPOPhase
     # real benchmarks only (micro steps have exact values and fixed widths): the member that judges a
@@ -431,6 +451,11 @@ class RLParams(Strict):
     reviewer: ReviewerParams | None = None
     sampling: SamplingBlock | None = None
     allocator_sampling: SamplingBlock | None = None
+
+    @model_validator(mode="after")
+    def rule_needs_threshold(self):
+        _rule_needs_threshold(self.rule, self.min_success)
+        return self
 
     @model_validator(mode="after")
     def rounds_match_registry(self):

@@ -72,3 +72,17 @@ def test_sampling_stop_from_yaml_is_a_tuple():
 
     sampling = SamplingParams(stop=["\n"])
     assert sampling.stop == ("\n",) and hash(sampling) and sampling.key() == SamplingParams(stop=("\n",)).key()
+
+
+def test_sampling_keys_without_stop_strings_are_unchanged_and_an_empty_stop_is_refused():
+    """Existing caches stay valid; completions with stop strings are keyed anew, since they were
+    counted past the stop before the local backend ended the count there."""
+    import json
+    from dataclasses import asdict
+
+    from r2_pipeline.pool.base import SamplingParams
+
+    assert SamplingParams(max_new_tokens=4).key() == json.dumps(asdict(SamplingParams(max_new_tokens=4)), sort_keys=True)
+    assert json.loads(SamplingParams(stop=["\n"]).key())["stop_ends_count"] is True
+    with pytest.raises(ValueError, match="empty stop string"):
+        SamplingParams(stop=["\n", ""])

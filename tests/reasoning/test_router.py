@@ -206,3 +206,52 @@ def test_decomposer_rollouts_route_as_evaluation_does(ladder_pool):
         outcomes[min_success] = env.outcomes([prompt], [plan])[0]
     assert not outcomes[None].correct  # greedy: t2, wrong on a bucket-3 step in this fake ladder
     assert outcomes[0.9].correct and outcomes[0.9].cost > outcomes[None].cost
+
+
+def test_a_method_suffix_changes_how_the_same_router_is_read(ladder_pool):
+    """`r2_sft`, `r2_sft@0.85`, `r2_sft@escalate=0.85`, `r2_sft@greedy`: one router (t3 at 0.6, t4
+    at 0.3, t5 at 0.1 on every step), four members for the same 12 * 7 step."""
+    from r2_pipeline.reasoning.context import MethodContext
+    from r2_pipeline.reasoning.methods import run_method
+    from r2_pipeline.tasks.base import Example
+
+    class ThreeWay(Scripted):
+        def generate(self, prompts, sampling):
+            top = [{"t": 0.0}, {"3": math.log(0.6), "4": math.log(0.3), "5": math.log(0.1)}]
+            return [Completion("t3", len(p), 2, top_logprobs=top) for p in prompts]
+
+    question = "Ann has 12 apples. Then the apples are multiplied by 7. How many apples are there now?"
+    context = MethodContext(routers={"r2_sft": (Scripted(lambda p: "1. $1 * $2\n"), ThreeWay(None))},
+                            router_price=PRICE, ladder=ladder_pool.members, fallback="t5", min_success=0.5)
+    chosen = {}
+    for method in ("r2_sft", "r2_sft@0.85", "r2_sft@escalate=0.85", "r2_sft@greedy", "r2_sft@escalate=0.5"):
+        result = run_method(method, ladder_pool, TASK, [Example("q", question, 84)], SamplingParams(), context)
+        chosen[method] = result.traces[0][0].member
+    assert chosen == {"r2_sft": "t3", "r2_sft@0.85": "t4", "r2_sft@escalate=0.85": "t5", "r2_sft@greedy": "t3",
+                      "r2_sft@escalate=0.5": "t3"}
+    context.rule = "escalate"
+    context.min_success = 0.85
+    assert run_method("r2_sft", ladder_pool, TASK, [Example("q", question, 84)], SamplingParams(),
+                      context).traces[0][0].member == "t5"
+
+
+def test_decomposer_rollouts_read_the_allocator_by_the_configured_rule(ladder_pool):
+    """rl_refinement.rule reaches the frozen allocator: at 0.85, cheapest_likely takes t4 and
+    escalate t5 (dearer), for an allocator at t3 0.6, t4 0.3, t5 0.1."""
+    class ThreeWay(Scripted):
+        def generate(self, prompts, sampling):
+            top = [{"t": 0.0}, {"3": math.log(0.6), "4": math.log(0.3), "5": math.log(0.1)}]
+            return [Completion("t3", len(p), 2, top_logprobs=top) for p in prompts]
+
+    question = "Ann has 12 apples. Then the apples are multiplied by 7. How many apples are there now?"
+    prompt, plan = TASK.decomposer_prompt(question), "1. $1 * $2\n"
+    costs = {}
+    for rule in ("cheapest_likely", "escalate"):
+        env = DecomposerEnv(ladder_pool, router(Scripted(lambda p: plan), ThreeWay(None)), TASK,
+                            {prompt: (question, 84)}, fallback="t5", largest="t5",
+                            sampling=SamplingParams(max_new_tokens=4), router_sampling=SamplingParams(),
+                            min_success=0.85, ladder=ladder_pool.members, rule=rule)
+        outcome = env.outcomes([prompt], [plan])[0]
+        assert outcome.correct
+        costs[rule] = outcome.cost
+    assert costs["escalate"] > costs["cheapest_likely"]

@@ -22,9 +22,14 @@ class SamplingParams:
 
     def __post_init__(self):  # a list from YAML would make the frozen settings unhashable
         object.__setattr__(self, "stop", tuple(self.stop))
+        if "" in self.stop:
+            raise ValueError("an empty stop string would end every answer before its first token")
 
     def key(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if self.stop:  # local completions cached before stop strings ended the token count charged past them
+            data["stop_ends_count"] = True
+        return json.dumps(data, sort_keys=True)
 
     @property
     def greedy(self) -> bool:

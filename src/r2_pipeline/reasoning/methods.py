@@ -202,8 +202,8 @@ def router_decoding(method: str, rule: str, min_success: float | None) -> tuple[
     spec = method.split("@", 1)[1]
     if spec == "greedy":
         return "cheapest_likely", None
-    name, _, value = spec.rpartition("=")
-    name = name or "cheapest_likely"
+    name, equals, value = spec.rpartition("=")
+    name = name if equals else "cheapest_likely"
     try:
         threshold = float(value)
     except ValueError:

@@ -61,10 +61,11 @@ class DecomposerEnv:
 
     def __init__(self, pool: ModelPool, router: ModelPool, task, gold: dict[str, tuple[str, Any]],
                  fallback: str, largest: str, sampling: SamplingParams, router_sampling: SamplingParams,
-                 min_success: float | None = None, ladder: Sequence[str] | None = None):
+                 min_success: float | None = None, ladder: Sequence[str] | None = None,
+                 rule: str = "cheapest_likely"):
         self.pool, self.router, self.task, self.gold = pool, router, task, gold
         self.fallback, self.largest = fallback, largest
-        self.min_success, self.ladder = min_success, ladder
+        self.min_success, self.ladder, self.rule = min_success, ladder, rule
         self.sampling, self.router_sampling = sampling, router_sampling
         self.memo: dict[tuple[str, str], Outcome] = {}
 
@@ -84,7 +85,7 @@ class DecomposerEnv:
         plans = [task.parse_plan(text, q) for (_, text), q in zip(keys, questions)]
         usage = RouterUsage.empty(len(keys))
         allocate = allocator_rule(self.router, task, questions, self.pool.members, self.fallback,
-                                  self.router_sampling, usage, self.min_success, self.ladder)
+                                  self.router_sampling, usage, self.min_success, self.ladder, self.rule)
         traces = execute(self.pool, task, questions, plans, allocate, self.sampling)
         largest = self.pool.prices[self.largest]
         out = []

@@ -19,6 +19,7 @@ from ...reasoning.methods import (  # noqa: E402
     method_kind,
     resolve_comparisons,
     result_rows,
+    router_decoding,
     run_method,
     step_rows,
 )
@@ -189,26 +190,33 @@ def dearest_member(pool: dict) -> str:
     return ladder_order(pool)[-1]
 
 
-def frontier_family(method: str) -> str:
-    """Methods that are one model read at several thresholds (`query_router@<t>`, `r2_sft@<p>`;
-    `@escalate=<p>` apart): drawn joined, as a frontier."""
-    base, _, spec = method.partition("@")
-    return f"{base}@escalate" if spec.startswith("escalate=") else base
+def frontier_family(method: str, router: dict | None = None) -> str:
+    """Methods that are one model read at several thresholds share a family, drawn joined as a
+    frontier: `query_router@<t>`; a trained router by its decoding rule (the bare name decodes as
+    `evaluation.router` says; greedy is a family of its own)."""
+    base = method.partition("@")[0]
+    if method_kind(method) not in {"r2_sft", "r2_round", "r2"}:
+        return base if method_kind(method) == "query_router" else method
+    router = router or {}
+    rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
+    return f"{base}@greedy" if min_success is None else f"{base}@{rule}"
 
 
-def plot_accuracy_cost(metrics: dict):
+def plot_accuracy_cost(metrics: dict, evaluation: dict | None = None):
     """Accuracy against total cost (log scale), one point per method; a line joins the points of
-    one router read at several thresholds."""
+    one router read at several thresholds, in their colour."""
+    router = (evaluation or {}).get("router") or {}
     fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5), squeeze=False)
     for ax, (benchmark, methods) in zip(axes[0], metrics.items()):
-        families: dict[str, list[tuple[float, float]]] = {}
-        for method, values in methods.items():
-            families.setdefault(frontier_family(method), []).append((values["cost_usd"], values["accuracy"]))
-        for points in families.values():
+        families: dict[str, list[str]] = {}
+        for method in methods:
+            families.setdefault(frontier_family(method, router), []).append(method)
+        for colour, members in enumerate(families.values()):
+            points = sorted((methods[m]["cost_usd"], methods[m]["accuracy"]) for m in members)
             if len(points) > 1:
-                ax.plot(*zip(*sorted(points)), lw=1, alpha=0.5)
+                ax.plot(*zip(*points), lw=1, alpha=0.5, color=f"C{colour % 10}")
+            ax.scatter(*zip(*points), s=40, color=f"C{colour % 10}")
         for method, values in methods.items():
-            ax.scatter(values["cost_usd"], values["accuracy"], s=40)
             ax.annotate(method, (values["cost_usd"], values["accuracy"]), fontsize=8, xytext=(4, 2),
                         textcoords="offset points")
         ax.set_xscale("log")
@@ -222,7 +230,7 @@ def plot_accuracy_cost(metrics: dict):
 
 def log_runs(metrics: dict, evaluation: dict, pipeline: str = "evaluation") -> dict:
     """Method runs get the plot too (redrawn: a saved figure cannot be loaded back as a dataset)."""
-    figure = plot_accuracy_cost(metrics)
+    figure = plot_accuracy_cost(metrics, evaluation)
     try:
         return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline})
     finally:

@@ -27,7 +27,8 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
             Node(summarize, ["evaluation_results", "params:pool"], "metrics", name="summarize_node"),
             Node(compare_methods, ["evaluation_results", "params:pool", "params:evaluation"], "method_comparisons",
                  name="compare_methods_node"),
-            Node(plot_accuracy_cost, "metrics", "accuracy_cost_plot", name="plot_accuracy_cost_node"),
+            Node(plot_accuracy_cost, ["metrics", "params:evaluation"], "accuracy_cost_plot",
+                 name="plot_accuracy_cost_node"),
             Node(log_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
         ]
     )

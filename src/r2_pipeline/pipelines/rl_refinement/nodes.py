@@ -63,7 +63,7 @@ def refine_decomposer(
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
-        min_success=rl_refinement.get("min_success"), ladder=ladder,
+        min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -147,7 +147,7 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
         router_sampling=SamplingParams(**(rl_refinement.get("allocator_sampling") or MEMBER_NAME_SAMPLING)),
-        min_success=rl_refinement.get("min_success"), ladder=ladder,
+        min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
