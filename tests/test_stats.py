@@ -281,3 +281,10 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     points = figure.axes[0].collections  # one scatter per family, in the same order as the lines
     assert [tuple(p.get_facecolor()[0]) for p in points[:3]] == [to_rgba(line.get_color()) for line in lines]
     assert len({to_rgba(line.get_color()) for line in lines}) == 3
+    # the right panel holds the methods near the best accuracy, each labelled; the left the others
+    metrics["micro"]["single:t1"] = {"cost_usd": 0.001, "accuracy": 0.1}
+    full, top = plot_accuracy_cost(metrics, {"router": router}).axes
+    assert [a.get_text() for a in full.texts] == ["single:t1"]
+    assert sorted(a.get_text() for a in top.texts) == sorted(names)
+    assert [text.get_text() for text in full.get_legend().get_texts()] == [
+        "query_router", "r2_sft@cheapest_likely", "r2_sft@escalate"]

@@ -202,30 +202,51 @@ def frontier_family(method: str, router: dict | None = None) -> str:
     return f"{base}@greedy" if min_success is None else f"{base}@{rule}"
 
 
+# the right-hand panel: the methods within this much accuracy of the best, where routers crowd
+ZOOM_ACCURACY = 0.06
+
+
 def plot_accuracy_cost(metrics: dict, evaluation: dict | None = None):
-    """Accuracy against total cost (log scale), one point per method; a line joins the points of
-    one router read at several thresholds, in their colour."""
+    """Accuracy against total cost (log scale), one point per method, one row per benchmark; a line
+    joins the points of one router read at several thresholds, in their colour. The right panel
+    repeats the methods within ZOOM_ACCURACY of the best accuracy, each labelled; the left one
+    labels the rest and names the lines in its legend."""
     router = (evaluation or {}).get("router") or {}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(7 * len(metrics), 5), squeeze=False)
-    for ax, (benchmark, methods) in zip(axes[0], metrics.items()):
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(15, 5.5 * len(metrics)), squeeze=False)
+    for (full, top), (benchmark, methods) in zip(axes, metrics.items()):
         families: dict[str, list[str]] = {}
         for method in methods:
             families.setdefault(frontier_family(method, router), []).append(method)
-        for colour, members in enumerate(families.values()):
-            points = sorted((methods[m]["cost_usd"], methods[m]["accuracy"]) for m in members)
-            if len(points) > 1:
-                ax.plot(*zip(*points), lw=1, alpha=0.5, color=f"C{colour % 10}")
-            ax.scatter(*zip(*points), s=40, color=f"C{colour % 10}")
-        for method, values in methods.items():
-            ax.annotate(method, (values["cost_usd"], values["accuracy"]), fontsize=8, xytext=(4, 2),
-                        textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_xlabel("API cost of the test split (USD, log scale)")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"{benchmark}: accuracy vs cost")
-        ax.grid(True, which="both", alpha=0.3)
+        best = max(values["accuracy"] for values in methods.values())
+        zoomed = {m for m, values in methods.items() if values["accuracy"] >= best - ZOOM_ACCURACY}
+        _draw(full, methods, families, labelled=set(methods) - zoomed, legend=True)
+        _draw(top, methods, families, labelled=zoomed, only=zoomed)
+        full.set_title(f"{benchmark}: accuracy vs cost")
+        top.set_title(f"{benchmark}: the methods within {ZOOM_ACCURACY:g} of the best accuracy")
     fig.tight_layout()
     return fig
+
+
+def _draw(ax, methods: dict, families: dict[str, list[str]], labelled: set[str], legend: bool = False,
+          only: set[str] | None = None) -> None:
+    for colour, (name, family) in enumerate(families.items()):
+        shown = [m for m in family if only is None or m in only]
+        if not shown:
+            continue
+        points = sorted((methods[m]["cost_usd"], methods[m]["accuracy"]) for m in shown)
+        if len(points) > 1:
+            ax.plot(*zip(*points), lw=1, alpha=0.5, color=f"C{colour % 10}", label=name)
+        ax.scatter(*zip(*points), s=40, color=f"C{colour % 10}")
+    for method in labelled:
+        values = methods[method]
+        ax.annotate(method, (values["cost_usd"], values["accuracy"]), fontsize=7, xytext=(4, 2),
+                    textcoords="offset points")
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_xscale("log")
+    ax.set_xlabel("API cost of the test split (USD, log scale)")
+    ax.set_ylabel("accuracy")
+    ax.grid(True, which="both", alpha=0.3)
 
 
 def log_runs(metrics: dict, evaluation: dict, pipeline: str = "evaluation") -> dict:
