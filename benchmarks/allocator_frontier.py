@@ -26,7 +26,7 @@ import pandas as pd
 from oracle_floor import member_outcomes
 
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.pool.local import TransformersBackend
+from r2_pipeline.pool.local import trained_router
 from r2_pipeline.reasoning.methods import router_decoding
 from r2_pipeline.reasoning.router import (
     cheapest_likely,
@@ -55,7 +55,7 @@ def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str
 
 def allocator_outputs(folder: str, steps: pd.DataFrame, ladder: list[str]) -> list:
     """The allocator's completion for every step, one batch, with its top tokens over the ladder."""
-    return TransformersBackend(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
+    return trained_router(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
                                                SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
 
 

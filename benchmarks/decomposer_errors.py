@@ -16,7 +16,7 @@ import argparse
 from collections import Counter
 
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.pool.local import TransformersBackend
+from r2_pipeline.pool.local import trained_router
 from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro_task import TASK
 
@@ -43,7 +43,7 @@ def main(folder: str, show: int, split: str = "test") -> None:
     examples = TASK.load(f"data/01_raw/world_{split}.parquet")
     questions = [e.question for e in examples]
     references = [e.meta["subtasks"] for e in examples]
-    outs = TransformersBackend(folder).generate([TASK.decomposer_prompt(q) for q in questions],
+    outs = trained_router(folder).generate([TASK.decomposer_prompt(q) for q in questions],
                                                 SamplingParams(max_new_tokens=64))
     plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, questions)]
     counts = Counter(category(p, r) for p, r in zip(plans, references))

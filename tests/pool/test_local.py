@@ -4,7 +4,7 @@ import pytest
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.cache import CallCache
-from r2_pipeline.pool.local import TransformersBackend, folder_fingerprint
+from r2_pipeline.pool.local import TransformersBackend, folder_fingerprint, trained_router
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
 
@@ -62,7 +62,10 @@ def test_fingerprint_follows_every_file_and_the_settings_that_change_answers(tin
     import shutil
 
     plain = TransformersBackend(tiny_member).fingerprint
-    assert TransformersBackend(tiny_member, add_special_tokens=True).fingerprint != plain
+    # this tokenizer adds no special tokens: asking for them changes nothing, the cache key included
+    assert TransformersBackend(tiny_member, add_special_tokens=True).fingerprint == plain
+    assert TransformersBackend(with_bos(tiny_member, tmp_path / "bos"), add_special_tokens=True).fingerprint != (
+        TransformersBackend(tmp_path / "bos").fingerprint)
     assert TransformersBackend(tiny_member, dtype="bfloat16").fingerprint != plain
     copy = tmp_path / "member"
     shutil.copytree(tiny_member, copy)
@@ -132,3 +135,42 @@ def test_a_stop_string_ends_the_text_and_the_count_as_an_endpoint_does(tiny_memb
     unstopped = backend.generate(PROMPTS, SamplingParams(max_new_tokens=6))
     batched = backend.generate(PROMPTS, SamplingParams(max_new_tokens=6, stop=("0",)))
     assert any("0" in c.text for c in unstopped) and all("0" not in c.text for c in batched)
+
+
+def with_bos(folder, dest):
+    """A copy of the folder whose tokenizer adds <bos> to every text, as Llama-family base
+    tokenizers do."""
+    import shutil
+
+    from tokenizers import Tokenizer, processors
+
+    shutil.copytree(folder, dest)
+    core = Tokenizer.from_file(str(dest / "tokenizer.json"))
+    core.post_processor = processors.TemplateProcessing(single="<bos> $A",
+                                                        special_tokens=[("<bos>", core.token_to_id("<bos>"))])
+    core.save(str(dest / "tokenizer.json"))
+    return dest
+
+
+def test_a_trained_router_reads_its_prompts_as_trl_trained_it(tiny_member, tmp_path):
+    """TRL's SFT and GRPO tokenize a plain prompt with the tokenizer's special tokens and a chat
+    prompt through the template alone; a router served otherwise would read a context it never
+    trained on (for a base Llama-family backbone: no BOS). Pool members keep no special tokens."""
+    from trl.data_utils import _tokenize  # what SFTTrainer calls on each prompt
+
+    folder = with_bos(tiny_member, tmp_path / "bos")
+    prompt = "003+004="
+    router, member = trained_router(folder), TransformersBackend(folder)
+    trained = _tokenize(router.tokenizer, prompt)["input_ids"]
+    assert trained[0] == router.tokenizer.bos_token_id
+    assert router.encode([prompt], 4)["input_ids"][0].tolist() == trained
+    assert member.encode([prompt], 4)["input_ids"][0].tolist() == trained[1:]
+    assert router.fingerprint != member.fingerprint
+
+    (folder / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}=>")
+    chat = trained_router(folder)
+    trained = _tokenize(chat.tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)["input_ids"]
+    assert chat.encode([prompt], 4)["input_ids"][0].tolist() == list(trained)
+
+    # where the tokenizer adds nothing (the micro routers), nothing changes, cache key included
+    assert trained_router(tiny_member).fingerprint == TransformersBackend(tiny_member).fingerprint

@@ -69,6 +69,14 @@ def neutral_generation_config(folder_config):
     return GenerationConfig(**{k: getattr(folder_config, k, None) for k in ids})
 
 
+def trained_router(path: str | Path, **kwargs) -> TransformersBackend:
+    """A decomposer or allocator trained by TRL, tokenized as TRL tokenized its training prompts: a
+    plain prompt with the tokenizer's special tokens (`tokenizer(text)`, so a base Llama-family
+    backbone gets its BOS), a chat prompt through the chat template alone. Pool members trained here
+    (training/pretrain.py) saw no special tokens, and are loaded with the default."""
+    return TransformersBackend(path, add_special_tokens=None, **kwargs)
+
+
 class TransformersBackend:
     """A model folder loaded once; `generate` pads a batch on the left and decodes only new tokens."""
 
@@ -78,7 +86,7 @@ class TransformersBackend:
         batch_size: int = 256,
         device: str = "cpu",
         dtype: str = "float32",
-        add_special_tokens: bool = False,
+        add_special_tokens: bool | None = False,
         chat_template: bool | None = None,
     ):
         from transformers import AutoModelForCausalLM
@@ -92,13 +100,22 @@ class TransformersBackend:
         self.model.generation_config = neutral_generation_config(self.model.generation_config)
         self.device = device
         self.batch_size = batch_size
-        self.add_special_tokens = add_special_tokens
         # None: use the folder's chat template when it has one (pretrained instruct backbones)
         self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
-        self.fingerprint = backend_fingerprint(folder_fingerprint(self.path), dtype, add_special_tokens,
+        # None: as TRL tokenized the prompts it trained on (`trained_router`), so a router is served
+        # the context it learnt; only a tokenizer that adds special tokens (a BOS) is affected, and
+        # for any other the setting changes nothing, fingerprint included
+        if add_special_tokens is None:
+            add_special_tokens = not self.chat_template
+        self.add_special_tokens = add_special_tokens and self._adds_special_tokens()
+        self.fingerprint = backend_fingerprint(folder_fingerprint(self.path), dtype, self.add_special_tokens,
                                                self.chat_template)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.truncation_side = "left"
+
+    def _adds_special_tokens(self) -> bool:
+        probe = "1 + 2 ="
+        return self.tokenizer(probe)["input_ids"] != self.tokenizer(probe, add_special_tokens=False)["input_ids"]
 
     def _render(self, prompt: str) -> str:
         if not self.chat_template:
@@ -117,17 +134,21 @@ class TransformersBackend:
             out.extend(self._generate_batch(prompts[start : start + self.batch_size], sampling))
         return out
 
-    @torch.inference_mode()
-    def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        enc = self.tokenizer(
+    def encode(self, prompts: list[str], max_new_tokens: int):
+        """The batch as the model reads it: rendered, tokenized, left-padded."""
+        return self.tokenizer(
             [self._render(p) for p in prompts],
             return_tensors="pt",
             padding=True,
             add_special_tokens=self.add_special_tokens,
             # a prompt longer than the model's positions keeps its end (where the question is)
             truncation=self.max_positions is not None,
-            max_length=None if self.max_positions is None else self.max_positions - sampling.max_new_tokens,
+            max_length=None if self.max_positions is None else self.max_positions - max_new_tokens,
         ).to(self.device)
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        enc = self.encode(prompts, sampling.max_new_tokens)
         if not sampling.greedy:
             torch.manual_seed(sampling.seed)
         gen = self.model.generate(

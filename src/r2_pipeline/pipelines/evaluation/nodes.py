@@ -12,7 +12,6 @@ import pandas as pd  # noqa: E402
 
 from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
-from ...pool.pool import make_backend  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.methods import (  # noqa: E402
     expand_methods,
@@ -125,7 +124,9 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
 
 
 def _local(path: str):
-    return make_backend("transformers", path=path)
+    from ...pool.local import trained_router  # torch only where a router is loaded
+
+    return trained_router(path)
 
 
 def summarize(results: pd.DataFrame, pool: dict) -> dict:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from ...pool.base import SamplingParams
 from ...pool.factory import ladder_order, pool_from_params, router_pool
-from ...pool.pool import ModelPool, make_backend
+from ...pool.local import trained_router
+from ...pool.pool import ModelPool
 from ...reasoning.rewards import (
     AllocatorEnv,
     BenchmarkDecomposerEnv,
@@ -34,8 +35,7 @@ from ...training.grpo import grpo_train
 
 
 def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
-    return router_pool(make_backend("transformers", path=decomposer), make_backend("transformers", path=allocator),
-                       pool["prices"][pool["router_member"]])
+    return router_pool(trained_router(decomposer), trained_router(allocator), pool["prices"][pool["router_member"]])
 
 
 def _questions(world_train: pd.DataFrame, settings: dict, salt: int) -> pd.DataFrame:
