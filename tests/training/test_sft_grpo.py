@@ -119,10 +119,10 @@ def test_grpo_allocator_phase_changes_only_the_allocator(routers, world, tiny_me
 
 def _has_plans(decomposer, world) -> bool:
     from r2_pipeline.pool.base import SamplingParams
-    from r2_pipeline.pool.local import TransformersBackend
+    from r2_pipeline.pool.local import trained_router
 
-    outs = TransformersBackend(decomposer).generate([TASK.decomposer_prompt(q) for q in world["question"]],
-                                                    SamplingParams(max_new_tokens=64))
+    outs = trained_router(decomposer).generate([TASK.decomposer_prompt(q) for q in world["question"]],
+                                               SamplingParams(max_new_tokens=64))
     return any(TASK.parse_plan(o.text, q) for o, q in zip(outs, world["question"]))
 
 

@@ -73,7 +73,9 @@ def trained_router(path: str | Path, **kwargs) -> TransformersBackend:
     """A decomposer or allocator trained by TRL, tokenized as TRL tokenized its training prompts: a
     plain prompt with the tokenizer's special tokens (`tokenizer(text)`, so a base Llama-family
     backbone gets its BOS), a chat prompt through the chat template alone. Pool members trained here
-    (training/pretrain.py) saw no special tokens, and are loaded with the default."""
+    (training/pretrain.py) saw no special tokens, and are loaded with the default. (A tokenizer that
+    also appends a token, an EOS, would get it after the prompt too, which TRL's prompt-completion
+    SFT leaves out of the prompt; no causal LM backbone configured here does.)"""
     return TransformersBackend(path, add_special_tokens=None, **kwargs)
 
 

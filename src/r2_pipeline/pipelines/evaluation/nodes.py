@@ -124,7 +124,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
 
 
 def _local(path: str):
-    from ...pool.local import trained_router  # torch only where a router is loaded
+    from ...pool.local import trained_router
 
     return trained_router(path)
 
@@ -218,7 +218,7 @@ def plot_accuracy_cost(metrics: dict, evaluation: dict | None = None):
         families: dict[str, list[str]] = {}
         for method in methods:
             families.setdefault(frontier_family(method, router), []).append(method)
-        best = max(values["accuracy"] for values in methods.values())
+        best = max((values["accuracy"] for values in methods.values()), default=0.0)
         zoomed = {m for m, values in methods.items() if values["accuracy"] >= best - ZOOM_ACCURACY}
         _draw(full, methods, families, labelled=set(methods) - zoomed, legend=True)
         _draw(top, methods, families, labelled=zoomed, only=zoomed)
