@@ -120,6 +120,10 @@ def test_mlflow_runs_read_back(project):
     assert len(runs) == 1
     assert runs[0].data.tags["benchmark"] == "micro" and runs[0].info.run_name == "single:t5"
     assert set(runs[0].data.metrics) >= {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens"}
+    # a router's readings are tagged, so the UI can filter one router's frontier
+    escalate = client.search_runs([experiment.experiment_id], "tags.router = 'r2_sft' and tags.rule = 'escalate'")
+    assert [r.info.run_name for r in escalate] == ["r2_sft@escalate=0.99"]
+    assert escalate[0].data.tags["threshold"] == "0.99"
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics

@@ -288,3 +288,16 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     assert sorted(a.get_text() for a in top.texts) == sorted(names)
     assert [text.get_text() for text in full.get_legend().get_texts()] == [
         "query_router", "r2_sft@cheapest_likely", "r2_sft@escalate"]
+
+
+def test_each_method_run_is_tagged_with_how_it_read_its_router():
+    from r2_pipeline.pipelines.evaluation.nodes import decoding_tags
+
+    evaluation = {"router": {"rule": "cheapest_likely", "min_success": 0.93}, "query_router": {"threshold": 0.9}}
+    assert decoding_tags("r2_sft", evaluation) == {"router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.93"}
+    assert decoding_tags("r2@escalate=0.99", evaluation) == {"router": "r2", "rule": "escalate", "threshold": "0.99"}
+    assert decoding_tags("r2_round_1@greedy", evaluation) == {"router": "r2_round_1", "rule": "greedy",
+                                                               "threshold": "none"}
+    assert decoding_tags("query_router", evaluation) == {"router": "query_router", "threshold": "0.9"}
+    assert decoding_tags("query_router@0.7", evaluation) == {"router": "query_router", "threshold": "0.7"}
+    assert decoding_tags("single:t5", evaluation) == {}

@@ -11,15 +11,18 @@ import mlflow
 logger = logging.getLogger(__name__)
 
 
-def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | None = None) -> dict:
-    """One run per (benchmark, method), named after the method, with the same metric names."""
+def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | None = None,
+                    method_tags=None) -> dict:
+    """One run per (benchmark, method), named after the method, with the same metric names;
+    `method_tags(method)` adds a method's own tags (how a router was read)."""
     parent = mlflow.active_run()
     if parent is None:
         mlflow.set_experiment(experiment)
     run_ids: dict[str, dict[str, str]] = {}
     for benchmark, methods in metrics.items():
         for method, values in methods.items():
-            run_tags = {"benchmark": benchmark, "method": method, **(tags or {})}
+            run_tags = {"benchmark": benchmark, "method": method, **(tags or {}),
+                        **(method_tags(method) if method_tags else {})}
             with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
                 mlflow.log_metrics({k: float(v) for k, v in values.items() if _number(v)})
                 if figure is not None:

@@ -16,6 +16,7 @@ from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.methods import (  # noqa: E402
     expand_methods,
     method_kind,
+    query_router_threshold,
     resolve_comparisons,
     result_rows,
     router_decoding,
@@ -203,6 +204,24 @@ def frontier_family(method: str, router: dict | None = None) -> str:
     return f"{base}@greedy" if min_success is None else f"{base}@{rule}"
 
 
+def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
+    """How a method read its router, as MLflow tags: `router`, `rule` and `threshold` for a
+    trained router (`greedy` for no threshold), `threshold` for the query router, so the UI can
+    filter one router's readings and chart them as a frontier."""
+    kind = method_kind(method)
+    if kind == "query_router":
+        threshold = query_router_threshold(method)
+        if threshold is None:
+            threshold = (evaluation.get("query_router") or {}).get("threshold", 0.9)
+        return {"router": "query_router", "threshold": str(threshold)}
+    if kind not in {"r2_sft", "r2_round", "r2"}:
+        return {}
+    router = evaluation.get("router") or {}
+    rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
+    return {"router": method.partition("@")[0], "rule": "greedy" if min_success is None else rule,
+            "threshold": "none" if min_success is None else str(min_success)}
+
+
 # the right-hand panel: the methods within this much accuracy of the best, where routers crowd
 ZOOM_ACCURACY = 0.06
 
@@ -254,7 +273,8 @@ def log_runs(metrics: dict, evaluation: dict, pipeline: str = "evaluation") -> d
     """Method runs get the plot too (redrawn: a saved figure cannot be loaded back as a dataset)."""
     figure = plot_accuracy_cost(metrics, evaluation)
     try:
-        return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline})
+        return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline},
+                               method_tags=lambda method: decoding_tags(method, evaluation))
     finally:
         plt.close(figure)
 
