@@ -28,12 +28,7 @@ from oracle_floor import member_outcomes
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.reasoning.methods import router_decoding
-from r2_pipeline.reasoning.router import (
-    cheapest_likely,
-    member_probabilities,
-    trust_or_escalate,
-    validate_member,
-)
+from r2_pipeline.reasoning.router import member_probabilities, read_allocation, validate_member
 from r2_pipeline.tasks.micro_task import TASK
 
 RULES = [None, 0.8, 0.9, 0.93, 0.95]
@@ -78,13 +73,10 @@ def main(folders: list[str], split: str = "test", rules: list[float | None] = RU
 
 
 def choose(rule, probs: list[dict], named: list[str], ladder: list[str]) -> list[str]:
-    """One member per step under a rule: None greedy (the named member), p cheapest_likely at p,
-    ("escalate", p) trust_or_escalate at p."""
-    if rule is None:
-        return list(named)
-    if isinstance(rule, tuple):
-        return [trust_or_escalate(p, n, ladder, rule[1]) for p, n in zip(probs, named)]
-    return [cheapest_likely(p, ladder, rule) or n for p, n in zip(probs, named)]
+    """One member per step under a rule, as the pipeline reads it (router.read_allocation): None
+    greedy (the named member), p cheapest_likely at p, ("escalate", p) escalate at p."""
+    name, threshold = rule if isinstance(rule, tuple) else ("cheapest_likely", rule)
+    return [read_allocation(p, n, ladder, threshold, name) for p, n in zip(probs, named)]
 
 
 def rule_name(rule) -> str:

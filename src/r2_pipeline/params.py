@@ -342,14 +342,20 @@ class EvaluationParams(Strict):
 
     @model_validator(mode="after")
     def known_methods(self):
-        from .reasoning.methods import RUNNERS, check_method, method_kind
+        from .reasoning.methods import (
+            RUNNERS,
+            TRAINED_ROUTER_KINDS,
+            check_method,
+            method_kind,
+            router_name,
+        )
 
         for spec_methods in [self.methods] + [b.methods or [] for b in self.benchmarks.values()]:
             for method in spec_methods:
                 if method_kind(method) not in RUNNERS:
                     raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
                 check_method(method)
-                if method_kind(method) in {"r2_sft", "r2_round", "r2"} and method.split("@", 1)[0] not in self.routers:
+                if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in self.routers:
                     raise ValueError(f"method {method!r} names no trained router; routers: {self.routers}")
         return self
 

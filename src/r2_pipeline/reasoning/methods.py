@@ -149,7 +149,7 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     `@<decoding>` (`r2_sft@0.95`, `r2_sft@escalate=0.99`), the same router read another way."""
     start = time.time()
     rule, min_success = router_decoding(method, context.rule, context.min_success)
-    router, usage = context.router(method.split("@", 1)[0]), RouterUsage.empty(len(examples))
+    router, usage = context.router(router_name(method)), RouterUsage.empty(len(examples))
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
@@ -176,6 +176,13 @@ RUNNERS = {
 # kinds that run a trained router (its decomposer, and for r2 its allocator), whose tokens are
 # priced as `pool.router_member`
 ROUTED_KINDS = {"tier", "random", "oracle", "r2_sft", "r2_round", "r2"}
+# kinds that are a trained router end to end: `<router>[@<decoding>]`
+TRAINED_ROUTER_KINDS = frozenset({"r2_sft", "r2_round", "r2"})
+
+
+def router_name(method: str) -> str:
+    """The trained router a method runs: `r2_sft@escalate=0.99` -> `r2_sft`."""
+    return method.partition("@")[0]
 
 
 def query_router_threshold(method: str) -> float | None:
@@ -221,7 +228,7 @@ def check_method(method: str) -> None:
     kind = method_kind(method)
     if kind == "query_router":
         query_router_threshold(method)
-    elif kind in {"r2_sft", "r2_round", "r2"}:
+    elif kind in TRAINED_ROUTER_KINDS:
         router_decoding(method, "cheapest_likely", None)
     elif "@" in method:
         raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "

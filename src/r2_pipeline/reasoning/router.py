@@ -127,6 +127,17 @@ def trust_or_escalate(probs: dict[str, float], named: str, ladder: Sequence[str]
 ALLOCATOR_RULES = ("cheapest_likely", "escalate")
 
 
+def read_allocation(probs: dict[str, float], named: str, ladder: Sequence[str], min_success: float | None,
+                    rule: str = "cheapest_likely") -> str:
+    """The member one allocator output stands for: the named one (greedy, min_success None), else
+    `rule` at `min_success` over the allocator's probabilities."""
+    if min_success is None:
+        return named
+    if rule == "escalate":
+        return trust_or_escalate(probs, named, ladder, min_success)
+    return cheapest_likely(probs, ladder, min_success) or named
+
+
 def allocator_rule(
     router: ModelPool,
     task: Any,
@@ -169,11 +180,8 @@ def allocator_rule(
                 usage.fallback_counts[fallback] = usage.fallback_counts.get(fallback, 0) + 1
                 member = fallback
             elif min_success is not None:
-                probs = member_probabilities(out.top_logprobs, members)
-                if rule == "escalate":
-                    member = trust_or_escalate(probs, member, ladder, min_success)
-                else:
-                    member = cheapest_likely(probs, ladder, min_success) or member
+                member = read_allocation(member_probabilities(out.top_logprobs, members), member, ladder,
+                                         min_success, rule)
             chosen.append(member)
         return chosen
 

@@ -14,12 +14,14 @@ from ...pool.base import SamplingParams  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.methods import (  # noqa: E402
+    TRAINED_ROUTER_KINDS,
     expand_methods,
     method_kind,
     query_router_threshold,
     resolve_comparisons,
     result_rows,
     router_decoding,
+    router_name,
     run_method,
     step_rows,
 )
@@ -196,8 +198,8 @@ def frontier_family(method: str, router: dict | None = None) -> str:
     """Methods that are one model read at several thresholds share a family, drawn joined as a
     frontier: `query_router@<t>`; a trained router by its decoding rule (the bare name decodes as
     `evaluation.router` says; greedy is a family of its own)."""
-    base = method.partition("@")[0]
-    if method_kind(method) not in {"r2_sft", "r2_round", "r2"}:
+    base = router_name(method)
+    if method_kind(method) not in TRAINED_ROUTER_KINDS:
         return base if method_kind(method) == "query_router" else method
     router = router or {}
     rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
@@ -214,11 +216,11 @@ def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
         if threshold is None:
             threshold = (evaluation.get("query_router") or {}).get("threshold", 0.9)
         return {"router": "query_router", "threshold": str(threshold)}
-    if kind not in {"r2_sft", "r2_round", "r2"}:
+    if kind not in TRAINED_ROUTER_KINDS:
         return {}
     router = evaluation.get("router") or {}
     rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
-    return {"router": method.partition("@")[0], "rule": "greedy" if min_success is None else rule,
+    return {"router": router_name(method), "rule": "greedy" if min_success is None else rule,
             "threshold": "none" if min_success is None else str(min_success)}
 
 
