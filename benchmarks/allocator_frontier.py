@@ -51,7 +51,7 @@ def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str
 def allocator_outputs(folder: str, steps: pd.DataFrame, ladder: list[str]) -> list:
     """The allocator's completion for every step, one batch, with its top tokens over the ladder."""
     return trained_router(folder).generate([TASK.allocator_prompt("", [], f) for f in steps["filled"]],
-                                               SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
+                                           SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
 
 
 def main(folders: list[str], split: str = "test", rules: list[float | None] = RULES) -> None:

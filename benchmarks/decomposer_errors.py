@@ -44,7 +44,7 @@ def main(folder: str, show: int, split: str = "test") -> None:
     questions = [e.question for e in examples]
     references = [e.meta["subtasks"] for e in examples]
     outs = trained_router(folder).generate([TASK.decomposer_prompt(q) for q in questions],
-                                                SamplingParams(max_new_tokens=64))
+                                           SamplingParams(max_new_tokens=64))
     plans = [TASK.parse_plan(o.text, q) for o, q in zip(outs, questions)]
     counts = Counter(category(p, r) for p, r in zip(plans, references))
     print(f"{folder}: {len(plans)} {split} questions\n\n| plan | questions | share |\n|---|---|---|")
