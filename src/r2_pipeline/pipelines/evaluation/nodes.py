@@ -194,6 +194,12 @@ def dearest_member(pool: dict) -> str:
     return ladder_order(pool)[-1]
 
 
+def _decoding(method: str, router: dict) -> tuple[str, float | None]:
+    """(rule, min_success) a trained-router method reads its allocator with, `evaluation.router`
+    supplying the bare name's."""
+    return router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
+
+
 def frontier_family(method: str, router: dict | None = None) -> str:
     """Methods that are one model read at several thresholds share a family, drawn joined as a
     frontier: `query_router@<t>`; a trained router by its decoding rule (the bare name decodes as
@@ -202,7 +208,7 @@ def frontier_family(method: str, router: dict | None = None) -> str:
     if method_kind(method) not in TRAINED_ROUTER_KINDS:
         return base if method_kind(method) == "query_router" else method
     router = router or {}
-    rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
+    rule, min_success = _decoding(method, router)
     return f"{base}@greedy" if min_success is None else f"{base}@{rule}"
 
 
@@ -219,7 +225,7 @@ def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
     if kind not in TRAINED_ROUTER_KINDS:
         return {}
     router = evaluation.get("router") or {}
-    rule, min_success = router_decoding(method, router.get("rule", "cheapest_likely"), router.get("min_success"))
+    rule, min_success = _decoding(method, router)
     return {"router": router_name(method), "rule": "greedy" if min_success is None else rule,
             "threshold": "none" if min_success is None else str(min_success)}
 
