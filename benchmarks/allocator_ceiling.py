@@ -6,13 +6,24 @@ mlflow) trained on exactly the same labels, from the operation and the operands'
 those labels allow. Both are read the same way: P(label <= m) estimates P(m answers the step), and
 `min_success` picks the cheapest member that reaches it (reasoning/router.py cheapest_likely).
 
-Printed: per (member, bucket) pair where the choice is hard, the AUC of each model's P(member answers)
-against whether it does; then both accuracy-cost frontiers (pool cost relative to the dearest member,
-router tokens excluded) beside the step-level oracle. Run on `dev` (3000 fresh questions) or
-validation; the tree is a diagnostic, not a router of the pipeline (R2's allocator is an LM).
+A third allocator, **memory + tree**, bounds what any learner of these labels could do. The labels
+are a function of the step (a member's greedy answer depends on the step's text alone), so it answers
+every step it has a label for with that label, as a perfect memoriser would, and reads the tree for
+the rest. **memory + allocator LM** reads the LM for the rest instead: what the LM would give if it
+remembered every step it was trained on (how much it does remember is printed too).
+`--extra-questions N` adds the oracle labels (the cheapest member that answers) of N fresh questions,
+drawn after the dev set, to what the tree and the memory learn from: how far more training questions
+could move that bound.
+
+Printed: per bucket the share of steps with a label (seen in training); per (member, bucket) pair
+where the choice is hard, the AUC of each model's P(member answers) against whether it does; then the
+accuracy-cost frontiers (pool cost relative to the dearest member, router tokens excluded) beside
+the step-level oracle and the dearest member alone. Run on `dev` (3000 fresh questions) or
+validation; the tree and the memory are diagnostics, not routers of the pipeline (R2's allocator is
+an LM).
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/allocator_ceiling.py [--split dev] [allocator folder]
+    python benchmarks/allocator_ceiling.py [--split dev] [--rules 0.93,escalate=0.99] [--extra-questions N] [allocator folder]
 """
 
 from __future__ import annotations
@@ -21,13 +32,16 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from allocator_frontier import allocator_outputs, score
-from oracle_floor import member_outcomes
+from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
+from oracle_floor import DEV_SIZE, dev_world, member_outcomes, outcomes_of
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from r2_pipeline.reasoning.router import cheapest_likely, member_probabilities
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.local import trained_router
+from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
+from r2_pipeline.tasks.micro_task import TASK
 
 PAIRS = [("t2", 2), ("t3", 2), ("t3", 3), ("t4", 3), ("t4", 4)]
 RULES = [0.9, 0.93, 0.95]
@@ -52,41 +66,101 @@ def cumulative(probs: list[dict[str, float]], ladder: list[str], member: str) ->
     return [sum(p.get(m, 0.0) for m in upto) for p in probs]
 
 
-def main(folder: str, split: str) -> None:
+def extra_labels(root: Path, questions: int) -> pd.DataFrame:
+    """`filled` and `label` for the reference steps of `questions` fresh questions drawn after the dev
+    set, labelled with the cheapest member that answers each (the dearest when none does)."""
+    if questions == 0:
+        return pd.DataFrame({"filled": [], "label": []})
+    world = dev_world(root, DEV_SIZE + questions).iloc[DEV_SIZE:].reset_index(drop=True)
+    steps = outcomes_of(root, world)[0]
+    return pd.DataFrame({"filled": steps["filled"], "label": steps["oracle"]})
+
+
+def memory(labels: pd.DataFrame) -> dict[str, str]:
+    """The label of every labelled step, by the allocator prompt it is read from; refuses labels that
+    disagree for one step (the bound assumes a step's label is a function of the step)."""
+    table: dict[str, str] = {}
+    for filled, label in zip(labels["filled"], labels["label"]):
+        key = TASK.allocator_prompt("", [], filled)
+        if table.setdefault(key, label) != label:
+            raise ValueError(f"step {filled!r} has two labels ({table[key]}, {label}): a memory cannot bound it")
+    return table
+
+
+def recall(folder: str, table: dict[str, str], ladder: list[str]) -> tuple[float, float]:
+    """How much of its own training set the allocator LM remembers: over the distinct training steps,
+    the share whose most likely member is the label, and the share given P(label) >= 0.99."""
+    outs = trained_router(folder).generate(list(table), SamplingParams(max_new_tokens=4, top_logprobs=len(ladder)))
+    probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
+    top = sum(max(p, key=p.get) == label for p, label in zip(probs, table.values()) if p)
+    sure = sum(p.get(label, 0.0) >= 0.99 for p, label in zip(probs, table.values()))
+    return top / len(table), sure / len(table)
+
+
+def main(folder: str, split: str, rules: list, extra_questions: int = 0) -> None:
     root = Path.cwd()
     steps, ladder = member_outcomes(root, split)
-    labels = pd.read_parquet(root / "data/03_primary/allocation_labels.parquet")
+    labels = pd.read_parquet(root / "data/03_primary/allocation_labels.parquet")[["filled", "label"]]
+    extra = extra_labels(root, extra_questions)
+    learned = pd.concat([labels, extra], ignore_index=True)
     tree = HistGradientBoostingClassifier(max_iter=500, learning_rate=0.1, categorical_features=[0], random_state=0)
-    tree.fit(digit_features(labels["filled"]), labels["label"])
+    tree.fit(digit_features(learned["filled"]), learned["label"])
     tree_probs = [dict(zip(tree.classes_, p)) for p in tree.predict_proba(digit_features(steps["filled"]))]
-    lm_probs = [member_probabilities(o.top_logprobs, ladder) for o in allocator_outputs(folder, steps, ladder)]
+    table = memory(labels)
+    distinct = len(table)
+    top, sure = recall(folder, table, ladder)
+    for key, label in memory(extra).items():  # the pipeline's own label first, where both have one
+        table.setdefault(key, label)
+    remembered = [table.get(TASK.allocator_prompt("", [], f)) for f in steps["filled"]]
+    memory_probs = [{label: 1.0} if label else p for label, p in zip(remembered, tree_probs)]
+    lm_outs = allocator_outputs(folder, steps, ladder)
+    lm_probs = [member_probabilities(o.top_logprobs, ladder) for o in lm_outs]
+    lm_memory_probs = [{label: 1.0} if label else p for label, p in zip(remembered, lm_probs)]
 
-    print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; both models trained on "
-          f"{len(labels)} allocation labels\n")
-    print("| member | bucket | steps | member answers | AUC, allocator LM | AUC, tree |\n|---|---|---|---|---|---|")
+    print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; the allocator LM learned "
+          f"from {len(labels)} allocation labels, the tree and the memory from {len(learned)} "
+          f"({len(extra)} of {extra_questions} extra questions)")
+    print(f"The allocator LM on its {len(labels)} training labels ({distinct} distinct steps): the label is its "
+          f"most likely member for {top:.3f} of them, and has P >= 0.99 for {sure:.3f}\n")
+    seen = pd.Series([label is not None for label in remembered], index=steps.index).groupby(steps["bucket"]).mean()
+    print("| bucket | " + " | ".join(str(b) for b in seen.index) + " |\n|---|" + "---|" * len(seen))
+    print("| steps with a label | " + " | ".join(f"{v:.2f}" for v in seen) + " |\n")
+    print("| member | bucket | steps | member answers | AUC, allocator LM | AUC, tree | AUC, memory + tree |")
+    print("|---|---|---|---|---|---|---|")
     for member, bucket in PAIRS:
         rows = (steps["bucket"] == bucket).to_numpy()
         answers = steps.loc[rows, member].astype(int)
         if answers.nunique() < 2:
             continue
         aucs = [roc_auc_score(answers, [p for p, r in zip(cumulative(probs, ladder, member), rows) if r])
-                for probs in (lm_probs, tree_probs)]
-        print(f"| {member} | {bucket} | {rows.sum()} | {answers.mean():.3f} | {aucs[0]:.3f} | {aucs[1]:.3f} |")
+                for probs in (lm_probs, tree_probs, memory_probs)]
+        print(f"| {member} | {bucket} | {rows.sum()} | {answers.mean():.3f} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
 
     buckets = sorted(steps["bucket"].unique())
-    print("\n| allocator | min_success | accuracy | pool cost vs dearest | "
-          + " | ".join(f"bucket {b}" for b in buckets) + " |")
+    print("\n| allocator | rule | accuracy | pool cost vs dearest | " + " | ".join(f"bucket {b}" for b in buckets) + " |")
     print("|---|---|---|---|" + "---|" * len(buckets))
-    print("| oracle | - | " + " | ".join(score(steps, ladder, list(steps["oracle"]))) + " |")
-    for name, probs in (("allocator LM", lm_probs), ("tree", tree_probs)):
-        for rule in RULES:
-            choice = [cheapest_likely(p, ladder, rule) or ladder[-1] for p in probs]
-            print(f"| {name} | {rule} | " + " | ".join(score(steps, ladder, choice)) + " |")
+    print("| - | oracle | " + " | ".join(score(steps, ladder, list(steps["oracle"]))) + " |")
+    print(f"| - | {ladder[-1]} alone | " + " | ".join(score(steps, ladder, [ladder[-1]] * len(steps))) + " |")
+    lm_named = [validate_member(o.text, ladder) or ladder[-1] for o in lm_outs]
+    lm_memory_named = [label or named for label, named in zip(remembered, lm_named)]
+    for name, probs, named in (("allocator LM", lm_probs, lm_named),
+                               ("memory + allocator LM", lm_memory_probs, lm_memory_named),
+                               ("tree", tree_probs, [max(p, key=p.get) for p in tree_probs]),
+                               ("memory + tree", memory_probs, [max(p, key=p.get) for p in memory_probs])):
+        for rule in rules:
+            print(f"| {name} | {rule_name(rule)} | " + " | ".join(score(steps, ladder, choose(rule, probs, named, ladder)))
+                  + " |")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", nargs="?", default="data/06_models/allocator_sft")
     parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
+    parser.add_argument("--rules", type=parse_rules, default=RULES,
+                        help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
+    parser.add_argument("--extra-questions", type=int, default=0,
+                        help="oracle labels of this many fresh questions (drawn after dev) for the tree and the memory")
     args = parser.parse_args()
-    main(args.folder, args.split)
+    if args.extra_questions < 0:
+        parser.error("--extra-questions must be 0 or more")
+    main(args.folder, args.split, args.rules, args.extra_questions)

@@ -62,13 +62,18 @@ def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list
     """The reference steps of a world split (or `dev`) with, per member, whether it answers each exactly
     (`<member>`) and what it cost (`<member>_cost`), and the oracle's member and cost; plus the ladder,
     cheapest first."""
+    return outcomes_of(root, split_world(root, split))
+
+
+def outcomes_of(root: Path, world: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """`member_outcomes` for the reference steps of any micro world frame."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
     with rooted(root):  # trained members' folders are relative to the project root
         pool = pool_from_params(manifest, pool_params)
     ladder = ladder_order(pool_params)
-    steps = reference_steps(split_world(root, split))
+    steps = reference_steps(world)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(max_new_tokens=8)
     for member in ladder:
