@@ -105,6 +105,12 @@ def test_base_parameters_are_valid():
          r"evaluation\.methods: 'single:t9' names no pool member"),
         (lambda p: p["evaluation"]["benchmarks"]["micro"].update(methods=["tier:t0"]),
          r"evaluation\.methods: 'tier:t0' names no pool member"),
+        # a method run twice would count its questions and its cost twice (and halve every vs-t5 ratio)
+        (lambda p: p["evaluation"].update(methods=["single", "single:t5", "r2"]),
+         r"evaluation \(micro\): methods \['single:t5'\] are listed twice"),
+        (lambda p: p["evaluation"].update(methods=["r2", "r2_sft", "r2"]), r"methods \['r2'\] are listed twice"),
+        (lambda p: p["evaluation"].update(methods=["random:t3"]), r"'random:t3': only single and tier take a :<member>"),
+        (lambda p: p["evaluation"].update(methods=["query_router:t1"]), r"'query_router:t1': only single and tier"),
         # keys nodes read directly have no default: leaving one out fails here, not in the node
         (lambda p: p["model_pool"].pop("seed"), r"model_pool\.seed.*Field required"),
         (lambda p: p["data_generation"].pop("teacher"), r"data_generation\.teacher.*Field required"),

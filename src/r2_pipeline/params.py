@@ -509,6 +509,20 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     return validated
 
 
+def _repeated_method_problems(evaluation, members: list[str]) -> list[str]:
+    """A method listed twice for one benchmark (itself, or through `single`/`tier`) would run and be
+    counted twice: twice the questions in its accuracy, twice its cost."""
+    from .reasoning.methods import expand_methods
+
+    problems = []
+    for name, spec in evaluation.benchmarks.items():
+        try:
+            expand_methods(spec.methods or evaluation.methods, members)
+        except ValueError as error:
+            problems.append(f"parameter evaluation ({name}): {error}")
+    return problems
+
+
 def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     """What one block says about another: members named anywhere exist, tiers train every member."""
     pool = blocks.get("pool")
@@ -532,6 +546,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _comparison_problems(evaluation, pool)
+        problems += _repeated_method_problems(evaluation, members)
         problems += [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
                      for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
     problems += _router_price_problems(pool, evaluation, rl)

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from r2_pipeline.reasoning.methods import method_kind, query_router_threshold, router_decoding
+from r2_pipeline.reasoning.methods import (
+    expand_methods,
+    method_kind,
+    query_router_threshold,
+    router_decoding,
+)
 from r2_pipeline.reasoning.query_router import KNNQueryRouter
 
 QUESTIONS = ["add two small numbers", "add two small values", "multiply three big numbers", "multiply big values"]
@@ -55,3 +60,10 @@ def test_trained_router_method_names_carry_their_decoding(method, kind, decoding
 def test_bad_router_decodings_are_refused(method):
     with pytest.raises(ValueError, match=r"r2(_sft)?@"):
         router_decoding(method, "cheapest_likely", 0.93)
+
+
+def test_single_and_tier_expand_to_every_member_and_a_repeat_is_refused():
+    assert expand_methods(["single", "r2", "tier:t2"], ["t1", "t2"]) == ["single:t1", "single:t2", "r2", "tier:t2"]
+    # run twice, a method would count its questions and its cost twice
+    with pytest.raises(ValueError, match=r"methods \['single:t2'\] are listed twice"):
+        expand_methods(["single", "single:t2"], ["t1", "t2"])

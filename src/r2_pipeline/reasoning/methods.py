@@ -28,14 +28,22 @@ class MethodResult:
     allocations: int = 0
 
 
+MEMBER_KINDS = ("single", "tier")  # the methods that take a `:<member>` suffix
+
+
 def expand_methods(names: Sequence[str], members: Sequence[str]) -> list[str]:
-    """`single` means `single:<m>` for every member (likewise `tier`)."""
+    """`single` means `single:<m>` for every member (likewise `tier`). A method listed twice, as
+    itself or through `single`/`tier`, is an error naming it: it would be run and counted twice."""
     out = []
     for name in names:
-        if name in {"single", "tier"}:
+        if name in MEMBER_KINDS:
             out += [f"{name}:{m}" for m in members]
         else:
             out.append(name)
+    repeated = sorted({m for m in out if out.count(m) > 1})
+    if repeated:
+        raise ValueError(f"methods {repeated} are listed twice in {list(names)} (`single` and `tier` already mean "
+                         "every member): each method runs once")
     return out
 
 
@@ -233,6 +241,8 @@ def check_method(method: str) -> None:
     elif "@" in method:
         raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "
                          "take an @ suffix")
+    if ":" in method and kind not in MEMBER_KINDS:
+        raise ValueError(f"method {method!r}: only {' and '.join(MEMBER_KINDS)} take a :<member> suffix")
 
 
 def method_kind(method: str) -> str:
