@@ -3,6 +3,7 @@ accelerate file. Nothing here contacts an endpoint or loads a model."""
 
 from __future__ import annotations
 
+import copy
 import datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from accelerate.utils import DistributedType
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 
-from r2_pipeline.params import validate_params
+from r2_pipeline.params import ParameterError, validate_params
 from r2_pipeline.pipeline_registry import register_pipelines
 from r2_pipeline.pipelines.evaluation.pipeline import ROUTERS
 from r2_pipeline.pipelines.rl_refinement import ROUNDS
@@ -131,3 +132,28 @@ def test_accelerate_config_parses():
     assert config.deepspeed_config["zero_stage"] == 2
     assert (config.mixed_precision, config.use_cpu) == ("bf16", False)
     assert config.num_processes > 1
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "teacher", "evaluation", "read"),
+    [
+        # CSQA's "test" reads validation (its test labels are hidden): a validation teacher is the test set
+        ("csqa", {"split": "validation", "limit": 1000}, {"limit": 200}, r"'tau/commonsense_qa' split 'validation'"),
+        ("scan", {"split": "test"}, {"limit": 200}, r"'scan-tasks/scan-tasks:simple' split 'test'"),
+        # an offline copy or a file ignores `split`: the same one on both sides is the same rows
+        ("math", {"source": "offline", "split": "train"}, {"source": "offline", "limit": 200}, r"'offline'\)"),
+    ],
+)
+def test_a_teacher_that_reads_evaluations_rows_is_refused(params, benchmark, teacher, evaluation, read):
+    edited = copy.deepcopy(params)
+    edited["data_generation"]["teacher"]["benchmarks"][benchmark] = teacher
+    edited["evaluation"]["benchmarks"][benchmark] = evaluation
+    with pytest.raises(ParameterError, match=rf"teacher\.benchmarks\.{benchmark} reads the rows evaluation reads \({read}"):
+        validate_params(edited)
+
+
+def test_a_teacher_on_another_split_or_source_is_accepted(params):
+    edited = copy.deepcopy(params)
+    edited["data_generation"]["teacher"]["benchmarks"]["csqa"] = {"split": "train"}
+    edited["data_generation"]["teacher"]["benchmarks"]["math"] = {"source": "offline", "split": "train"}
+    validate_params(edited)  # evaluation reads MATH from the hub, CSQA's validation split

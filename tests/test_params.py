@@ -111,6 +111,8 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=["r2", "r2_sft", "r2"]), r"methods \['r2'\] are listed twice"),
         (lambda p: p["evaluation"].update(methods=["random:t3"]), r"'random:t3': only single and tier take a :<member>"),
         (lambda p: p["evaluation"].update(methods=["query_router:t1"]), r"'query_router:t1': only single and tier"),
+        (lambda p: p["evaluation"]["benchmarks"]["micro"].update(split="validation"),
+         r"benchmarks\.micro\.split = 'validation': the micro benchmark reads a table, not a split"),
         # keys nodes read directly have no default: leaving one out fails here, not in the node
         (lambda p: p["model_pool"].pop("seed"), r"model_pool\.seed.*Field required"),
         (lambda p: p["data_generation"].pop("teacher"), r"data_generation\.teacher.*Field required"),

@@ -338,6 +338,13 @@ class EvaluationParams(Strict):
         unknown = sorted(set(self.benchmarks) - set(TASK_MODULES))
         if unknown:
             raise ValueError(f"unknown benchmarks {unknown}; known: {sorted(TASK_MODULES)}")
+        micro = self.benchmarks.get("micro")
+        if micro is not None and micro.split != "test":
+            # the micro task reads whatever table it is given: a split name would be ignored, and a
+            # threshold "tuned on validation" would be tuned on test
+            raise ValueError(f"benchmarks.micro.split = {micro.split!r}: the micro benchmark reads a table, not a "
+                             "split (the evaluation pipeline: data_generation's test split); score a router on "
+                             "validation with benchmarks/allocator_frontier.py --split validation")
         return self
 
     @model_validator(mode="after")
@@ -509,6 +516,48 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     return validated
 
 
+def _evaluation_problems(evaluation, pool, data) -> list[str]:
+    """What the evaluation block says about the pool and the teacher."""
+    members = list(pool.members)
+    problems = _comparison_problems(evaluation, pool) + _repeated_method_problems(evaluation, members)
+    if data is not None and data.teacher.kind == "endpoint":
+        problems += _teacher_overlap_problems(data, evaluation)
+    return problems + [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
+                       for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
+
+
+def _teacher_overlap_problems(data, evaluation) -> list[str]:
+    """A benchmark the endpoint teacher and evaluation both read must not give both the same rows:
+    router training data would then hold the test questions. Rows are the same when both read one
+    offline copy or file (those ignore `split`), or one hub dataset at one split after the task's
+    `split_map` (CSQA and MuSiQue read `validation` for `test`)."""
+    import os
+
+    from .paths import from_root
+    from .tasks.base import get_task
+    from .tasks.loading import OFFLINE, looks_like_file
+
+    problems = []
+    for name, teacher_spec in (data.teacher.benchmarks or {}).items():
+        if name not in evaluation.benchmarks:
+            continue
+        task = get_task(name)
+        default = f"{task.hub}:{task.hub_config}" if getattr(task, "hub_config", None) else getattr(task, "hub", None)
+        split_map = getattr(task, "split_map", {})
+        sides = [(spec.source or default, split_map.get(spec.split, spec.split))
+                 for spec in (teacher_spec, evaluation.benchmarks[name])]
+        (source, split), (other_source, other_split) = sides
+        if source != other_source:
+            continue
+        unsplit = source == OFFLINE or looks_like_file(source) or os.path.exists(from_root(source))
+        if unsplit or split == other_split:
+            read = f"{source!r}" + ("" if unsplit else f" split {split!r}")
+            problems.append(f"parameter data_generation.teacher.benchmarks.{name} reads the rows evaluation reads "
+                            f"({read}): the router would train on test questions; give the teacher a training "
+                            "split or another source")
+    return problems
+
+
 def _repeated_method_problems(evaluation, members: list[str]) -> list[str]:
     """A method listed twice for one benchmark (itself, or through `single`/`tier`) would run and be
     counted twice: twice the questions in its accuracy, twice its cost."""
@@ -545,10 +594,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
-        problems += _comparison_problems(evaluation, pool)
-        problems += _repeated_method_problems(evaluation, members)
-        problems += [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
-                     for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
+        problems += _evaluation_problems(evaluation, pool, data)
     problems += _router_price_problems(pool, evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "

@@ -52,6 +52,9 @@ def evaluate_methods(
         task = get_task(benchmark)
         # the micro world's test split comes from data_generation; other benchmarks load themselves
         source = test_split if benchmark == "micro" and test_split is not None else spec.get("source")
+        if benchmark == "micro" and test_split is not None and spec.get("source"):
+            logger.warning("evaluation reads data_generation's micro test split; evaluation.benchmarks.micro.source "
+                           "(%s) is read only by evaluation_baselines", spec["source"])
         examples = task.load(source, split=spec.get("split", "test"), limit=spec.get("limit"))
         bench_sampling = SamplingParams(**{**evaluation.get("sampling", {}), **spec.get("sampling", {})})
         for method in expand_methods(benchmark_methods(spec, evaluation), built.members):
