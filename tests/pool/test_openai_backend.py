@@ -69,6 +69,18 @@ def test_extra_body_is_part_of_the_cache_identity():
     assert tuned.fingerprint == OpenAIBackend("http://h:1/v1", "m", extra_body={"repetition_penalty": 1.1}).fingerprint
 
 
+def test_weights_put_the_served_folder_in_the_cache_key(tmp_path):
+    """`vllm serve <folder>` after a retrain keeps its URL and name: only the folder's hash tells the
+    new model's answers from the old one's in the cache."""
+    (tmp_path / "model.safetensors").write_bytes(b"old")
+    old = OpenAIBackend("http://h:1/v1", "t3", weights=str(tmp_path)).fingerprint
+    assert old != OpenAIBackend("http://h:1/v1", "t3").fingerprint
+    (tmp_path / "model.safetensors").write_bytes(b"retrained")
+    assert OpenAIBackend("http://h:1/v1", "t3", weights=str(tmp_path)).fingerprint != old
+    with pytest.raises(ValueError, match=r"weights '.*missing' is not a folder"):
+        OpenAIBackend("http://h:1/v1", "t3", weights=str(tmp_path / "missing"))
+
+
 def test_request_params_send_sampling_fields_only_when_sampling():
     assert request_params(SamplingParams(max_new_tokens=5), "completion") == {
         "max_tokens": 5,

@@ -10,6 +10,7 @@ import pytest
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.cache import CallCache
+from r2_pipeline.pool.local import folder_fingerprint
 from r2_pipeline.pool.pool import ModelPool, make_backend
 from r2_pipeline.pool.prices import Price, PriceTable
 from r2_pipeline.pool.vllm_backend import VLLMBackend, to_vllm_sampling, vllm_fingerprint
@@ -134,6 +135,18 @@ def test_fingerprint_follows_the_weights_not_memory_settings(tmp_path):
     before = vllm_fingerprint(str(tmp_path), {})
     (tmp_path / "config.json").write_text('{"retrained": true}')
     assert vllm_fingerprint(str(tmp_path), {}) != before  # a local folder hashes its files
+
+
+def test_fingerprint_follows_the_settings_that_change_a_local_folders_answers(tmp_path):
+    """Flipping the chat template, the dtype or the quantization must not be answered from the cache
+    of the old setting; nor may a transformers member on the same folder share vLLM's answers."""
+    (tmp_path / "config.json").write_text("{}")
+    folder = str(tmp_path)
+    keys = {vllm_fingerprint(folder, {}), vllm_fingerprint(folder, {}, chat_template=True),
+            vllm_fingerprint(folder, {"dtype": "float32"}), vllm_fingerprint(folder, {"quantization": "fp8"}),
+            folder_fingerprint(folder)}
+    assert len(keys) == 5
+    assert vllm_fingerprint(folder, {"gpu_memory_utilization": 0.5}) == vllm_fingerprint(folder, {})
 
 
 def test_vllm_is_imported_only_when_a_member_uses_it(monkeypatch):

@@ -22,6 +22,7 @@ from typing import Any
 
 import openai
 
+from ..paths import from_root
 from .base import Completion, SamplingParams
 from .ratelimit import BatchStopped, RateLimiter, bucket_for
 
@@ -64,13 +65,25 @@ def redact(text: str, *secrets: Any) -> str:
     return text
 
 
-def endpoint_fingerprint(base_url: str, model: str, style: str, extra_body: Mapping[str, Any] | None = None) -> str:
+def endpoint_fingerprint(
+    base_url: str, model: str, style: str, extra_body: Mapping[str, Any] | None = None,
+    weights: str | Path | None = None,
+) -> str:
     """Cache identity of an endpoint's model; style is included because chat wraps the prompt, and
     `extra_body` (vLLM's `top_k`, `repetition_penalty`, chat template arguments) because it changes
-    the answers."""
+    the answers. A URL and a name say nothing of the weights behind them: `weights`, the local
+    folder our own server serves, adds its files' hash, so a retrained model is never answered
+    from the old one's cache."""
     parts = [base_url.rstrip("/"), model, style]
     if extra_body:
         parts.append(json.dumps(extra_body, sort_keys=True, default=str))
+    if weights is not None:
+        from .local import folder_fingerprint  # noqa: PLC0415  (torch only for members that name weights)
+
+        if not Path(from_root(weights)).is_dir():
+            raise ValueError(f"weights {str(weights)!r} is not a folder: name the local model folder the "
+                             "endpoint serves (its files' hash joins the cache key)")
+        parts.append("weights=" + folder_fingerprint(from_root(weights)))
     payload = "\x1f".join(parts)
     return "openai-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -156,6 +169,7 @@ class OpenAIBackend:
         timeout_s: float = 60.0,
         max_retries: int = 5,
         tokenizer_path: str | Path | None = None,
+        weights: str | Path | None = None,
         fingerprint: str | None = None,
         name: str | None = None,
         backoff_s: float = 1.0,
@@ -177,7 +191,7 @@ class OpenAIBackend:
         self.max_backoff_s = max_backoff_s
         self.extra_body = dict(extra_body) if extra_body else None
         self.tokenizer_path = tokenizer_path
-        self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body)
+        self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body, weights)
         self._bucket = bucket_for(requests_per_minute, max_concurrency)
         self._tokenizer: Any = None
         self._warned_estimate = False

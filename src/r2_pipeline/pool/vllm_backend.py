@@ -15,12 +15,16 @@ from .local import folder_fingerprint
 IDENTITY_KWARGS = ("revision", "tokenizer", "tokenizer_revision", "quantization", "dtype")
 
 
-def vllm_fingerprint(model: str, llm_kwargs: Mapping[str, Any]) -> str:
-    """The weights' own hash for a local folder, else the hub id with the arguments that pick weights."""
-    if Path(model).is_dir():
-        return folder_fingerprint(model)
+def vllm_fingerprint(model: str, llm_kwargs: Mapping[str, Any], chat_template: bool = False) -> str:
+    """The weights (a local folder's own hash, else the hub id) with the settings that change what
+    they write: the arguments that pick or cast weights, and the chat template. A local folder's key
+    is never a transformers member's on the same folder: vLLM reads it its own way (dtype `auto`,
+    the tokenizer's special tokens)."""
     identity = {k: str(llm_kwargs[k]) for k in IDENTITY_KWARGS if k in llm_kwargs}
-    payload = json.dumps({"model": model, **identity}, sort_keys=True)
+    if chat_template:
+        identity["chat_template"] = "true"
+    weights = {"folder": folder_fingerprint(model)} if Path(model).is_dir() else {"model": model}
+    payload = json.dumps({**weights, **identity}, sort_keys=True)
     return "vllm-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -77,7 +81,7 @@ class VLLMBackend:
         self.model = model
         self.chat_template = chat_template
         self.llm = vllm.LLM(model=model, **llm_kwargs)
-        self.fingerprint = fingerprint or vllm_fingerprint(model, llm_kwargs)
+        self.fingerprint = fingerprint or vllm_fingerprint(model, llm_kwargs, chat_template)
 
     def __repr__(self) -> str:
         return f"VLLMBackend(model={self.model!r}, chat_template={self.chat_template})"
