@@ -58,6 +58,15 @@ def test_invalid_allocation_falls_back_and_is_counted(ladder_pool):
     assert usage.prompt_tokens[0] > 0 and usage.cost_usd[1] > 0
 
 
+def test_a_threshold_refuses_an_allocator_served_without_log_probabilities(ladder_pool):
+    """A server that ignores top_logprobs would turn every min_success reading into greedy, under
+    the threshold's name."""
+    rule = allocator_rule(router(Scripted(lambda p: ""), Scripted(lambda p: "t3")), TASK, ["q"], ladder_pool.members,
+                          "t5", SamplingParams(), RouterUsage.empty(1), min_success=0.9)
+    with pytest.raises(ValueError, match=r"without top_logprobs, and rule cheapest_likely at min_success 0\.9"):
+        rule([0], 0, ["3 + 4"], [[]])
+
+
 def test_routed_execution_substitutes_earlier_answers_and_batches_by_step(ladder_pool):
     plans = [["3 + 4", "#1 * 6", "#2 - 40"], ["12 + 7", "#1 + 10"]]
     usage = RouterUsage.empty(2)

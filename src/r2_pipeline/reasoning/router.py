@@ -180,6 +180,11 @@ def allocator_rule(
                 usage.fallback_counts[fallback] = usage.fallback_counts.get(fallback, 0) + 1
                 member = fallback
             elif min_success is not None:
+                if not out.top_logprobs:  # else every threshold would silently read as greedy
+                    raise ValueError(f"the allocator's output {out.text!r} came back without top_logprobs, and "
+                                     f"rule {rule} at min_success {min_success} reads them: serve the router where "
+                                     "it returns log-probabilities (in process, vLLM, OpenAI), or decode greedily "
+                                     "(min_success null)")
                 member = read_allocation(member_probabilities(out.top_logprobs, members), member, ladder,
                                          min_success, rule)
             chosen.append(member)
