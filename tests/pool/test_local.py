@@ -174,3 +174,28 @@ def test_a_trained_router_reads_its_prompts_as_trl_trained_it(tiny_member, tmp_p
 
     # where the tokenizer adds nothing (the micro routers), nothing changes, cache key included
     assert trained_router(tiny_member).fingerprint == TransformersBackend(tiny_member).fingerprint
+
+
+def test_every_end_token_of_the_generation_config_ends_a_completion(tiny_member, tmp_path):
+    """Instruct models list several end tokens (Qwen2.5: <|im_end|> and <|endoftext|>); vLLM and
+    endpoints stop at any of them, and so must this backend, in its text and in its token count."""
+    import json
+    import shutil
+
+    sampling = SamplingParams(max_new_tokens=6, logprobs=True)
+    plain = TransformersBackend(tiny_member)
+    out = plain.generate(PROMPTS, sampling)
+    # the first token of a longer answer: made an end token, it ends that answer at once
+    row = next(i for i, c in enumerate(out) if c.completion_tokens >= 2)
+    second = plain.tokenizer(out[row].text, add_special_tokens=False)["input_ids"][0]
+    ended = tmp_path / "ended"
+    shutil.copytree(tiny_member, ended)
+    config = json.loads((ended / "generation_config.json").read_text())
+    config["eos_token_id"] = [plain.tokenizer.eos_token_id, second]
+    (ended / "generation_config.json").write_text(json.dumps(config))
+    backend = TransformersBackend(ended)
+    assert backend.ends == {plain.tokenizer.eos_token_id, second}
+    assert backend.fingerprint != plain.fingerprint  # its answers differ from the single-end ones
+    cut = backend.generate(PROMPTS, sampling)[row]
+    assert cut.completion_tokens == 1 and cut.text == ""
+    assert cut.token_logprobs == pytest.approx(out[row].token_logprobs[:1])

@@ -69,6 +69,12 @@ def neutral_generation_config(folder_config):
     return GenerationConfig(**{k: getattr(folder_config, k, None) for k in ids})
 
 
+def end_tokens(configured: int | list[int] | None, tokenizer_eos: int | None) -> frozenset[int]:
+    """The ids that end a completion: the generation config's end token(s) and the tokenizer's."""
+    ids = configured if isinstance(configured, list) else [configured]
+    return frozenset(i for i in [*ids, tokenizer_eos] if i is not None)
+
+
 def trained_router(path: str | Path, **kwargs) -> TransformersBackend:
     """A decomposer or allocator trained by TRL, tokenized as TRL tokenized its training prompts: a
     plain prompt with the tokenizer's special tokens (`tokenizer(text)`, so a base Llama-family
@@ -110,8 +116,13 @@ class TransformersBackend:
         if add_special_tokens is None:
             add_special_tokens = not self.chat_template
         self.add_special_tokens = add_special_tokens and self._adds_special_tokens()
-        self.fingerprint = backend_fingerprint(folder_fingerprint(self.path), dtype, self.add_special_tokens,
-                                               self.chat_template)
+        # every token that ends a turn: instruct models list several in generation_config.json
+        # (Qwen2.5: <|im_end|> and <|endoftext|>), as vLLM and endpoints honour them
+        self.ends = end_tokens(self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id)
+        fingerprint = folder_fingerprint(self.path)
+        if len(self.ends) > 1:  # answers cut at the first of several ends are not the earlier ones
+            fingerprint = hashlib.sha256(f"{fingerprint}\x1fends={sorted(self.ends)}".encode()).hexdigest()[:16]
+        self.fingerprint = backend_fingerprint(fingerprint, dtype, self.add_special_tokens, self.chat_template)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.truncation_side = "left"
 
@@ -161,7 +172,7 @@ class TransformersBackend:
             top_p=sampling.top_p if not sampling.greedy else None,
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
+            eos_token_id=sorted(self.ends) or None,
             output_scores=sampling.logprobs or sampling.top_logprobs > 0,
             return_dict_in_generate=True,
         )
@@ -205,12 +216,12 @@ class TransformersBackend:
         ]
 
     def _decode(self, ids: list[int]) -> str:
-        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        return self.tokenizer.decode([t for t in ids if t not in (eos, pad)], skip_special_tokens=True)
+        pad = self.tokenizer.pad_token_id
+        return self.tokenizer.decode([t for t in ids if t not in self.ends and t != pad], skip_special_tokens=True)
 
     def _completion(self, ids: torch.Tensor, prompt_len: int, logprobs, sampling) -> Completion:
         ids = ids.tolist()
-        length = next((i + 1 for i, t in enumerate(ids) if t == self.tokenizer.eos_token_id), len(ids))
+        length = next((i + 1 for i, t in enumerate(ids) if t in self.ends), len(ids))
         text = self._decode(ids[:length])
         if any(stop in text for stop in sampling.stop):
             # an endpoint stops at the stop string and charges the tokens up to it; so does this
