@@ -176,8 +176,9 @@ def test_switching_a_member_to_an_endpoint_keeps_the_metrics(server, micro_tier)
 
     assert server.requests_logged() - before == len(served_steps) > len(test_split)
     local, remote = local_metrics["micro"]["single:t1"], served_metrics["micro"]["single:t1"]
-    for key in ("accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n"):
+    for key in ("accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n", "estimated_token_steps"):
         assert local[key] == remote[key], key
+    assert remote["estimated_token_steps"] == 0  # the server reports usage: measured, not estimated
     assert local["n"] == len(test_split) and local["accuracy"] > 0
     # call by call: the same answers, parsed values and token counts
     columns = ["id", "step", "prompt", "text", "value", "prompt_tokens", "completion_tokens"]

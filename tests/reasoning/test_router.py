@@ -264,3 +264,33 @@ def test_decomposer_rollouts_read_the_allocator_by_the_configured_rule(ladder_po
         assert outcome.correct
         costs[rule] = outcome.cost
     assert costs["escalate"] > costs["cheapest_likely"]
+
+
+def test_estimated_token_counts_are_marked_per_step_and_counted_per_method(ladder_pool):
+    """A server that sends no usage gets its tokens estimated by the backend: the step, the question's
+    row and the method's metrics say so, so an estimated cost is never read as a measured one."""
+    import pandas as pd
+
+    from r2_pipeline.pipelines.evaluation.nodes import summarize
+    from r2_pipeline.reasoning.methods import result_rows, run_method
+    from r2_pipeline.tasks.base import Example
+
+    class NoUsage:
+        fingerprint = "no-usage"
+
+        def generate(self, prompts, sampling):
+            return [Completion("7", len(p) // 4, 1, estimated_tokens=True) for p in prompts]
+
+    pool = ModelPool({**ladder_pool.backends, "t1": NoUsage()}, ladder_pool.prices)
+    examples = [Example("q", "Ann has 3 apples. Then she gets 4 more. How many apples are there now?", 7,
+                        meta={"subtasks": ["3 + 4"]})]
+    results = {}
+    for member in ("t1", "t2"):
+        result = run_method(f"single:{member}", pool, TASK, examples, SamplingParams())
+        results[member] = result_rows("micro", result, TASK, examples)
+        assert [t.estimated_tokens for t in result.traces[0]] == [member == "t1"]
+    assert [rows[0]["estimated_token_steps"] for rows in results.values()] == [1, 0]
+    frame = pd.DataFrame(results["t1"] + results["t2"])
+    metrics = summarize(frame, {"members": {"t1": {}, "t2": {}}, "prices": {"t1": PRICE, "t2": PRICE}})
+    assert metrics["micro"]["single:t1"]["estimated_token_steps"] == 1
+    assert metrics["micro"]["single:t2"]["estimated_token_steps"] == 0

@@ -29,6 +29,8 @@ class StepTrace:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    # the server sent no usage: the counts (and so the cost) are the backend's estimate
+    estimated_tokens: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +86,7 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
                 prompt_tokens=out.prompt_tokens,
                 completion_tokens=out.completion_tokens,
                 cost_usd=pool.cost(member, out),
+                estimated_tokens=out.estimated_tokens,
             )
     for j in sorted(pending):
         traces[active[j]].append(pending[j])

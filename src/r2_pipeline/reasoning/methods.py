@@ -280,6 +280,8 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
                 "router_completion_tokens": result.router_completion_tokens[i],
                 "router_cost_usd": result.router_cost_usd[i],
                 "cost_usd": sum(t.cost_usd for t in trace) + result.router_cost_usd[i],
+                # steps whose token counts a server did not report (estimated by the backend)
+                "estimated_token_steps": sum(t.estimated_tokens for t in trace),
                 "method_seconds": result.seconds,
                 "invalid_allocations": result.invalid_allocations,
             }

@@ -151,7 +151,12 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
             "n": int(len(group)),
             "invalid_allocations": int(group["invalid_allocations"].iloc[0]),
             "seconds": float(group["method_seconds"].iloc[0]),
+            # steps whose token counts (and so cost) the backend estimated: the server sent no usage
+            "estimated_token_steps": int(group["estimated_token_steps"].sum()),
         }
+        if metrics[benchmark][method]["estimated_token_steps"]:
+            logger.warning("%s / %s: %d steps' token counts are estimates (the server sent no usage)",
+                           benchmark, method, metrics[benchmark][method]["estimated_token_steps"])
     largest = f"single:{dearest_member(pool)}"
     for methods in metrics.values():
         if largest in methods and methods[largest]["cost_usd"] > 0:
