@@ -38,6 +38,29 @@ def test_second_call_is_a_hit(tmp_path):
     assert [c.text for c in first] == ["ba", "dc", "ba"]
 
 
+def test_a_batching_backend_is_cached_batch_by_batch_so_a_crash_keeps_the_finished_batches(tmp_path):
+    class Batching(CountingBackend):
+        batch_size = 2
+        fail_at = 3  # the third batch never finishes
+
+        def generate(self, prompts, sampling):
+            assert len(prompts) <= self.batch_size
+            self.fail_at -= 1
+            if self.fail_at == 0:
+                raise RuntimeError("killed mid-run")
+            return super().generate(prompts, sampling)
+
+    backend = Batching()
+    pool = ModelPool({"m": backend}, PRICES, CallCache(tmp_path / "c.sqlite"))
+    with pytest.raises(RuntimeError, match="killed"):
+        pool.generate("m", ["a", "b", "c", "d", "e"])
+    finished = list(backend.generated)
+    assert len(finished) == 4
+    backend.generated.clear()
+    assert [c.text for c in pool.generate("m", ["a", "b", "c", "d", "e"])] == ["a", "b", "c", "d", "e"]
+    assert backend.generated == sorted(set("abcde") - set(finished))  # only the lost batch runs again
+
+
 def test_hits_and_misses_are_counted(tmp_path):
     pool = ModelPool({"m": CountingBackend()}, PRICES, CallCache(tmp_path / "c.sqlite"))
     pool.generate("m", ["a", "b"])

@@ -119,7 +119,8 @@ class ModelPool:
     def _generate_storing(
         self, member: str, backend: Backend, todo: list[tuple[str, str]], sampling: SamplingParams
     ) -> list[Completion]:
-        """Cache each answer as it arrives where the backend can say so: a killed run pays for none twice."""
+        """Cache each answer as it arrives where the backend can say so, else each batch as it ends: a
+        killed run pays for none twice."""
         prompts = [p for _, p in todo]
         if "on_result" in inspect.signature(backend.generate).parameters:
 
@@ -127,8 +128,14 @@ class ModelPool:
                 self.cache.put_many(member, [(todo[i][0], completion)])
 
             return backend.generate(prompts, sampling, on_result=store)
-        fresh = backend.generate(prompts, sampling)
-        self.cache.put_many(member, [(k, c) for (k, _), c in zip(todo, fresh)])
+        # a backend that batches (`batch_size`, the transformers backend) is handed one batch at a
+        # time, as it would split the list itself, and each batch is cached before the next runs
+        size = getattr(backend, "batch_size", None) or len(prompts)
+        fresh: list[Completion] = []
+        for start in range(0, len(prompts), size):
+            answers = backend.generate(prompts[start : start + size], sampling)
+            self.cache.put_many(member, [(k, c) for (k, _), c in zip(todo[start : start + size], answers)])
+            fresh += answers
         return fresh
 
     def cost(self, member: str, completion: Completion) -> float:
