@@ -109,3 +109,7 @@ def test_sampling_keys_without_stop_strings_are_unchanged_and_an_empty_stop_is_r
     assert json.loads(SamplingParams(stop=["\n"]).key())["stop_ends_count"] is True
     with pytest.raises(ValueError, match="empty stop string"):
         SamplingParams(stop=["\n", ""])
+
+
+def test_a_yaml_integer_temperature_is_the_same_call_as_its_float():
+    assert SamplingParams(temperature=0, top_p=1).key() == SamplingParams(temperature=0.0, top_p=1.0).key()

@@ -20,8 +20,11 @@ class SamplingParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
 
-    def __post_init__(self):  # a list from YAML would make the frozen settings unhashable
-        object.__setattr__(self, "stop", tuple(self.stop))
+    def __post_init__(self):
+        object.__setattr__(self, "stop", tuple(self.stop))  # a list from YAML would be unhashable
+        # `temperature: 0` in YAML is an int: the same call as 0.0, so the same cache key
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "top_p", float(self.top_p))
         if "" in self.stop:
             raise ValueError("an empty stop string would end every answer before its first token")
 
