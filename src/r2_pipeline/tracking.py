@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from pathlib import Path
 
@@ -44,12 +45,16 @@ def _log_figure(figure) -> None:
 
 
 def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str:
-    """Training curves (every numeric key of a trainer's log history) in a child run."""
+    """Training curves (every finite numeric key of a trainer's log history) in a child run.
+
+    A row's NaN is a column that row does not have (a frame's summary row has no `loss`), not a
+    value: logged, it would become the metric's latest value in the MLflow UI."""
     parent = mlflow.active_run()
     with mlflow.start_run(run_name=run_name, nested=parent is not None, tags=tags or {}) as run:
         for row in history:
             step = int(row.get("step", 0))
-            values = {k: float(v) for k, v in row.items() if _number(v) and k != "step"}
+            values = {k: float(v) for k, v in row.items()
+                      if _number(v) and k != "step" and math.isfinite(v)}
             if values:
                 mlflow.log_metrics(values, step=step)
     return run.info.run_id
