@@ -69,6 +69,13 @@ def grouped_search(
     `gold`, with no review text."""
     attempts: list[dict] = []
     probe = pool.generate(baseline, [i.prompt for i in items], SamplingParams(**{**sampling.__dict__, "logprobs": True}))
+    blind = sum(out.token_logprobs is None and out.completion_tokens > 0 for out in probe)
+    if blind:
+        raise ValueError(
+            f"the baseline member {baseline!r} sent no token log-probabilities for {blind} of {len(probe)} "
+            f"answers; the difficulty bucket reads them, and without them every subtask would start at the "
+            f"hard tier. Serve it with log-probabilities (vLLM and OpenAI-compatible servers send them when "
+            f"asked), or choose another data_generation.allocation.baseline")
     for item, out in zip(items, probe):
         item.start = start_tier(difficulty(out.token_logprobs, alpha), thresholds, starts)
     pending = {id(i): i.start for i in items}
