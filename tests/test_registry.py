@@ -108,6 +108,24 @@ def test_round_k_starts_from_round_k_minus_1():
         assert dec.inputs[:2] == [f"round_{k - 1}.decomposer", f"round_{k - 1}.allocator"]
         assert alloc.inputs[:2] == [f"round_{k}.decomposer", f"round_{k - 1}.allocator"]
         assert dec.namespace == f"round_{k}" and alloc.outputs[0] == f"round_{k}.allocator"
+    for k in (1, 2, 3):  # each round samples its own questions
+        assert nodes[f"round_{k}.refine_decomposer_node"].func.keywords == {"round_index": k}
+        assert nodes[f"round_{k}.refine_allocator_node"].func.keywords == {"round_index": k}
+
+
+def test_each_round_and_phase_draws_its_own_questions():
+    import pandas as pd
+
+    from r2_pipeline.pipelines.rl_refinement.nodes import _questions, _sample_ids
+
+    world = pd.DataFrame({"id": [f"q{i}" for i in range(200)], "question": [f"Q{i}" for i in range(200)]})
+    settings = {"questions": 50, "seed": 0}
+    draws = {(salt, k): list(_questions(world, settings, salt, k)["id"]) for salt in (0, 1) for k in (1, 2, 3)}
+    assert len({tuple(d) for d in draws.values()}) == 6
+    assert len({frozenset(d) for d in draws.values()}) == 6
+    assert draws[0, 2] == list(_questions(world, settings, 0, 2)["id"])  # reproducible
+    assert draws[0, 1] != list(_questions(world, {**settings, "seed": 1}, 0, 1)["id"])
+    assert _sample_ids(world, settings, 1, 1) != _sample_ids(world, settings, 1, 2)
 
 
 def test_baseline_outputs_are_files_apart_from_the_full_evaluation(catalog):

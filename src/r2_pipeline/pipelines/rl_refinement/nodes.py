@@ -38,23 +38,31 @@ def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
     return router_pool(trained_router(decomposer), trained_router(allocator), pool["prices"][pool["router_member"]])
 
 
-def _questions(world_train: pd.DataFrame, settings: dict, salt: int) -> pd.DataFrame:
+ROUND_STRIDE = 1000  # round k draws with seed + phase + 1000 (k - 1): round 1 as before rounds had their own
+
+
+def _seed(settings: dict, salt: int, round_index: int) -> int:
+    """One draw per (phase seed, phase, round): each round samples its own questions, in its own order."""
+    return settings["seed"] + salt + ROUND_STRIDE * (round_index - 1)
+
+
+def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index: int) -> pd.DataFrame:
     n = min(settings["questions"], len(world_train))
-    return world_train.sample(n=n, random_state=settings["seed"] + salt).reset_index(drop=True)
+    return world_train.sample(n=n, random_state=_seed(settings, salt, round_index)).reset_index(drop=True)
 
 
 def refine_decomposer(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
 ) -> tuple[tuple, pd.DataFrame]:
     """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator."""
     settings = rl_refinement["decomposer"]
     if _benchmarks(scored_decompositions):
         return _refine_benchmark_decomposer(decomposer, allocator, scored_decompositions, pool_manifest, pool,
-                                            rl_refinement)
+                                            rl_refinement, round_index)
     task = get_task("micro")
-    frame = _questions(world_train, settings, salt=0)
+    frame = _questions(world_train, settings, salt=0, round_index=round_index)
     prompts = [task.decomposer_prompt(q) for q in frame["question"]]
     ladder = ladder_order(pool)
     env = DecomposerEnv(
@@ -71,14 +79,15 @@ def refine_decomposer(
 def refine_allocator(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
 ) -> tuple[tuple, pd.DataFrame]:
     """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in)."""
     settings = rl_refinement["allocator"]
     if _benchmarks(scored_decompositions):
-        return _refine_benchmark_allocator(allocator, allocation_labels, pool_manifest, pool, rl_refinement)
+        return _refine_benchmark_allocator(allocator, allocation_labels, pool_manifest, pool, rl_refinement,
+                                           round_index)
     task = get_task("micro")
-    frame = _questions(world_train, settings, salt=1)
+    frame = _questions(world_train, settings, salt=1, round_index=round_index)
     if settings.get("subtasks", "decomposer") == "teacher":  # conf/test: its decomposer is untrained
         plans = [json.loads(s) for s in frame["subtasks"]]
     else:
@@ -96,13 +105,14 @@ def refine_allocator(
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
                        sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
-    return _allocator_grpo(allocator, prompts, settings, env, rl_refinement)
+    return _allocator_grpo(allocator, prompts, settings, env, rl_refinement, round_index)
 
 
-def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
+def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict,
+                    round_index: int):
     if len(prompts) < settings["trainer"].get("num_generations", 8):
         raise ValueError(f"the allocator phase found {len(prompts)} subtasks; GRPO needs at least num_generations")
-    random.Random(settings["seed"]).shuffle(prompts)
+    random.Random(_seed(settings, 0, round_index)).shuffle(prompts)
     return _train(allocator, prompts, settings, env, rl_refinement)
 
 
@@ -122,16 +132,16 @@ def _benchmarks(scored: pd.DataFrame | None) -> bool:
     return scored is not None and "benchmark" in scored.columns
 
 
-def _sample_ids(frame: pd.DataFrame, settings: dict, salt: int) -> set:
+def _sample_ids(frame: pd.DataFrame, settings: dict, salt: int, round_index: int) -> set:
     ids = sorted(frame["id"].unique())
-    random.Random(settings["seed"] + salt).shuffle(ids)
+    random.Random(_seed(settings, salt, round_index)).shuffle(ids)
     return set(ids[: settings["questions"]])
 
 
-def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, pool, rl_refinement):
+def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, pool, rl_refinement, round_index):
     settings = rl_refinement["decomposer"]
     chosen = scored[scored["chosen"]]
-    chosen = chosen[chosen["id"].isin(_sample_ids(chosen, settings, salt=0))]
+    chosen = chosen[chosen["id"].isin(_sample_ids(chosen, settings, salt=0, round_index=round_index))]
     gold, prompts = {}, []
     for row in chosen.itertuples():
         task = get_task(row.benchmark)
@@ -152,13 +162,13 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
 
-def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement):
+def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement, round_index):
     """Over the subtasks of data_generation's chosen plans, in the evaluation member's context."""
     settings = rl_refinement["allocator"]
     if not rl_refinement.get("reviewer"):
         raise ValueError("benchmark subtasks have no exact answer: set rl_refinement.reviewer, the member that "
                          "judges a sampled member's answer")
-    labels = labels[labels["id"].isin(_sample_ids(labels, settings, salt=1))]
+    labels = labels[labels["id"].isin(_sample_ids(labels, settings, salt=1, round_index=round_index))]
     steps = labels.groupby("id")["step"].transform("count")
     gold = {}
     for row, n in zip(labels.itertuples(), steps):
@@ -169,7 +179,7 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
     env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
                                sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
                                verify=reviewer(built, rl_refinement["reviewer"]))
-    return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement)
+    return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement, round_index)
 
 
 def log_phase_curves(curves: pd.DataFrame, round_name: str, phase: str) -> dict:

@@ -23,14 +23,19 @@ def _logger(round_name: str, phase: str):
     return update_wrapper(partial(log_phase_curves, round_name=round_name, phase=phase), log_phase_curves)
 
 
+def _in_round(refine, round_name: str):
+    """The phase's node for one round: the round's number picks the questions it samples."""
+    return update_wrapper(partial(refine, round_index=int(round_name.rsplit("_", 1)[1])), refine)
+
+
 def round_pipeline(round_name: str, decomposer_in: str, allocator_in: str) -> Pipeline:
     """One round: decomposer phase with the previous allocator, then allocator phase with the new decomposer."""
     ns = round_name
     return Pipeline(
         [
-            Node(refine_decomposer, [decomposer_in, allocator_in, *SHARED],
+            Node(_in_round(refine_decomposer, ns), [decomposer_in, allocator_in, *SHARED],
                  [f"{ns}.decomposer", f"{ns}.decomposer_curves"], name="refine_decomposer_node", namespace=ns),
-            Node(refine_allocator, [f"{ns}.decomposer", allocator_in, *SHARED],
+            Node(_in_round(refine_allocator, ns), [f"{ns}.decomposer", allocator_in, *SHARED],
                  [f"{ns}.allocator", f"{ns}.allocator_curves"], name="refine_allocator_node", namespace=ns),
             Node(_logger(ns, "decomposer"), f"{ns}.decomposer_curves", f"{ns}.decomposer_run",
                  name="log_decomposer_curves_node", namespace=ns),
