@@ -79,6 +79,60 @@ def test_stage_outs_are_the_pipeline_outputs_in_the_catalog(catalog):
             assert inside, f"{name}: {out} is not (a folder of) an output of the pipeline"
 
 
+def _project_imports(module: str) -> set[str]:
+    """Files of r2_pipeline that importing `module` can run: every `import` in the source (also
+    those inside functions), transitively, with parent packages and the benchmark modules that
+    `get_task` imports by name."""
+    import ast
+
+    from r2_pipeline.tasks.base import TASK_MODULES
+
+    src = ROOT / "src"
+
+    def file_of(name):
+        path = src.joinpath(*name.split("."))
+        return path / "__init__.py" if (path / "__init__.py").exists() else path.with_suffix(".py")
+
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not file_of(name).exists():
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:k]) for k in range(2, len(parts))]
+        if name == "r2_pipeline.tasks.base":
+            todo += list(TASK_MODULES.values())
+        path = file_of(name)
+        package = parts if path.name == "__init__.py" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+                target = ".".join(p for p in (base, node.module or "") if p)
+                todo += [target] + [f"{target}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+    return {str(file_of(name).relative_to(ROOT)) for name in seen if not _marker(file_of(name))}
+
+
+def _marker(path: Path) -> bool:
+    """A package's `__init__.py` that only names it (docstring, `__version__`): it runs no code."""
+    import ast
+
+    return path.name == "__init__.py" and all(
+        isinstance(node, (ast.Expr, ast.Assign)) for node in ast.parse(path.read_text()).body)
+
+
+def test_stage_deps_cover_the_code_the_stage_runs():
+    """A change to any project file a stage's nodes import, or to the catalog's dataset classes,
+    reruns that stage under `dvc repro`."""
+    for name, stage in dvc()["stages"].items():
+        deps = [d.rstrip("/") for d in stage["deps"]]
+        needed = _project_imports(f"r2_pipeline.pipelines.{name}") | {"src/r2_pipeline/datasets.py"}
+        missing = sorted(f for f in needed if not any(f == d or f.startswith(d + "/") for d in deps))
+        assert not missing, f"DVC stage {name} runs {missing} but does not depend on them"
+
+
 def test_pipeline_stages_follow_the_chain():
     stages = dvc()["stages"]
     outs = {stage: {next(iter(o)) if isinstance(o, dict) else o for o in s.get("outs", [])} for stage, s in stages.items()}
