@@ -97,6 +97,9 @@ CHAMP_TABLE = [
     ("\\boxed{1, 4}", "1, 4 and 9", 0.0),
     ("\\boxed{f(x)=0}", "f(x)=0 or f(x)=1", 0.0),
     ("\\boxed{(x=1, y=2)}", "(x=1, y=2) and (x=2, y=1)", 0.0),
+    # two solutions in parentheses: the second is not an aside to strip
+    ("\\boxed{(x=8, y=2)}", "(x=8, y=2), (x=2, y=8)", 0.0),
+    ("\\boxed{(x=8, y=2), (x=2, y=8)}", "(x=8, y=2), (x=2, y=8)", 1.0),
     ("\\boxed{\\frac{5}{14}}", "5/14, or approximately 35.7%", 1.0),
     # a nested aside is not an answer of its own
     ("\\boxed{1}", "((-1)^(n+1)+n+1)/(n+2) (i.e., 1 if for odd n, and n/(n+2) for even n)", 0.0),

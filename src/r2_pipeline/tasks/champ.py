@@ -15,7 +15,7 @@ from r2_pipeline.tasks.grading import extract_math_answer, math_equal, same_text
 from r2_pipeline.tasks.loading import package_file
 
 WORD = re.compile(r"[A-Za-z]{2,}[.,;:]?")
-ASIDE = re.compile(r"\s+\([^()]*\s[^()]*\)")
+ASIDE = re.compile(r"\s+\((?=[A-Za-z]{2,}|[a-z]\.[a-z]\.)[^()]*\)")  # prose: "(i.e., ...)", "(none of them)"
 ASIDE_OPEN = re.compile(r"\((?:[A-Za-z]{2,}|[a-z]\.[a-z]\.)")  # '(i.e.,' '(for' left by a nested aside
 CONJUNCTIONS = {"and", "or"}
 
