@@ -69,6 +69,10 @@ GSM8K_TABLE = [
     ("Answer: 1,600", "1600", 1.0),
     ("So 9 eggs. Answer: 17", "18", 0.0),
     ("Answer: eighteen", "18", 0.0),
+    # the number the answer line states, not the last one written on it
+    ("The answer is 18 dollars, which is 9 * 2.", "18", 1.0),
+    ("Answer: 9 * 2 = 18", "18", 1.0),
+    ("Answer: 9 * 2 = $18 (9 eggs at $2)", "18", 1.0),
     ("", "18", 0.0),
 ]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.grading import answer_after_marker, last_boxed, last_number, math_equal
+from r2_pipeline.tasks.grading import NUMBER, answer_after_marker, last_boxed, last_number, math_equal
 from r2_pipeline.tasks.loading import package_file, read_records
 
 
@@ -43,12 +43,19 @@ class GSM8K(BenchmarkTask):
         return Example(f"gsm8k-{index}", row["question"], gold, {"solution": row["answer"]})
 
     def parse(self, text: str) -> str | None:
-        """The number in the answer line (or \\boxed{}), else the last number in the text."""
+        """The number the answer line (or \\boxed{}) states, else the last number in the text."""
         marked = answer_after_marker(text) or last_boxed(text)
-        return last_number(marked) or last_number(text)
+        return stated_number(marked) or last_number(text)
 
     def grade(self, prediction: Any, example: Example) -> float:
         return float(math_equal(prediction, example.answer))
+
+
+def stated_number(line: str | None) -> str | None:
+    """The number an answer line states: the first after its last '=' ('3 + 4 = 7'), else its first
+    ('18 dollars, which is 9 * 2'), thousands separators dropped."""
+    found = NUMBER.findall((line or "").rsplit("=", 1)[-1])
+    return found[0].replace(",", "").rstrip(".") if found else None
 
 
 TASK = GSM8K()
