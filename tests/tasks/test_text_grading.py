@@ -61,6 +61,24 @@ def test_csqa(reply, expected):
     assert score("csqa", reply, "A") == expected
 
 
+CSQA_B_TABLE = [
+    ("Answer: B cupboard", 1.0),  # B-E are no articles: the letter, then the choice's text
+    ("Answer: b", 1.0),
+    ("the answer: (b).", 1.0),
+    ("So the plate goes away.\n\\boxed{B}", 1.0),
+    ("\\boxed{\\text{B}}", 1.0),
+    ("Answer: b cupboard", 0.0),  # lower case before a word: an article-like free answer
+    ("Answer: A\nOn reflection, Answer: B", 1.0),  # the last marked letter
+    ("Answer: B\nOn reflection, \\boxed{A}", 0.0),
+    ("Answer: C cupboard", 0.0),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), CSQA_B_TABLE)
+def test_csqa_choice_b(reply, expected):
+    assert score("csqa", reply, "B") == expected
+
+
 MUSIQUE_TABLE = [
     # (reply, F1, EM)
     ("Steve Hillage performed Green; his partner is ...\nAnswer: Miquette Giraudy", 1.0, 1.0),

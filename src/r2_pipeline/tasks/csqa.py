@@ -11,10 +11,15 @@ from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
 from r2_pipeline.tasks.loading import read_records, sample_file
 
-# Letters match in capitals only, so "the answer is a bank" is not read as choice A; and a capital
-# followed by a lower-case word is the article ("Answer: A cupboard", "A person who runs ...").
+# Letters match in capitals only, so "the answer is a bank" is not read as choice A; and an A
+# followed by a lower-case word is the article ("Answer: A cupboard", "A person who runs ..."). B-E
+# are no articles: "Answer: B cupboard" is choice B, named. After an explicit 'Answer:' a lone
+# lower-case letter is a choice too ("answer: b"), and so is a boxed letter.
 ARTICLE = r"(?![ \t]+[a-z])"
-MARKED = re.compile(r"(?i:answer)(?:\s*(?i:is))?[\s*:=]*\(?\b([A-E])\b" + ARTICLE)
+LETTER = r"\(?\b(?:([B-E])|(A)" + ARTICLE + r")\b"
+MARKED = re.compile(r"(?i:answer)(?:\s*(?i:is))?[\s*:=]*" + LETTER)
+LOWER = re.compile(r"(?i:answer)\s*[:=]\s*\(?([a-e])\)?\.?[ \t]*(?:$|\n)", re.MULTILINE)
+BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?\(?([A-Ea-e])\)?\s*\}?\s*\}")
 ALONE = re.compile(r"^\s*\(?([A-E])(?:\)?[.):]|" + ARTICLE + r")(?:\s|$)")
 
 
@@ -49,12 +54,13 @@ class CSQA(BenchmarkTask):
         return Example(str(row.get("id", f"csqa-{index}")), question, row["answerKey"], meta)
 
     def parse(self, text: str) -> str | None:
-        """The letter after 'Answer:', else a reply that is only a letter, else None."""
+        """The last letter after 'Answer:' or in \\boxed{}, else a reply that is only a letter, else None."""
         if not text:
             return None
-        marked = MARKED.findall(text)
-        if marked:
-            return marked[-1]
+        found = [(m.start(), m.group(1) or m.group(2)) for m in MARKED.finditer(text)]
+        found += [(m.start(), m.group(1).upper()) for pattern in (LOWER, BOXED) for m in pattern.finditer(text)]
+        if found:
+            return max(found)[1]
         alone = ALONE.match(text)
         return alone.group(1) if alone else None
 
