@@ -24,6 +24,9 @@ SCAN_TABLE = [
     ("Actions:\nI_RUN I_TURN_LEFT I_LOOK", 1.0),  # the answer on the line after the marker
     ("Actions: I_RUN I_TURN_LEFT I_LOOK  # run, turn left, look", 1.0),  # a comment's words are not actions
     ("Actions: I_RUN I_TURN_LEFT I_LOOK (then walk)", 1.0),
+    ("Actions: I_RUN I_FLY I_TURN_LEFT I_LOOK", 0.0),  # a name outside the grammar is not dropped
+    ("Actions:\n```\nI_RUN I_TURN_LEFT I_LOOK\n```", 1.0),  # fences are not lines
+    ("```\nI_RUN I_TURN_LEFT I_LOOK\n```", 1.0),
     ("I cannot do that.", 0.0),
     ("", 0.0),
 ]
