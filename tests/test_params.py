@@ -31,6 +31,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["data_generation"]["world"]["sizes"].update(train=-5), r"data_generation\.world\.sizes\.train = -5"),
         (lambda p: p["data_generation"]["world"]["sizes"].update(test=0), r"data_generation\.world\.sizes\.test = 0"),
         (lambda p: p["pool"]["prices"].pop("t3"), r"members without a price: \['t3'\]"),
+        (lambda p: p["pool"].update(ladder=["t1", "t2", "t3", "t5"]), r"pool\.ladder must list every member once"),
         (lambda p: p["model_pool"]["tiers"]["t2"].update(steps=0), r"model_pool\.tiers\.t2\.steps = 0"),
         (lambda p: p["data_generation"]["world"].update(min_steps=7), r"min_steps 7 > max_steps 6"),
         (lambda p: p["data_generation"]["world"].update(extra_train=-1), r"data_generation\.world\.extra_train = -1"),
@@ -189,3 +190,19 @@ def test_sampling_blocks_take_stop_sequences():
     params = copy.deepcopy(base_params())
     params["evaluation"]["router"]["sampling"]["stop"] = ["\n\n"]
     assert validate_params(params)["evaluation"].router.sampling.stop == ["\n\n"]
+
+
+def test_an_explicit_ladder_orders_the_pool():
+    """By price, a member dearer per output token but far cheaper per input token sorts dearer;
+    `pool.ladder` states the order instead."""
+    from r2_pipeline.pool.factory import ladder_order
+
+    pool = base_params()["pool"]
+    assert ladder_order(pool) == ["t1", "t2", "t3", "t4", "t5"]
+    pool["prices"]["t4"] = {**pool["prices"]["t4"], "output_per_m": pool["prices"]["t5"]["output_per_m"] * 2}
+    assert ladder_order(pool) == ["t1", "t2", "t3", "t5", "t4"]
+    pool["ladder"] = ["t1", "t2", "t3", "t4", "t5"]
+    validate_params({"pool": pool})
+    assert ladder_order(pool) == ["t1", "t2", "t3", "t4", "t5"]
+    with pytest.raises(ValueError, match="pool.ladder must list every member once"):
+        ladder_order({**pool, "ladder": ["t1", "t1", "t3", "t4", "t5"]})

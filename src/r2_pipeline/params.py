@@ -68,12 +68,18 @@ class PoolParams(Strict):
     price_table: str
     cache_path: str | None = None
     router_member: str | None = None
+    # cheapest to dearest, when prices alone do not order the members (ties, or a member whose input
+    # and output prices rank differently); default: by output price, then input price
+    ladder: list[str] | None = None
 
     @model_validator(mode="after")
     def every_member_priced(self):
         unpriced = [m for m in self.members if m not in self.prices]
         if unpriced:
             raise ValueError(f"members without a price: {unpriced}")
+        if self.ladder is not None and sorted(self.ladder) != sorted(self.members):
+            raise ValueError(f"pool.ladder must list every member once: it lists {self.ladder}, the members are "
+                             f"{list(self.members)}")
         if self.router_member and self.router_member not in self.prices:
             raise ValueError(f"router_member {self.router_member!r} has no price")
         return self

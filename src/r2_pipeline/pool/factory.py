@@ -75,7 +75,13 @@ def member_specs(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, A
 
 
 def ladder_order(pool: Mapping[str, Any]) -> list[str]:
-    """Members of `params:pool` from cheapest to dearest (output price, then input price)."""
+    """Members of `params:pool` from cheapest to dearest: `pool.ladder` when given, else by output
+    price, then input price (ties in the members' order)."""
+    if pool.get("ladder"):
+        if sorted(pool["ladder"]) != sorted(pool["members"]):
+            raise ValueError(f"pool.ladder must list every member once: it lists {pool['ladder']}, the members are "
+                             f"{list(pool['members'])}")
+        return list(pool["ladder"])
     prices = pool["prices"]
     return sorted(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
 
