@@ -32,6 +32,18 @@ def test_splits_are_disjoint_and_sized():
     assert not questions[0] & questions[1] and not questions[0] & questions[2] and not questions[1] & questions[2]
 
 
+def test_dedup_by_problem_keeps_reworded_problems_out_of_other_splits():
+    """By text, a 2-step problem can come back under other wording; `dedup: problem` keys on the
+    reference subtasks instead, so no split shares a problem with another."""
+    world = {"world": {**WORLD["world"], "sizes": {"train": 400, "validation": 50, "test": 100},
+                       "min_steps": 2, "max_steps": 2, "bucket_weights": [1, 0, 0, 0, 0]}}
+    train, _, test = generate_world(world)
+    assert set(train["subtasks"]) & set(test["subtasks"])  # the default lets some through
+    train, val, test = generate_world({"world": {**world["world"], "dedup": "problem"}})
+    problems = [list(s["subtasks"]) for s in (train, val, test)]
+    assert sum(map(len, problems)) == len(set().union(*problems)) == 550
+
+
 def test_extra_training_questions_leave_validation_and_test_unchanged():
     base = generate_world(WORLD)
     grown = generate_world({"world": {**WORLD["world"], "extra_train": 30}})

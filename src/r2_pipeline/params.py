@@ -143,6 +143,9 @@ class WorldParams(Strict):
     max_steps: PositiveInt
     bucket_weights: list[float] = Field(min_length=5, max_length=5)
     extra_train: NonNegativeInt = 0  # training questions drawn after the test split
+    # what may not appear twice in the world: a question's text, or its problem (its reference
+    # subtasks: the same arithmetic under other wording)
+    dedup: Literal["question", "problem"] = "question"
 
     @model_validator(mode="after")
     def sane(self):

@@ -33,7 +33,8 @@ SPLITS = ("train", "validation", "test")
 
 
 def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Sample problems until every split is full; a question never appears twice in the world.
+    """Sample problems until every split is full; a question never appears twice in the world, nor,
+    with `dedup: problem`, its reference subtasks (the same arithmetic, worded otherwise).
 
     Splits are drawn in order (train, validation, test); `extra_train` more training questions are
     drawn after the test split, so growing the training set never changes validation or test."""
@@ -41,12 +42,14 @@ def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, p
     rng = random.Random(world["seed"])
     total = sum(world["sizes"][s] for s in SPLITS)
     extra = world.get("extra_train", 0)
+    by_problem = world.get("dedup", "question") == "problem"
     seen, rows = set(), []
     while len(rows) < total + extra:
         problem = micro.sample_problem(rng, world["min_steps"], world["max_steps"], world["bucket_weights"])
-        if problem.question in seen:
+        key = json.dumps(problem.subtasks) if by_problem else problem.question
+        if key in seen:
             continue
-        seen.add(problem.question)
+        seen.add(key)
         rows.append(_row(len(rows), problem))
     frame = pd.DataFrame(rows)
     train, validation, test = (frame.iloc[a:b] for a, b in _cuts([world["sizes"][s] for s in SPLITS]))
