@@ -2,7 +2,9 @@
 
 Trains the allocator as `allocator_sft` does (its parameters from conf/base, its data from
 data/05_model_input/allocator_sft.parquet) once per seed, with optional overrides of the trainer or
-backbone settings, and scores each alone on a split's reference plans, as allocator_frontier does:
+backbone settings. A seed is both the trainer's (data order) and, for a tiny backbone, the
+initial weights' (`backbone.seed`); `--trainer-seed-only` keeps the weights' seed at the shipped
+value, as every seed study before stop 19 did (so those spreads leave out initialisation), and scores each alone on a split's reference plans, as allocator_frontier does:
 question accuracy and pool cost relative to the dearest member, per decoding rule (`min_success`
 thresholds read by cheapest_likely, `escalate=<p>`). Then the mean
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
@@ -10,7 +12,7 @@ moves the mean by more than the spread; one run per variant is not enough to tel
 
 Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
     python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,escalate=0.99]
-        [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...]
+        [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...] [--trainer-seed-only]
 """
 
 from __future__ import annotations
@@ -51,7 +53,16 @@ def override(settings: dict, assignments: list[str]) -> dict:
     return settings
 
 
-def main(seeds: list[int], split: str, rules: list, assignments: list[str]) -> None:
+def seeded(settings: dict, seed: int, trainer_only: bool = False) -> dict:
+    """The settings with `seed` as the trainer's seed and, unless `trainer_only`, a tiny backbone's
+    initialisation seed (a pretrained backbone's weights are given)."""
+    out = {**settings, "trainer": {**settings["trainer"], "seed": seed}}
+    if not trainer_only and settings["backbone"].get("kind", "tiny") == "tiny":
+        out["backbone"] = {**settings["backbone"], "seed": seed}
+    return out
+
+
+def main(seeds: list[int], split: str, rules: list, assignments: list[str], trainer_only: bool = False) -> None:
     root = Path.cwd()
     settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
     settings = override(settings, assignments)
@@ -60,10 +71,9 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str]) -> N
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            seeded = {**settings, "trainer": {**settings["trainer"], "seed": seed}}
             print(f"training seed {seed}", file=sys.stderr)
             with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
-                (model, tokenizer), _ = fit_sft(data, seeded)
+                (model, tokenizer), _ = fit_sft(data, seeded(settings, seed, trainer_only))
             folder = str(save_model(model, tokenizer, Path(tmp) / f"seed_{seed}"))
             outs = allocator_outputs(folder, steps, ladder)
             probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
@@ -99,5 +109,7 @@ if __name__ == "__main__":
                         help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
     parser.add_argument("--set", dest="assignments", action="append", default=[],
                         help="an allocator_sft setting, block.key=value (repeatable)")
+    parser.add_argument("--trainer-seed-only", action="store_true",
+                        help="vary the trainer's seed only; the tiny backbone starts from the same weights")
     args = parser.parse_args()
-    main(args.seeds, args.split, args.rules, args.assignments)
+    main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only)
