@@ -113,3 +113,27 @@ def test_sampling_keys_without_stop_strings_are_unchanged_and_an_empty_stop_is_r
 
 def test_a_yaml_integer_temperature_is_the_same_call_as_its_float():
     assert SamplingParams(temperature=0, top_p=1).key() == SamplingParams(temperature=0.0, top_p=1.0).key()
+
+
+def test_an_answer_without_the_log_probabilities_asked_for_is_not_cached(tmp_path, caplog):
+    """A server that ignores the request for log-probabilities: its answers are returned but not
+    stored, so once it is fixed the same call asks again instead of replaying the blind answers."""
+    class Blind(CountingBackend):
+        sends = False
+
+        def generate(self, prompts, sampling):
+            self.generated += prompts
+            return [Completion(p[::-1], len(p), 2, [-0.1, -0.2] if self.sends else None,
+                               [{"a": -0.1}] * 2 if self.sends else None) for p in prompts]
+
+    backend, cache = Blind(), CallCache(tmp_path / "c.sqlite")
+    pool = ModelPool({"m": backend}, PRICES, cache)
+    for asked in (SamplingParams(logprobs=True), SamplingParams(top_logprobs=5)):
+        assert pool.generate("m", ["ab"], asked)[0].token_logprobs is None
+        assert "1 answers of m came without the log-probabilities asked for" in caplog.text
+    pool.generate("m", ["ab"])  # nothing asked: cached as ever
+    assert pool.generate("m", ["ab"])[0].cached
+    backend.sends, backend.generated = True, []
+    fixed = pool.generate("m", ["ab"], SamplingParams(logprobs=True))
+    assert backend.generated == ["ab"] and fixed[0].token_logprobs == [-0.1, -0.2]
+    assert pool.generate("m", ["ab"], SamplingParams(logprobs=True))[0].cached and backend.generated == ["ab"]

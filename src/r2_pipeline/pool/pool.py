@@ -125,7 +125,7 @@ class ModelPool:
         if "on_result" in inspect.signature(backend.generate).parameters:
 
             def store(i: int, completion: Completion) -> None:
-                self.cache.put_many(member, [(todo[i][0], completion)])
+                self.cache.put_many(member, _deliverable(member, [(todo[i][0], completion)], sampling))
 
             return backend.generate(prompts, sampling, on_result=store)
         # a backend that batches (`batch_size`, the transformers backend) is handed one batch at a
@@ -134,9 +134,27 @@ class ModelPool:
         fresh: list[Completion] = []
         for start in range(0, len(prompts), size):
             answers = backend.generate(prompts[start : start + size], sampling)
-            self.cache.put_many(member, [(k, c) for (k, _), c in zip(todo[start : start + size], answers)])
+            self.cache.put_many(member, _deliverable(
+                member, [(k, c) for (k, _), c in zip(todo[start : start + size], answers)], sampling))
             fresh += answers
         return fresh
 
     def cost(self, member: str, completion: Completion) -> float:
         return self.prices.cost(member, completion.prompt_tokens, completion.completion_tokens)
+
+
+def _deliverable(member: str, pairs: list[tuple[str, Completion]], sampling: SamplingParams):
+    """The answers that carry what the call asked for. One asked for log-probabilities that came
+    without them (a server that ignores the request) is returned but not cached: the key does not
+    say whether they came, so a fixed server would otherwise be answered from the old calls."""
+    def complete(c: Completion) -> bool:
+        if c.completion_tokens <= 0:
+            return True
+        return not ((sampling.logprobs and c.token_logprobs is None)
+                    or (sampling.top_logprobs and c.top_logprobs is None))
+
+    kept = [(k, c) for k, c in pairs if complete(c)]
+    if len(kept) < len(pairs):
+        logger.warning("%d answers of %s came without the log-probabilities asked for; not cached",
+                       len(pairs) - len(kept), member)
+    return kept
