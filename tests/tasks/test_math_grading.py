@@ -73,6 +73,11 @@ GSM8K_TABLE = [
     ("The answer is 18 dollars, which is 9 * 2.", "18", 1.0),
     ("Answer: 9 * 2 = 18", "18", 1.0),
     ("Answer: 9 * 2 = $18 (9 eggs at $2)", "18", 1.0),
+    ("Answer: In 9 days she saves $18", "18", 1.0),  # no number opens the line: its last
+    ("The answer is: after 3 days, Tom has 18 apples.", "18", 1.0),
+    ("Answer: 6 * 3 → 18", "18", 1.0),
+    ("Answer: 18 (= 6 * 3)", "18", 1.0),
+    ("Final answer: **$1,800**", "1800", 1.0),
     ("", "18", 0.0),
 ]
 

@@ -4,12 +4,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.grading import NUMBER, answer_after_marker, last_boxed, last_number, math_equal
+from r2_pipeline.tasks.grading import (
+    NUMBER,
+    answer_after_marker,
+    last_boxed,
+    last_number,
+    math_equal,
+)
 from r2_pipeline.tasks.loading import package_file, read_records
+
+RESULT_SIGN = re.compile(r"=|→|≈|->")
+# a number at the start of the text, after markup or a currency sign: '**$1,600**'
+OPENING_NUMBER = re.compile(r"[\s*$€£\\]*(" + NUMBER.pattern + r")")
 
 
 class GSM8K(BenchmarkTask):
@@ -52,10 +63,14 @@ class GSM8K(BenchmarkTask):
 
 
 def stated_number(line: str | None) -> str | None:
-    """The number an answer line states: the first after its last '=' ('3 + 4 = 7'), else its first
-    ('18 dollars, which is 9 * 2'), thousands separators dropped."""
-    found = NUMBER.findall((line or "").rsplit("=", 1)[-1])
-    return found[0].replace(",", "").rstrip(".") if found else None
+    """The number an answer line states. After its last '=', '→' or '≈' outside parentheses
+    ('9 * 2 = 18', '42 (= 6 * 7)'), a number that opens what follows ('18 dollars, which is
+    9 * 2'); else the last number written ('In 2 weeks she saves $40'). Thousands separators dropped."""
+    if not line:
+        return None
+    tail = RESULT_SIGN.split(re.sub(r"\([^()]*\)", "", line))[-1]
+    opening = OPENING_NUMBER.match(tail)
+    return opening.group(1).replace(",", "").rstrip(".") if opening else last_number(line)
 
 
 TASK = GSM8K()
