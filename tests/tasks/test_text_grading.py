@@ -27,6 +27,10 @@ SCAN_TABLE = [
     ("Actions: I_RUN I_FLY I_TURN_LEFT I_LOOK", 0.0),  # a name outside the grammar is not dropped
     ("Actions:\n```\nI_RUN I_TURN_LEFT I_LOOK\n```", 1.0),  # fences are not lines
     ("```\nI_RUN I_TURN_LEFT I_LOOK\n```", 1.0),
+    ("```I_RUN I_TURN_LEFT I_LOOK```", 1.0),  # one fenced line
+    ("```\nI_RUN I_TURN_LEFT I_LOOK\n```\nThat is the sequence.", 1.0),
+    ("Actions: `I_RUN I_TURN_LEFT I_LOOK`", 1.0),
+    ("```text\nActions: I_RUN I_TURN_LEFT I_LOOK\n```\nThat is the sequence.", 1.0),
     ("I cannot do that.", 0.0),
     ("", 0.0),
 ]

@@ -14,7 +14,7 @@ from r2_pipeline.tasks.loading import read_records, sample_file
 ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
 # any I_* name: one outside the grammar ('I_FLY') is kept, so the sequence is wrong, not shortened
 PREFIXED = re.compile(r"\bI_([A-Z_]+)\b")
-FENCE = re.compile(r"^\s*```")
+FENCE = re.compile(r"^\s*```[\w+-]*\s*$")  # a bare fence line; '```I_JUMP```' keeps its actions
 ACTIONS_LINE = re.compile(r"actions?\s*:\s*(.*)", re.IGNORECASE)
 # A direct prompt comes with no training set, so it has to state the grammar's meaning.
 GRAMMAR = """Translate the command into a sequence of actions.
@@ -51,17 +51,19 @@ class SCAN(BenchmarkTask):
 
     def parse(self, text: str) -> str | None:
         """Action tokens of the 'Actions:' line (or the line after a bare 'Actions:'; else the last
-        line), normalized to I_* names; code fences are not lines. A line that uses I_* names is read
+        line with I_* names, else the last line), normalized to I_* names; code fences are not lines. A line that uses I_* names is read
         for those only, so the words of a comment ('I_WALK I_WALK  # walk twice') are not actions,
         and an I_* name outside the grammar stays in, so it makes the sequence wrong."""
-        lines = [line for line in (text or "").splitlines() if line.strip() and not FENCE.match(line)]
+        lines = [line.replace("`", " ") for line in (text or "").splitlines()
+                 if line.strip() and not FENCE.match(line)]
         marked = [(k, m.group(1)) for k, line in enumerate(lines) if (m := ACTIONS_LINE.search(line))]
         if marked:
             k, line = marked[-1]
             if not line.strip() and k + 1 < len(lines):
                 line = lines[k + 1]
-        else:
-            line = lines[-1] if lines else ""
+        else:  # the last line that writes I_* names (a closing remark after them is not the answer)
+            named = [line for line in lines if PREFIXED.search(line.upper())]
+            line = named[-1] if named else lines[-1] if lines else ""
         pattern = PREFIXED if PREFIXED.search(line.upper()) else ACTION
         return " ".join(f"I_{t}" for t in pattern.findall(line.upper())) or None
 
