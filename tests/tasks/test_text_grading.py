@@ -78,6 +78,18 @@ CSQA_B_TABLE = [
     ("Answer: A\nOn reflection, Answer: B", 1.0),  # the last marked letter
     ("Answer: B\nOn reflection, \\boxed{A}", 0.0),
     ("Answer: C cupboard", 0.0),
+    ("Answer: Option B", 1.0),
+    ("The answer is choice B.", 1.0),
+    ('Answer: "B"', 1.0),
+    ("Answer: [B]", 1.0),
+    ("Answer: \\( B \\)", 1.0),
+    ("Answers: B", 1.0),
+    ("Answer: b) cupboard", 1.0),
+    ("Answer: b. cupboard", 1.0),
+    ("\\boxed{\\textbf{B}}", 1.0),
+    ("\\boxed{B. cupboard}", 1.0),
+    ("\\boxed{\\text{(B) cupboard}}", 1.0),
+    ("answer: e.g. the cupboard", 0.0),  # 'e.g.' is no choice E, nor any
 ]
 
 

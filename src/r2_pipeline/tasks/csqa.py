@@ -13,13 +13,17 @@ from r2_pipeline.tasks.loading import read_records, sample_file
 
 # Letters match in capitals only, so "the answer is a bank" is not read as choice A; and an A
 # followed by a lower-case word is the article ("Answer: A cupboard", "A person who runs ..."). B-E
-# are no articles: "Answer: B cupboard" is choice B, named. After an explicit 'Answer:' a lone
-# lower-case letter is a choice too ("answer: b"), and so is a boxed letter.
+# are no articles: "Answer: B cupboard" is choice B, named. After an explicit 'Answer:' a lower-case
+# letter alone or closed by ')' or '.' is a choice too ("answer: b", "Answer: b) cupboard"), and so
+# is a boxed letter.
 ARTICLE = r"(?![ \t]+[a-z])"
+# between the marker and the letter: 'option', 'choice', quotes, brackets, markup ('Answer: Option C',
+# 'Answer: "C"', 'Answer: [C]', 'Answer: \\( B \\)')
+LEAD = r"[\s*:=]*(?:(?i:option|choice)\s+)?[\"'\[$\\(]*\s*"
 LETTER = r"\(?\b(?:([B-E])|(A)" + ARTICLE + r")\b"
-MARKED = re.compile(r"(?i:answer)(?:\s*(?i:is))?[\s*:=]*" + LETTER)
-LOWER = re.compile(r"(?i:answer)\s*[:=]\s*\(?([a-e])\)?\.?[ \t]*(?:$|\n)", re.MULTILINE)
-BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?\(?([A-Ea-e])\)?\s*\}?\s*\}")
+MARKED = re.compile(r"(?i:answers?)(?:\s*(?i:is))?" + LEAD + LETTER)
+LOWER = re.compile(r"(?i:answer)\s*[:=]\s*\(?([a-e])(?:\)|\.(?=\s|$)|[ \t]*(?:$|\n))", re.MULTILINE)
+BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{\s*)?\(?([A-Ea-e])\b")
 ALONE = re.compile(r"^\s*\(?([A-E])(?:\)?[.):]|" + ARTICLE + r")(?:\s|$)")
 
 
