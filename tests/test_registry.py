@@ -188,3 +188,27 @@ def test_baseline_outputs_are_files_apart_from_the_full_evaluation(catalog):
     written = {dataset_path(catalog, d) for d in baselines.all_outputs()}
     assert None not in written and all("/baselines/" in p for p in written)
     assert not written & {dataset_path(catalog, d) for d in full.all_outputs()}
+
+
+def test_each_round_orders_the_benchmark_decomposer_prompts_its_own_way(monkeypatch):
+    """Paper path: with no more chosen questions than `questions`, every round takes all of them;
+    the order still differs by round (it is what GRPO's sampler starts from)."""
+    import json
+
+    import pandas as pd
+
+    from r2_pipeline.pipelines.rl_refinement import nodes
+
+    seen = {}
+    monkeypatch.setattr(nodes, "pool_from_params", lambda *a: None)
+    monkeypatch.setattr(nodes, "_router", lambda *a: None)
+    monkeypatch.setattr(nodes, "BenchmarkDecomposerEnv", lambda *a, **k: None)
+    monkeypatch.setattr(nodes, "_train", lambda model, prompts, *a: seen.setdefault(len(seen) + 1, prompts))
+    scored = pd.DataFrame({"id": [f"q{i}" for i in range(12)], "chosen": True, "benchmark": "gsm8k",
+                           "question": [f"What is {i} + 1?" for i in range(12)],
+                           "answer": [json.dumps(str(i + 1)) for i in range(12)], "meta": json.dumps({})})
+    params = {"decomposer": {"questions": 50, "seed": 0}, "fallback": "t1", "min_success": None}
+    pool = {"members": {"t1": {}}, "prices": {"t1": {"output_per_m": 1, "input_per_m": 1}}}
+    for k in (1, 2):
+        nodes.refine_decomposer("d", "a", pd.DataFrame(), {}, pool, params, scored, None, round_index=k)
+    assert sorted(seen[1]) == sorted(seen[2]) and seen[1] != seen[2]

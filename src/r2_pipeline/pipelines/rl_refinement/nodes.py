@@ -151,6 +151,9 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
     if not prompts:
         raise ValueError("data_generation chose no plan (scored_decompositions has no `chosen` row): nothing to "
                          "sample decompositions for")
+    # in the round's own order: with no more chosen questions than `questions`, every round samples
+    # all of them, and frame order would repeat round 1
+    random.Random(_seed(settings, 0, round_index)).shuffle(prompts)
     ladder = ladder_order(pool)
     env = BenchmarkDecomposerEnv(
         pool_from_params(pool_manifest, pool), _router(pool, decomposer, allocator), None, gold,
