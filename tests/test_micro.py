@@ -44,6 +44,16 @@ def test_dedup_by_problem_keeps_reworded_problems_out_of_other_splits():
     assert sum(map(len, problems)) == len(set().union(*problems)) == 550
 
 
+def test_a_world_larger_than_its_problem_space_is_refused(monkeypatch):
+    from r2_pipeline.pipelines.data_generation import nodes
+
+    monkeypatch.setattr(nodes, "MAX_REPEATS", 2000)
+    world = {"world": {**WORLD["world"], "sizes": {"train": 5000, "validation": 1, "test": 1},
+                       "min_steps": 2, "max_steps": 2, "bucket_weights": [1, 0, 0, 0, 0], "dedup": "problem"}}
+    with pytest.raises(ValueError, match=r"ran out of distinct problems after \d+ of 5002: 2000 draws in a row"):
+        generate_world(world)
+
+
 def test_extra_training_questions_leave_validation_and_test_unchanged():
     base = generate_world(WORLD)
     grown = generate_world({"world": {**WORLD["world"], "extra_train": 30}})

@@ -22,7 +22,7 @@ def test_a_summary_row_nan_does_not_become_the_latest_value(client):
     # a trainer's history as a frame: the last (summary) row has no loss, so records give NaN there
     history = pd.DataFrame([
         {"step": 1, "loss": 2.0, "reward": 0.25},
-        {"step": 2, "loss": 1.5, "reward": 0.5},
+        {"step": 2, "loss": 1.5, "reward": 0.5, "grad_norm": float("inf")},
         {"step": 2, "train_runtime": 3.0},
     ]).to_dict("records")
     assert math.isnan(history[-1]["loss"])
@@ -33,3 +33,4 @@ def test_a_summary_row_nan_does_not_become_the_latest_value(client):
     assert metrics["loss"] == 1.5 and metrics["reward"] == 0.5 and metrics["train_runtime"] == 3.0
     assert [m.value for m in client.get_metric_history(run_id, "loss")] == [2.0, 1.5]
     assert "step" not in metrics
+    assert metrics["grad_norm"] > 1e300  # a diverged value is kept

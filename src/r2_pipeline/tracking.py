@@ -45,16 +45,17 @@ def _log_figure(figure) -> None:
 
 
 def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str:
-    """Training curves (every finite numeric key of a trainer's log history) in a child run.
+    """Training curves (every numeric key of a trainer's log history, NaN aside) in a child run.
 
     A row's NaN is a column that row does not have (a frame's summary row has no `loss`), not a
-    value: logged, it would become the metric's latest value in the MLflow UI."""
+    value: logged, it would become the metric's latest value in the MLflow UI. An infinite value
+    (a diverged `grad_norm`) is real, and logged."""
     parent = mlflow.active_run()
     with mlflow.start_run(run_name=run_name, nested=parent is not None, tags=tags or {}) as run:
         for row in history:
             step = int(row.get("step", 0))
             values = {k: float(v) for k, v in row.items()
-                      if _number(v) and k != "step" and math.isfinite(v)}
+                      if _number(v) and k != "step" and not math.isnan(v)}
             if values:
                 mlflow.log_metrics(values, step=step)
     return run.info.run_id

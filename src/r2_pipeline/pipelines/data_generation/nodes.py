@@ -30,6 +30,7 @@ from ...tasks.benchmark import STEP_SAMPLING
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+MAX_REPEATS = 100_000  # draws in a row that repeat a question (or problem) before generate_world gives up
 
 
 def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -43,13 +44,21 @@ def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, p
     total = sum(world["sizes"][s] for s in SPLITS)
     extra = world.get("extra_train", 0)
     by_problem = world.get("dedup", "question") == "problem"
-    seen, rows = set(), []
+    seen, rows, repeats = set(), [], 0
     while len(rows) < total + extra:
         problem = micro.sample_problem(rng, world["min_steps"], world["max_steps"], world["bucket_weights"])
         key = json.dumps(problem.subtasks) if by_problem else problem.question
         if key in seen:
+            repeats += 1
+            if repeats > MAX_REPEATS:
+                raise ValueError(
+                    f"the micro world ran out of distinct {world.get('dedup', 'question')}s after {len(rows)} of "
+                    f"{total + extra}: {MAX_REPEATS} draws in a row were repeats. Lower data_generation.world.sizes "
+                    f"or extra_train, or allow more steps (min_steps {world['min_steps']}, max_steps "
+                    f"{world['max_steps']})")
             continue
         seen.add(key)
+        repeats = 0
         rows.append(_row(len(rows), problem))
     frame = pd.DataFrame(rows)
     train, validation, test = (frame.iloc[a:b] for a, b in _cuts([world["sizes"][s] for s in SPLITS]))
