@@ -1,0 +1,115 @@
+"""Would the executing member's own confidence buy accuracy more cheaply than the allocator's caution?
+
+The allocator decides from a step's text alone which member answers it. After the chosen member has
+answered, its answer-token probabilities are a second, free signal (the same alpha-quantile the
+grouped search reads to bucket a step). This script measures, on the reference plans of a split
+(`oracle_floor.member_outcomes`: every member on every step, exact earlier values substituted), what
+a cascade on that signal would give on top of the shipped allocator, before anything is built into
+the pipeline:
+
+- `top`: a step whose answer confidence is below tau is asked again of the dearest member (both
+  calls paid);
+- `climb`: it goes one rung up the ladder instead, and again while the new answer is below tau,
+  up to the dearest member (every call paid).
+
+A question is right when all its steps are; cost is the pool's relative to the dearest member on the
+same steps (router tokens excluded), as in allocator_frontier. The confidence calls ask for
+log-probabilities, so each member answers every step once more through the call cache.
+
+Usage, from the project root after `kedro run`:
+    python benchmarks/confidence_cascade.py [--split dev] [--rules greedy,0.93,escalate=0.9]
+        [--taus 0.5,0.9,0.99] [--alpha 0.1] [allocator folder]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name
+from oracle_floor import member_outcomes
+
+from r2_pipeline.paths import rooted
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.pool.factory import pool_from_params
+from r2_pipeline.reasoning.allocation import difficulty
+from r2_pipeline.reasoning.router import member_probabilities, validate_member
+from r2_pipeline.tasks import micro
+
+
+def confidences(root: Path, steps: pd.DataFrame, ladder: list[str], alpha: float) -> pd.DataFrame:
+    """Per member, the alpha-quantile of its answer-token probabilities on every step (as
+    `allocation.difficulty` reads the baseline's), from one batch per member with log-probabilities."""
+    pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
+    pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
+    manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
+    with rooted(root):
+        pool = pool_from_params(manifest, pool_params)
+    prompts = [micro.member_prompt(f) for f in steps["filled"]]
+    sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1, logprobs=True)
+    out = pd.DataFrame(index=steps.index)
+    for member in ladder:
+        answers = pool.generate(member, prompts, sampling)
+        out[member] = [difficulty((a.token_logprobs or [])[: micro.WIDTH], alpha) for a in answers]
+    return out
+
+
+def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: list[str], tau: float,
+            mode: str) -> tuple[float, float, float]:
+    """Question accuracy, pool cost vs the dearest member, share of steps asked again."""
+    top = ladder[-1]
+    right, cost, again = [], [], 0
+    for i, chosen in zip(steps.index, choice):
+        member, paid, asked_again = chosen, steps.at[i, f"{chosen}_cost"], False
+        while member != top and conf.at[i, member] < tau:
+            member = top if mode == "top" else ladder[ladder.index(member) + 1]
+            paid += steps.at[i, f"{member}_cost"]
+            asked_again = True
+        again += asked_again
+        right.append(steps.at[i, member])
+        cost.append(paid)
+    accuracy = pd.Series(right, index=steps.index).groupby(steps["id"]).all().mean()
+    return float(accuracy), float(np.sum(cost) / steps[f"{top}_cost"].sum()), again / len(steps)
+
+
+def main(folder: str, split: str, rules: list, taus: list[float], alpha: float) -> None:
+    root = Path.cwd()
+    steps, ladder = member_outcomes(root, split)
+    conf = confidences(root, steps, ladder, alpha)
+    outs = allocator_outputs(folder, steps, ladder)
+    named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
+    probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
+    print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator {folder}; "
+          f"confidence: {alpha}-quantile of answer-token probabilities; cost: pool, vs {ladder[-1]} alone\n")
+    print("| member | step accuracy | steps at confidence >= " + " / ".join(map(str, taus))
+          + " | accuracy there |")
+    print("|---|---|---|---|")
+    for member in ladder:
+        sure = [conf[member] >= t for t in taus]
+        print(f"| {member} | {steps[member].mean():.3f} | " + " / ".join(f"{s.mean():.2f}" for s in sure) + " | "
+              + " / ".join(f"{steps.loc[s, member].mean():.3f}" if s.any() else "-" for s in sure) + " |")
+    print(f"\n| rule | tau | mode | accuracy | cost vs {ladder[-1]} | steps asked again |\n|---|---|---|---|---|---|")
+    for rule in rules:
+        choice = choose(rule, probs, named, ladder)
+        base = cascade(steps, conf, ladder, choice, 0.0, "top")
+        print(f"| {rule_name(rule)} | - | - | {base[0]:.3f} | {base[1]:.3f} | 0 |")
+        for tau in taus:
+            for mode in ("top", "climb"):
+                acc, cost, again = cascade(steps, conf, ladder, choice, tau, mode)
+                print(f"| {rule_name(rule)} | {tau} | {mode} | {acc:.3f} | {cost:.3f} | {again:.3f} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", default="data/06_models/allocator_sft")
+    parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
+    parser.add_argument("--rules", default="greedy,0.93,escalate=0.9", type=parse_rules)
+    parser.add_argument("--taus", default="0.5,0.8,0.9,0.95,0.99",
+                        type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--alpha", default=0.1, type=float)
+    args = parser.parse_args()
+    main(args.folder, args.split, args.rules, args.taus, args.alpha)
