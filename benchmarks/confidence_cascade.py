@@ -1,16 +1,16 @@
 """Would the executing member's own confidence buy accuracy more cheaply than the allocator's caution?
 
 The allocator decides from a step's text alone which member answers it. After the chosen member has
-answered, its answer-token probabilities are a second, free signal (the same alpha-quantile the
-grouped search reads to bucket a step). This script measures, on the reference plans of a split
-(`oracle_floor.member_outcomes`: every member on every step, exact earlier values substituted), what
-a cascade on that signal would give on top of the shipped allocator, before anything is built into
-the pipeline:
+answered, its answer-token probabilities are a second, free signal. This script measures, on the
+reference plans of a split (`oracle_floor.member_outcomes`: every member on every step, exact
+earlier values substituted), what a cascade on that signal gives on top of an allocator reading,
+with the pipeline's confidence (`execute.answer_confidence`: the answer's lowest token probability,
+over the evaluation's `sampling`):
 
-- `top`: a step whose answer confidence is below tau is asked again of the dearest member (both
-  calls paid);
-- `climb`: it goes one rung up the ladder instead, and again while the new answer is below tau,
-  up to the dearest member (every call paid).
+- `climb` (the pipeline's `+recheck=<tau>`, `execute.Recheck`): a step whose answer confidence is
+  below tau goes one rung up the ladder, and again while the new answer is below tau, up to the
+  dearest member (every call paid);
+- `top` (for comparison, not in the pipeline): it is asked again of the dearest member.
 
 A question is right when all its steps are; cost is the pool's relative to the dearest member on the
 same steps (router tokens excluded), as in allocator_frontier. The confidence calls ask for
@@ -18,7 +18,7 @@ log-probabilities, so each member answers every step once more through the call 
 
 Usage, from the project root after `kedro run`:
     python benchmarks/confidence_cascade.py [--split dev] [--rules greedy,0.93,escalate=0.9]
-        [--taus 0.5,0.9,0.99] [--alpha 0.1] [allocator folder]
+        [--taus 0.5,0.9,0.99] [allocator folder]
 """
 
 from __future__ import annotations
@@ -36,25 +36,25 @@ from oracle_floor import member_outcomes
 from r2_pipeline.paths import rooted
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import pool_from_params
-from r2_pipeline.reasoning.allocation import difficulty
+from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
 
 
-def confidences(root: Path, steps: pd.DataFrame, ladder: list[str], alpha: float) -> pd.DataFrame:
-    """Per member, the alpha-quantile of its answer-token probabilities on every step (as
-    `allocation.difficulty` reads the baseline's), from one batch per member with log-probabilities."""
+def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFrame:
+    """Per member, its answer confidence on every step, from one batch per member asked for
+    log-probabilities with the evaluation's member sampling, as `+recheck` asks."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
+    evaluation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
     with rooted(root):
         pool = pool_from_params(manifest, pool_params)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
-    sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1, logprobs=True)
+    sampling = SamplingParams(**{**evaluation["sampling"], "logprobs": True})
     out = pd.DataFrame(index=steps.index)
     for member in ladder:
-        answers = pool.generate(member, prompts, sampling)
-        out[member] = [difficulty((a.token_logprobs or [])[: micro.WIDTH], alpha) for a in answers]
+        out[member] = [answer_confidence(a.token_logprobs) for a in pool.generate(member, prompts, sampling)]
     return out
 
 
@@ -76,15 +76,15 @@ def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: 
     return float(accuracy), float(np.sum(cost) / steps[f"{top}_cost"].sum()), again / len(steps)
 
 
-def main(folder: str, split: str, rules: list, taus: list[float], alpha: float) -> None:
+def main(folder: str, split: str, rules: list, taus: list[float]) -> None:
     root = Path.cwd()
     steps, ladder = member_outcomes(root, split)
-    conf = confidences(root, steps, ladder, alpha)
+    conf = confidences(root, steps, ladder)
     outs = allocator_outputs(folder, steps, ladder)
     named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
     probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator {folder}; "
-          f"confidence: {alpha}-quantile of answer-token probabilities; cost: pool, vs {ladder[-1]} alone\n")
+          f"confidence: the answer's lowest token probability; cost: pool, vs {ladder[-1]} alone\n")
     print("| member | step accuracy | steps at confidence >= " + " / ".join(map(str, taus))
           + " | accuracy there |")
     print("|---|---|---|---|")
@@ -110,6 +110,5 @@ if __name__ == "__main__":
     parser.add_argument("--rules", default="greedy,0.93,escalate=0.9", type=parse_rules)
     parser.add_argument("--taus", default="0.5,0.8,0.9,0.95,0.99",
                         type=lambda s: [float(x) for x in s.split(",")])
-    parser.add_argument("--alpha", default=0.1, type=float)
     args = parser.parse_args()
-    main(args.folder, args.split, args.rules, args.taus, args.alpha)
+    main(args.folder, args.split, args.rules, args.taus)

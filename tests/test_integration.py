@@ -51,7 +51,8 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
     methods = metrics["micro"]
     expected = {f"single:t{k}" for k in range(1, 6)} | {f"tier:t{k}" for k in range(1, 6)}
-    expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2", "r2_sft@escalate=0.99"}
+    expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2", "r2_sft@escalate=0.99",
+                 "r2_sft+recheck=0.9"}
     assert set(methods) == expected
     for values in methods.values():
         assert {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n", "cost_vs_largest"} <= set(values)
@@ -60,6 +61,9 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     assert methods["single:t5"]["cost_usd"] > methods["single:t1"]["cost_usd"] > 0
     assert methods["r2"]["router_cost_usd"] > 0
     assert methods["r2_sft@escalate=0.99"]["router_cost_usd"] > 0
+    # the same plans and allocations as r2_sft, with unsure steps asked again: never cheaper
+    assert methods["r2_sft+recheck=0.9"]["router_cost_usd"] == pytest.approx(methods["r2_sft"]["router_cost_usd"])
+    assert methods["r2_sft+recheck=0.9"]["cost_usd"] >= methods["r2_sft"]["cost_usd"]
 
 
 def test_comparisons_pair_the_methods_on_the_test_questions(project):
@@ -124,6 +128,9 @@ def test_mlflow_runs_read_back(project):
     escalate = client.search_runs([experiment.experiment_id], "tags.router = 'r2_sft' and tags.rule = 'escalate'")
     assert [r.info.run_name for r in escalate] == ["r2_sft@escalate=0.99"]
     assert escalate[0].data.tags["threshold"] == "0.99"
+    assert escalate[0].data.tags["recheck"] == "none"
+    recheck = client.search_runs([experiment.experiment_id], "tags.recheck = '0.9'")
+    assert [r.info.run_name for r in recheck] == ["r2_sft+recheck=0.9"]
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics

@@ -52,6 +52,8 @@ def test_base_parameters_are_valid():
         (lambda p: p["rl_refinement"].update(rule="escalate", min_success=None),
          r"rl_refinement.*rule 'escalate' needs min_success"),
         (lambda p: p["evaluation"].update(methods=["r2_sft@=0.9"]), r"'r2_sft@=0\.9': write r2_sft@<p>"),
+        (lambda p: p["evaluation"].update(methods=["r2_sft+recheck=1.5"]), r"'r2_sft\+recheck=1\.5': tau is an"),
+        (lambda p: p["evaluation"].update(methods=["oracle+recheck=0.5"]), r"only the trained routers"),
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
         # routers are passed to evaluation by position: reordering them would mislabel every router
         (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),

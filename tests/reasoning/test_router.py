@@ -294,3 +294,48 @@ def test_estimated_token_counts_are_marked_per_step_and_counted_per_method(ladde
     metrics = summarize(frame, {"members": {"t1": {}, "t2": {}}, "prices": {"t1": PRICE, "t2": PRICE}})
     assert metrics["micro"]["single:t1"]["estimated_token_steps"] == 1
     assert metrics["micro"]["single:t2"]["estimated_token_steps"] == 0
+
+
+def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
+    """Every step first goes to t1; an unsure answer (a bucket above the member's skill: token
+    probability e^-2) is asked of the next member, and again, until one is sure; every call is paid
+    and the last answer is the step's. Without a recheck t1's wrong answers stand."""
+    from r2_pipeline.reasoning.execute import Recheck
+
+    plans = [["3 + 4"], ["12 + 7"], ["123 * 7"]]  # buckets 1, 2 and 5
+    to_t1 = lambda i, k, f, h: ["t1"] * len(i)  # noqa: E731
+    plain = execute(ladder_pool, TASK, ["a", "b", "c"], plans, to_t1, SamplingParams(max_new_tokens=4))
+    assert [final_value(t) for t in plain] == [7, 0, 0]
+    calls_before = {m: len(b.calls) for m, b in ladder_pool.backends.items()}
+    traces = execute(ladder_pool, TASK, ["a", "b", "c"], plans, to_t1, SamplingParams(max_new_tokens=4),
+                     Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5))
+    assert [final_value(t) for t in traces] == [7, 19, 861]
+    assert [(t[0].member, t[0].rechecks) for t in traces] == [("t1", 0), ("t2", 1), ("t5", 4)]
+    asked = {m: len(b.calls) - calls_before[m] for m, b in ladder_pool.backends.items()}
+    assert asked == {"t1": 3, "t2": 2, "t3": 1, "t4": 1, "t5": 1}  # one batch per member and rung
+    one_call = ladder_pool.cost("t1", Completion("", 8, 4)) / 0.01  # price scale of t1 = 0.01
+    costs = [t[0].cost_usd for t in traces]
+    assert costs[0] == pytest.approx(0.01 * one_call)
+    assert costs[1] == pytest.approx((0.01 + 0.1) * one_call)
+    assert costs[2] == pytest.approx((0.01 + 0.1 + 1 + 10 + 100) * one_call)
+    assert traces[2][0].completion_tokens == 5 * 4
+
+
+def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
+    from r2_pipeline.reasoning.methods import (
+        check_method,
+        method_kind,
+        recheck_threshold,
+        router_decoding,
+        router_name,
+    )
+
+    method = "r2_round_1@escalate=0.9+recheck=0.85"
+    assert (method_kind(method), router_name(method)) == ("r2_round", "r2_round_1")
+    assert router_decoding(method, "cheapest_likely", 0.93) == ("escalate", 0.9)
+    assert recheck_threshold(method) == 0.85 and recheck_threshold("r2_sft@0.9") is None
+    for bad, message in [("r2_sft+recheck=2", r"in \(0, 1\]"), ("r2_sft+retry=0.5", "the only \\+ suffix"),
+                         ("single:t1+recheck=0.5", "only the trained routers"),
+                         ("query_router+recheck=0.5", "only the trained routers")]:
+        with pytest.raises(ValueError, match=message):
+            check_method(bad)

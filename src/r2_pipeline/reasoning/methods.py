@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
-from .execute import StepTrace, execute, final_value, fixed_member
+from .execute import Recheck, StepTrace, execute, final_value, fixed_member
 from .router import ALLOCATOR_RULES, RouterUsage, allocator_rule, decompose
 
 
@@ -154,15 +154,18 @@ def run_query_router(method, pool, task, examples, sampling, context) -> MethodR
 
 def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     """`r2_sft`, `r2_round_<k>`, `r2`: the trained decomposer and allocator, end to end; with
-    `@<decoding>` (`r2_sft@0.95`, `r2_sft@escalate=0.99`), the same router read another way."""
+    `@<decoding>` (`r2_sft@0.95`, `r2_sft@escalate=0.99`), the same router read another way; with
+    `+recheck=<tau>`, a step whose answer is less sure than tau is asked again one rung up (`Recheck`)."""
     start = time.time()
     rule, min_success = router_decoding(method, context.rule, context.min_success)
+    tau = recheck_threshold(method)
     router, usage = context.router(router_name(method)), RouterUsage.empty(len(examples))
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
                               context.allocator_sampling, usage, min_success, context.ladder, rule)
-    return _result(method, execute(pool, task, questions, plans, allocate, sampling), start, usage)
+    recheck = None if tau is None else Recheck(tuple(context.ladder or pool.members), tau)
+    return _result(method, execute(pool, task, questions, plans, allocate, sampling, recheck), start, usage)
 
 
 def _questions(examples: list[Example]) -> list[str]:
@@ -188,9 +191,28 @@ ROUTED_KINDS = {"tier", "random", "oracle", "r2_sft", "r2_round", "r2"}
 TRAINED_ROUTER_KINDS = frozenset({"r2_sft", "r2_round", "r2"})
 
 
+RECHECK = "+recheck="  # `<router>[@<decoding>]+recheck=<tau>`: execution-time escalation (execute.Recheck)
+
+
 def router_name(method: str) -> str:
-    """The trained router a method runs: `r2_sft@escalate=0.99` -> `r2_sft`."""
-    return method.partition("@")[0]
+    """The trained router a method runs: `r2_sft@escalate=0.99+recheck=0.8` -> `r2_sft`."""
+    return method.partition("+")[0].partition("@")[0]
+
+
+def recheck_threshold(method: str) -> float | None:
+    """tau in `...+recheck=<tau>`; None without the suffix."""
+    if "+" not in method:
+        return None
+    head, _, spec = method.partition("+")
+    if not ("+" + spec).startswith(RECHECK):
+        raise ValueError(f"method {method!r}: the only + suffix is {RECHECK}<tau>, e.g. {head}{RECHECK}0.8")
+    try:
+        tau = float(spec[len(RECHECK) - 1:])
+    except ValueError:
+        raise ValueError(f"method {method!r}: write {head}{RECHECK}<tau>, e.g. {head}{RECHECK}0.8") from None
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"method {method!r}: tau is an answer-token probability in (0, 1]")
+    return tau
 
 
 def query_router_threshold(method: str) -> float | None:
@@ -212,6 +234,7 @@ def router_decoding(method: str, rule: str, min_success: float | None) -> tuple[
     estimated success >= p, `@escalate=<p>` the named member if its estimate reaches p else the
     dearest, `@greedy` the named member. Several of them trace the router's accuracy-cost frontier
     from one trained model, as `query_router@<t>` does for the query router."""
+    method = method.partition("+")[0]
     if "@" not in method:
         return rule, min_success
     spec = method.split("@", 1)[1]
@@ -238,9 +261,13 @@ def check_method(method: str) -> None:
         query_router_threshold(method)
     elif kind in TRAINED_ROUTER_KINDS:
         router_decoding(method, "cheapest_likely", None)
+        recheck_threshold(method)
     elif "@" in method:
         raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "
                          "take an @ suffix")
+    if "+" in method and kind not in TRAINED_ROUTER_KINDS:
+        raise ValueError(f"method {method!r}: only the trained routers (r2_sft, r2_round_<k>, r2) take a "
+                         f"{RECHECK}<tau> suffix")
     if ":" in method and kind not in MEMBER_KINDS:
         raise ValueError(f"method {method!r}: only {' and '.join(MEMBER_KINDS)} take a :<member> suffix")
 
@@ -248,7 +275,7 @@ def check_method(method: str) -> None:
 def method_kind(method: str) -> str:
     if method.startswith("r2_round_"):
         return "r2_round"
-    return method.split(":", 1)[0].split("@", 1)[0]
+    return method.split(":", 1)[0].split("@", 1)[0].split("+", 1)[0]
 
 
 def run_method(method: str, pool: ModelPool, task: Any, examples: list[Example], sampling, context=None):
@@ -282,6 +309,8 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
                 "cost_usd": sum(t.cost_usd for t in trace) + result.router_cost_usd[i],
                 # steps whose token counts a server did not report (estimated by the backend)
                 "estimated_token_steps": sum(t.estimated_tokens for t in trace),
+                # steps asked again of a dearer member after an unsure answer (`+recheck`)
+                "rechecked_steps": sum(t.rechecks > 0 for t in trace),
                 "method_seconds": result.seconds,
                 "invalid_allocations": result.invalid_allocations,
             }

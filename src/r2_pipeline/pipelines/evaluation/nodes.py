@@ -18,6 +18,7 @@ from ...reasoning.methods import (  # noqa: E402
     expand_methods,
     method_kind,
     query_router_threshold,
+    recheck_threshold,
     resolve_comparisons,
     result_rows,
     router_decoding,
@@ -153,6 +154,7 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
             "seconds": float(group["method_seconds"].iloc[0]),
             # steps whose token counts (and so cost) the backend estimated: the server sent no usage
             "estimated_token_steps": int(group["estimated_token_steps"].sum()),
+            "rechecked_steps": int(group["rechecked_steps"].sum()) if "rechecked_steps" in group else 0,
         }
         if metrics[benchmark][method]["estimated_token_steps"]:
             logger.warning("%s / %s: %d steps' token counts are estimates (the server sent no usage)",
@@ -217,7 +219,8 @@ def frontier_family(method: str, router: dict | None = None) -> str:
         return base if method_kind(method) == "query_router" else method
     router = router or {}
     rule, min_success = _decoding(method, router)
-    return f"{base}@greedy" if min_success is None else f"{base}@{rule}"
+    family = f"{base}@greedy" if min_success is None else f"{base}@{rule}"
+    return family + ("+recheck" if recheck_threshold(method) is not None else "")
 
 
 def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
@@ -234,8 +237,10 @@ def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
         return {}
     router = evaluation.get("router") or {}
     rule, min_success = _decoding(method, router)
+    tau = recheck_threshold(method)
     return {"router": router_name(method), "rule": "greedy" if min_success is None else rule,
-            "threshold": "none" if min_success is None else str(min_success)}
+            "threshold": "none" if min_success is None else str(min_success),
+            "recheck": "none" if tau is None else str(tau)}
 
 
 # the right-hand panel: the methods within this much accuracy of the best, where routers crowd
