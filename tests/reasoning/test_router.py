@@ -319,6 +319,36 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
     assert costs[1] == pytest.approx((0.01 + 0.1) * one_call)
     assert costs[2] == pytest.approx((0.01 + 0.1 + 1 + 10 + 100) * one_call)
     assert traces[2][0].completion_tokens == 5 * 4
+    # the per-call table: one row per member asked, each with its own cost; `final` marks the answer
+    from r2_pipeline.reasoning.methods import MethodResult, step_rows
+    from r2_pipeline.tasks.base import Example
+
+    result = MethodResult("m", traces, 0.0, [0] * 3, [0] * 3, [0.0] * 3)
+    rows = step_rows(result, [Example(q, q, 0, {}) for q in "abc"])
+    assert [(r["id"], r["member"], r["final"]) for r in rows] == [
+        ("a", "t1", True), ("b", "t1", False), ("b", "t2", True),
+        ("c", "t1", False), ("c", "t2", False), ("c", "t3", False), ("c", "t4", False), ("c", "t5", True)]
+    assert sum(r["cost_usd"] for r in rows if r["id"] == "c") == pytest.approx(costs[2])
+    assert [r["completion_tokens"] for r in rows if r["id"] == "c"] == [4] * 5
+    assert rows[3]["value"] == 0 and rows[-1]["value"] == 861  # each call's own answer
+
+
+def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool):
+    from r2_pipeline.reasoning.execute import Recheck
+
+    class Blind:
+        fingerprint = "blind"
+
+        def generate(self, prompts, sampling):
+            return [Completion("007", len(p), 3, None) for p in prompts]
+
+    ladder_pool.backends["t1"] = Blind()
+    with pytest.raises(ValueError, match="pool member 't1' sent no token log-probabilities"):
+        execute(ladder_pool, TASK, ["a"], [["3 + 4"]], lambda i, k, f, h: ["t1"] * len(i),
+                SamplingParams(max_new_tokens=4), Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5))
+    with pytest.raises(ValueError, match=r"must list every pool member; missing: \['t5'\]"):
+        execute(ladder_pool, TASK, ["a"], [["3 + 4"]], lambda i, k, f, h: ["t1"] * len(i),
+                SamplingParams(max_new_tokens=4), Recheck(("t1", "t2", "t3", "t4"), tau=0.5))
 
 
 def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
@@ -336,6 +366,7 @@ def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
     assert recheck_threshold(method) == 0.85 and recheck_threshold("r2_sft@0.9") is None
     for bad, message in [("r2_sft+recheck=2", r"in \(0, 1\]"), ("r2_sft+retry=0.5", "the only \\+ suffix"),
                          ("single:t1+recheck=0.5", "only the trained routers"),
-                         ("query_router+recheck=0.5", "only the trained routers")]:
+                         ("query_router+recheck=0.5", "only the trained routers"),
+                         ("query_router@0.5+recheck=0.5", "only the trained routers")]:
         with pytest.raises(ValueError, match=message):
             check_method(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..pool.base import SamplingParams
@@ -32,8 +32,10 @@ class StepTrace:
     cost_usd: float = 0.0
     # the server sent no usage: the counts (and so the cost) are the backend's estimate
     estimated_tokens: bool = False
-    # members asked again after an unsure answer (`Recheck`); tokens and cost above include them
+    # members asked again after an unsure answer (`Recheck`); tokens and cost above include them,
+    # and `earlier` holds each earlier call (member, prompt, text, value, tokens, cost)
     rechecks: int = 0
+    earlier: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +49,9 @@ def fixed_member(member: str) -> Allocate:
 class Recheck:
     """After a member answers a step, its answer's confidence (the lowest probability among its
     tokens) below `tau` sends the step one rung up `ladder`, and again while the new answer is
-    below `tau`, up to the dearest member; every call is paid, and the last answer is the step's."""
+    below `tau`, up to the dearest member; every call is paid, and the last answer is the step's.
+    Members below the dearest are asked for log-probabilities; the dearest, whose answer stands
+    whatever its confidence, is asked as any method asks it."""
 
     ladder: tuple[str, ...]
     tau: float
@@ -71,7 +75,9 @@ def execute(
     traces: list[list[StepTrace]] = [[] for _ in plans]
     longest = max((len(p) for p in plans if p), default=0)
     if recheck is not None:
-        sampling = replace(sampling, logprobs=True)
+        outside = sorted(set(pool.members) - set(recheck.ladder))
+        if outside or not recheck.ladder:
+            raise ValueError(f"recheck ladder {list(recheck.ladder)} must list every pool member; missing: {outside}")
     for k in range(longest):
         active = [i for i, p in enumerate(plans) if p and k < len(p)]
         _run_step(pool, task, questions, plans, traces, active, k, allocate, sampling, recheck)
@@ -93,39 +99,74 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
         else:
             by_member[members[j]].append(j)
     pending: dict[int, StepTrace] = {}
-    unsure: dict[str, list[int]] = defaultdict(list)  # member -> rows to ask it next (Recheck)
-    while by_member:
+
+    def ask(member: str, rows: list[int], member_sampling: SamplingParams) -> list:
+        prompts = [task.subtask_prompt(questions[active[j]], histories[j], filled[j]) for j in rows]
+        outs = pool.generate(member, prompts, member_sampling)
+        for j, prompt, out in zip(rows, prompts, outs):
+            trace = StepTrace(
+                step=k,
+                subtask=plans[active[j]][k],
+                filled=filled[j],
+                member=member,
+                prompt=prompt,
+                text=out.text,
+                value=task.parse_subtask(prompt, out.text),
+                prompt_tokens=out.prompt_tokens,
+                completion_tokens=out.completion_tokens,
+                cost_usd=pool.cost(member, out),
+                estimated_tokens=out.estimated_tokens,
+            )
+            if j in pending:  # asked again: the earlier answers are paid too
+                before = pending[j]
+                trace.earlier = [*before.earlier, _own_call(before)]
+                trace.rechecks = before.rechecks + 1
+                trace.prompt_tokens += before.prompt_tokens
+                trace.completion_tokens += before.completion_tokens
+                trace.cost_usd += before.cost_usd
+                trace.estimated_tokens |= before.estimated_tokens
+            pending[j] = trace
+        return outs
+
+    if recheck is None:
         for member, rows in by_member.items():
-            prompts = [task.subtask_prompt(questions[active[j]], histories[j], filled[j]) for j in rows]
-            for j, prompt, out in zip(rows, prompts, pool.generate(member, prompts, sampling)):
-                trace = StepTrace(
-                    step=k,
-                    subtask=plans[active[j]][k],
-                    filled=filled[j],
-                    member=member,
-                    prompt=prompt,
-                    text=out.text,
-                    value=task.parse_subtask(prompt, out.text),
-                    prompt_tokens=out.prompt_tokens,
-                    completion_tokens=out.completion_tokens,
-                    cost_usd=pool.cost(member, out),
-                    estimated_tokens=out.estimated_tokens,
-                )
-                if j in pending:  # asked again: the earlier answers are paid too
-                    before = pending[j]
-                    trace.prompt_tokens += before.prompt_tokens
-                    trace.completion_tokens += before.completion_tokens
-                    trace.cost_usd += before.cost_usd
-                    trace.estimated_tokens |= before.estimated_tokens
-                    trace.rechecks = before.rechecks + 1
-                pending[j] = trace
-                if recheck is not None and answer_confidence(out.token_logprobs) < recheck.tau:
-                    rung = recheck.ladder.index(member) if member in recheck.ladder else len(recheck.ladder) - 1
-                    if rung + 1 < len(recheck.ladder):
-                        unsure[recheck.ladder[rung + 1]].append(j)
-        by_member, unsure = unsure, defaultdict(list)
+            ask(member, rows, sampling)
+    else:
+        _climb(recheck, by_member, ask, sampling)
     for j in sorted(pending):
         traces[active[j]].append(pending[j])
+
+
+def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: SamplingParams) -> None:
+    """Ask each rung its rows, cheapest rung first, so a step that climbs joins the next rung's one
+    batch; an answer below tau sends its step one rung up."""
+    sure_sampling = replace(sampling, logprobs=True)
+    queue = defaultdict(list, by_member)
+    for rung, member in enumerate(recheck.ladder):
+        rows = sorted(queue.pop(member, []))
+        if not rows:
+            continue
+        if rung == len(recheck.ladder) - 1:  # the dearest member's answer stands: asked as ever
+            ask(member, rows, sampling)
+            continue
+        for j, out in zip(rows, ask(member, rows, sure_sampling)):
+            if out.token_logprobs is None and out.completion_tokens > 0:
+                raise ValueError(
+                    f"recheck: pool member {member!r} sent no token log-probabilities, so every answer would look "
+                    "unsure and climb to the dearest member. Serve it with log-probabilities, or evaluate without "
+                    "+recheck")
+            if answer_confidence(out.token_logprobs) < recheck.tau:
+                queue[recheck.ladder[rung + 1]].append(j)
+
+
+def _own_call(trace: StepTrace) -> dict:
+    """The last call of a step's trace alone: its cumulative counts less the earlier calls'."""
+    spent = {key: sum(call[key] for call in trace.earlier)
+             for key in ("prompt_tokens", "completion_tokens", "cost_usd")}
+    return {"member": trace.member, "prompt": trace.prompt, "text": trace.text, "value": trace.value,
+            "prompt_tokens": trace.prompt_tokens - spent["prompt_tokens"],
+            "completion_tokens": trace.completion_tokens - spent["completion_tokens"],
+            "cost_usd": trace.cost_usd - spent["cost_usd"]}
 
 
 def final_value(trace: list[StepTrace]) -> Any:

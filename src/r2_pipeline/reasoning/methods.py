@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
-from .execute import Recheck, StepTrace, execute, final_value, fixed_member
+from .execute import Recheck, StepTrace, _own_call, execute, final_value, fixed_member
 from .router import ALLOCATOR_RULES, RouterUsage, allocator_rule, decompose
 
 
@@ -164,7 +164,7 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
                               context.allocator_sampling, usage, min_success, context.ladder, rule)
-    recheck = None if tau is None else Recheck(tuple(context.ladder or pool.members), tau)
+    recheck = None if tau is None else Recheck(tuple(context.ladder), tau)
     return _result(method, execute(pool, task, questions, plans, allocate, sampling, recheck), start, usage)
 
 
@@ -257,6 +257,9 @@ def router_decoding(method: str, rule: str, min_success: float | None) -> tuple[
 def check_method(method: str) -> None:
     """A method name's suffix is well formed: a ValueError naming the method otherwise."""
     kind = method_kind(method)
+    if "+" in method and kind not in TRAINED_ROUTER_KINDS:
+        raise ValueError(f"method {method!r}: only the trained routers (r2_sft, r2_round_<k>, r2) take a "
+                         f"{RECHECK}<tau> suffix")
     if kind == "query_router":
         query_router_threshold(method)
     elif kind in TRAINED_ROUTER_KINDS:
@@ -265,9 +268,6 @@ def check_method(method: str) -> None:
     elif "@" in method:
         raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "
                          "take an @ suffix")
-    if "+" in method and kind not in TRAINED_ROUTER_KINDS:
-        raise ValueError(f"method {method!r}: only the trained routers (r2_sft, r2_round_<k>, r2) take a "
-                         f"{RECHECK}<tau> suffix")
     if ":" in method and kind not in MEMBER_KINDS:
         raise ValueError(f"method {method!r}: only {' and '.join(MEMBER_KINDS)} take a :<member> suffix")
 
@@ -319,11 +319,24 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
 
 
 def step_rows(result: MethodResult, examples: list[Example]) -> list[dict]:
+    """One row per pool call: a step asked again (`+recheck`) has a row per member asked, each with
+    that call's own tokens and cost, and `final` marks the answer that counts; so the table reprices
+    call by call, and its cost sums to the method's."""
     return [
-        {"method": result.method, "id": e.id, **{k: _plain(v) for k, v in t.to_dict().items()}}
+        {"method": result.method, "id": e.id, **row}
         for e, trace in zip(examples, result.traces)
         for t in trace
+        for row in _call_rows(t)
     ]
+
+
+def _call_rows(trace: StepTrace) -> list[dict]:
+    step = {k: _plain(v) for k, v in trace.to_dict().items() if k != "earlier"}
+    if not trace.earlier:
+        return [{**step, "final": True}]
+    calls = [*trace.earlier, _own_call(trace)]
+    return [{**step, **{k: _plain(v) for k, v in call.items()}, "rechecks": n, "final": n == len(calls) - 1}
+            for n, call in enumerate(calls)]
 
 
 def _plain(value: Any) -> Any:
