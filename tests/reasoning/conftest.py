@@ -28,6 +28,20 @@ class BucketMember:
         return out
 
 
+
+class Blind:
+    """A server that ignores the request for log-probabilities: right answers, none attached."""
+
+    fingerprint = "blind"
+
+    def generate(self, prompts, sampling):
+        return [Completion("007", len(p), 3, None) for p in prompts]
+
+
+@pytest.fixture
+def blind():
+    return Blind()
+
 @pytest.fixture
 def ladder_pool():
     members = {f"t{k}": BucketMember(k) for k in range(1, 6)}

@@ -66,19 +66,11 @@ def test_difficulty_and_start_tier():
     assert start_tier(0.1, (0.95, 0.5), (0, 2, 4)) == 4
 
 
-def test_a_baseline_without_log_probabilities_is_refused(ladder_pool):
+def test_a_baseline_without_log_probabilities_is_refused(ladder_pool, blind):
     """A server that ignores the request for log-probabilities would put every subtask in the hard
     bucket, silently; the search stops instead and names the member."""
     import pytest
 
-    from r2_pipeline.pool.base import Completion
-
-    class Blind:
-        fingerprint = "blind"
-
-        def generate(self, prompts, sampling):
-            return [Completion("007", len(p), 2, None) for p in prompts]
-
-    ladder_pool.backends["t3"] = Blind()
+    ladder_pool.backends["t3"] = blind
     with pytest.raises(ValueError, match="baseline member 't3' sent no token log-probabilities for 1 of 1"):
         search(ladder_pool, [item("3 + 4")])

@@ -333,16 +333,10 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
     assert rows[3]["value"] == 0 and rows[-1]["value"] == 861  # each call's own answer
 
 
-def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool):
+def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, blind):
     from r2_pipeline.reasoning.execute import Recheck
 
-    class Blind:
-        fingerprint = "blind"
-
-        def generate(self, prompts, sampling):
-            return [Completion("007", len(p), 3, None) for p in prompts]
-
-    ladder_pool.backends["t1"] = Blind()
+    ladder_pool.backends["t1"] = blind
     with pytest.raises(ValueError, match="pool member 't1' sent no token log-probabilities"):
         execute(ladder_pool, TASK, ["a"], [["3 + 4"]], lambda i, k, f, h: ["t1"] * len(i),
                 SamplingParams(max_new_tokens=4), Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5))
