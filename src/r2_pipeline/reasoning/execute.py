@@ -119,7 +119,7 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
             )
             if j in pending:  # asked again: the earlier answers are paid too
                 before = pending[j]
-                trace.earlier = [*before.earlier, _own_call(before)]
+                trace.earlier = [*before.earlier, own_call(before)]
                 trace.rechecks = before.rechecks + 1
                 trace.prompt_tokens += before.prompt_tokens
                 trace.completion_tokens += before.completion_tokens
@@ -159,7 +159,7 @@ def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: Sam
                 queue[recheck.ladder[rung + 1]].append(j)
 
 
-def _own_call(trace: StepTrace) -> dict:
+def own_call(trace: StepTrace) -> dict:
     """The last call of a step's trace alone: its cumulative counts less the earlier calls'."""
     spent = {key: sum(call[key] for call in trace.earlier)
              for key in ("prompt_tokens", "completion_tokens", "cost_usd")}

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
-from .execute import Recheck, StepTrace, _own_call, execute, final_value, fixed_member
+from .execute import Recheck, StepTrace, execute, final_value, fixed_member, own_call
 from .router import ALLOCATOR_RULES, RouterUsage, allocator_rule, decompose
 
 
@@ -334,7 +334,7 @@ def _call_rows(trace: StepTrace) -> list[dict]:
     step = {k: _plain(v) for k, v in trace.to_dict().items() if k != "earlier"}
     if not trace.earlier:
         return [{**step, "final": True}]
-    calls = [*trace.earlier, _own_call(trace)]
+    calls = [*trace.earlier, own_call(trace)]
     return [{**step, **{k: _plain(v) for k, v in call.items()}, "rechecks": n, "final": n == len(calls) - 1}
             for n, call in enumerate(calls)]
 
