@@ -51,9 +51,10 @@ class SCAN(BenchmarkTask):
 
     def parse(self, text: str) -> str | None:
         """Action tokens of the 'Actions:' line (or the line after a bare 'Actions:'; else the last
-        line with I_* names, else the last line), normalized to I_* names; code fences are not lines. A line that uses I_* names is read
-        for those only, so the words of a comment ('I_WALK I_WALK  # walk twice') are not actions,
-        and an I_* name outside the grammar stays in, so it makes the sequence wrong."""
+        line with I_* names, else the last line), normalized to I_* names; code fences are not
+        lines. A line that uses I_* names is read for those only, so the words of a comment
+        ('I_WALK I_WALK  # walk twice') are not actions, and an I_* name outside the grammar stays
+        in, so it makes the sequence wrong."""
         lines = [line.replace("`", " ") for line in (text or "").splitlines()
                  if line.strip() and not FENCE.match(line)]
         marked = [(k, m.group(1)) for k, line in enumerate(lines) if (m := ACTIONS_LINE.search(line))]
