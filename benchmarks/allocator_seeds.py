@@ -4,7 +4,8 @@ Trains the allocator as `allocator_sft` does (its parameters from conf/base, its
 data/05_model_input/allocator_sft.parquet) once per seed, with optional overrides of the trainer or
 backbone settings. A seed is both the trainer's (data order) and, for a tiny backbone, the
 initial weights' (`backbone.seed`); `--trainer-seed-only` keeps the weights' seed at the shipped
-value, as every seed study before stop 19 did (so those spreads leave out initialisation), and scores each alone on a split's reference plans, as allocator_frontier does:
+value, as every seed study before stop 19 did (so those spreads leave out initialisation). Each
+allocator is scored alone on a split's reference plans, as allocator_frontier does:
 question accuracy and pool cost relative to the dearest member, per decoding rule (`min_success`
 thresholds read by cheapest_likely, `escalate=<p>`). Then the mean
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
