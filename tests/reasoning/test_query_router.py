@@ -67,3 +67,10 @@ def test_single_and_tier_expand_to_every_member_and_a_repeat_is_refused():
     # run twice, a method would count its questions and its cost twice
     with pytest.raises(ValueError, match=r"methods \['single:t2'\] are listed twice"):
         expand_methods(["single", "single:t2"], ["t1", "t2"])
+    # one reading under two spellings is one method
+    for pair in (["r2_sft@0.9", "r2_sft@0.90"], ["r2_sft@0.9", "r2_sft@cheapest_likely=0.9"],
+                 ["r2_sft@0.8+recheck=0.5", "r2_sft@0.8+recheck=0.50"], ["query_router@0.7", "query_router@0.70"]):
+        with pytest.raises(ValueError, match="listed twice"):
+            expand_methods(pair, ["t1", "t2"])
+    assert expand_methods(["r2_sft", "r2_sft@0.93", "r2_sft+recheck=0.5", "r2_sft@0.93+recheck=0.5"],
+                          ["t1"]) == ["r2_sft", "r2_sft@0.93", "r2_sft+recheck=0.5", "r2_sft@0.93+recheck=0.5"]

@@ -40,11 +40,29 @@ def expand_methods(names: Sequence[str], members: Sequence[str]) -> list[str]:
             out += [f"{name}:{m}" for m in members]
         else:
             out.append(name)
-    repeated = sorted({m for m in out if out.count(m) > 1})
+    spelled = [_canonical(m) for m in out]
+    repeated = sorted({m for m, c in zip(out, spelled) if spelled.count(c) > 1})
     if repeated:
         raise ValueError(f"methods {repeated} are listed twice in {list(names)} (`single` and `tier` already mean "
-                         "every member): each method runs once")
+                         "every member, and `@0.9`, `@0.90` and `@cheapest_likely=0.9` are one reading): each method "
+                         "runs once")
     return out
+
+
+def _canonical(method: str) -> tuple:
+    """One spelling per reading, so `r2_sft@0.9` and `r2_sft@cheapest_likely=0.90` are seen as the same
+    method; a bare router name stays itself (it reads `evaluation.router`), as does a malformed name
+    (check_method reports it)."""
+    try:
+        kind = method_kind(method)
+        if kind == "query_router" and "@" in method:
+            return ("query_router", query_router_threshold(method))
+        if kind in TRAINED_ROUTER_KINDS and ("@" in method or "+" in method):
+            decoding = router_decoding(method, "", None) if "@" in method.partition("+")[0] else None
+            return (router_name(method), decoding, recheck_threshold(method))
+    except ValueError:
+        pass
+    return (method,)
 
 
 # in `evaluation.comparisons.pairs`: the dearest member alone, whatever the pool calls it
