@@ -52,6 +52,14 @@ class Completion:
     top_logprobs: list[dict[str, float]] | None = None
     cached: bool = field(default=False, compare=False)
 
+    def lacks(self, sampling: SamplingParams) -> bool:
+        """True when the call asked for log-probabilities (`logprobs`, or `top_logprobs`) that did not
+        come with an answer that has tokens: a server that ignores the request."""
+        if self.completion_tokens <= 0:
+            return False
+        return bool((sampling.logprobs and self.token_logprobs is None)
+                    or (sampling.top_logprobs and self.top_logprobs is None))
+
     def to_json(self) -> str:
         data = asdict(self)
         data.pop("cached")

@@ -147,13 +147,7 @@ def _deliverable(member: str, pairs: list[tuple[str, Completion]], sampling: Sam
     """The answers that carry what the call asked for. One asked for log-probabilities that came
     without them (a server that ignores the request) is returned but not cached: the key does not
     say whether they came, so a fixed server would otherwise be answered from the old calls."""
-    def complete(c: Completion) -> bool:
-        if c.completion_tokens <= 0:
-            return True
-        return not ((sampling.logprobs and c.token_logprobs is None)
-                    or (sampling.top_logprobs and c.top_logprobs is None))
-
-    kept = [(k, c) for k, c in pairs if complete(c)]
+    kept = [(k, c) for k, c in pairs if not c.lacks(sampling)]
     if len(kept) < len(pairs):
         logger.warning("%d answers of %s came without the log-probabilities asked for; not cached",
                        len(pairs) - len(kept), member)

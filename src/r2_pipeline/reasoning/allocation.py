@@ -68,8 +68,9 @@ def grouped_search(
     pairs such as `teacher.Verdict`; by default an answer is verified when it equals the item's
     `gold`, with no review text."""
     attempts: list[dict] = []
-    probe = pool.generate(baseline, [i.prompt for i in items], SamplingParams(**{**sampling.__dict__, "logprobs": True}))
-    blind = sum(out.token_logprobs is None and out.completion_tokens > 0 for out in probe)
+    probe_sampling = SamplingParams(**{**sampling.__dict__, "logprobs": True})
+    probe = pool.generate(baseline, [i.prompt for i in items], probe_sampling)
+    blind = sum(out.lacks(probe_sampling) for out in probe)
     if blind:
         raise ValueError(
             f"the baseline member {baseline!r} sent no token log-probabilities for {blind} of {len(probe)} "

@@ -150,7 +150,7 @@ def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: Sam
             ask(member, rows, sampling)
             continue
         for j, out in zip(rows, ask(member, rows, sure_sampling)):
-            if out.token_logprobs is None and out.completion_tokens > 0:
+            if out.lacks(sure_sampling):
                 raise ValueError(
                     f"recheck: pool member {member!r} sent no token log-probabilities, so every answer would look "
                     "unsure and climb to the dearest member. Serve it with log-probabilities, or evaluate without "
