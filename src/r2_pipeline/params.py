@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from .pool.factory import check_ladder
 from .pool.pool import BACKENDS
 
 
@@ -77,9 +78,8 @@ class PoolParams(Strict):
         unpriced = [m for m in self.members if m not in self.prices]
         if unpriced:
             raise ValueError(f"members without a price: {unpriced}")
-        if self.ladder is not None and sorted(self.ladder) != sorted(self.members):
-            raise ValueError(f"pool.ladder must list every member once: it lists {self.ladder}, the members are "
-                             f"{list(self.members)}")
+        if self.ladder is not None:
+            check_ladder(self.ladder, self.members)
         if self.router_member and self.router_member not in self.prices:
             raise ValueError(f"router_member {self.router_member!r} has no price")
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +74,18 @@ def member_specs(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, A
     return specs
 
 
+def check_ladder(ladder: Sequence[str], members: Iterable[str]) -> None:
+    """An explicit `pool.ladder` lists every member once."""
+    if sorted(ladder) != sorted(members):
+        raise ValueError(f"pool.ladder must list every member once: it lists {list(ladder)}, the members are "
+                         f"{list(members)}")
+
+
 def ladder_order(pool: Mapping[str, Any]) -> list[str]:
     """Members of `params:pool` from cheapest to dearest: `pool.ladder` when given, else by output
     price, then input price (ties in the members' order)."""
     if pool.get("ladder"):
-        if sorted(pool["ladder"]) != sorted(pool["members"]):
-            raise ValueError(f"pool.ladder must list every member once: it lists {pool['ladder']}, the members are "
-                             f"{list(pool['members'])}")
+        check_ladder(pool["ladder"], pool["members"])
         return list(pool["ladder"])
     prices = pool["prices"]
     return sorted(pool["members"], key=lambda m: (prices[m]["output_per_m"], prices[m]["input_per_m"]))
