@@ -24,18 +24,15 @@ Usage, from the project root after `kedro run`:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name
-from oracle_floor import member_outcomes
+from oracle_floor import member_outcomes, micro_pool
 
-from r2_pipeline.paths import rooted
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.pool.factory import pool_from_params
 from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
@@ -44,12 +41,8 @@ from r2_pipeline.tasks import micro
 def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFrame:
     """Per member, its answer confidence on every step, from one batch per member asked for
     log-probabilities with the evaluation's member sampling, as `+recheck` asks."""
-    pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
-    pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
+    pool, _ = micro_pool(root)
     evaluation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
-    manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
-    with rooted(root):
-        pool = pool_from_params(manifest, pool_params)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(**{**evaluation["sampling"], "logprobs": True})
     out = pd.DataFrame(index=steps.index)

@@ -22,6 +22,7 @@ import yaml
 from r2_pipeline.paths import rooted
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import ladder_order, pool_from_params
+from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro_task import TASK
 
@@ -65,14 +66,18 @@ def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list
     return outcomes_of(root, split_world(root, split))
 
 
-def outcomes_of(root: Path, world: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """`member_outcomes` for the reference steps of any micro world frame."""
+def micro_pool(root: Path) -> tuple[ModelPool, list[str]]:
+    """The trained micro pool of `conf/base`, through the project's call cache, and its ladder."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
     pool_params["cache_path"] = str(root / "data/cache/calls.sqlite")
     manifest = json.loads((root / "data/06_models/pool_manifest.json").read_text())
     with rooted(root):  # trained members' folders are relative to the project root
-        pool = pool_from_params(manifest, pool_params)
-    ladder = ladder_order(pool_params)
+        return pool_from_params(manifest, pool_params), ladder_order(pool_params)
+
+
+def outcomes_of(root: Path, world: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """`member_outcomes` for the reference steps of any micro world frame."""
+    pool, ladder = micro_pool(root)
     steps = reference_steps(world)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(max_new_tokens=8)
