@@ -154,7 +154,7 @@ def summarize(results: pd.DataFrame, pool: dict) -> dict:
             "seconds": float(group["method_seconds"].iloc[0]),
             # steps whose token counts (and so cost) the backend estimated: the server sent no usage
             "estimated_token_steps": int(group["estimated_token_steps"].sum()),
-            "rechecked_steps": int(group["rechecked_steps"].sum()) if "rechecked_steps" in group else 0,
+            "rechecked_steps": int(group["rechecked_steps"].sum()),
         }
         if metrics[benchmark][method]["estimated_token_steps"]:
             logger.warning("%s / %s: %d steps' token counts are estimates (the server sent no usage)",
