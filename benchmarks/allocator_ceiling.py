@@ -13,7 +13,9 @@ the rest. **memory + allocator LM** reads the LM for the rest instead: what the 
 remembered every step it was trained on (how much it does remember is printed too).
 `--extra-questions N` adds the oracle labels (the cheapest member that answers) of N fresh questions,
 drawn after the dev set, to what the tree and the memory learn from: how far more training questions
-could move that bound.
+could move that bound. `--taus` adds, for every allocator and rule, the pipeline's `+recheck=<tau>`
+cascade on top (confidence_cascade.py's `climb`): what the better allocators would give with the
+executing member's confidence read too.
 
 Printed: per bucket the share of steps with a label (seen in training); per (member, bucket) pair
 where the choice is hard, the AUC of each model's P(member answers) against whether it does; then the
@@ -23,7 +25,8 @@ validation; the tree and the memory are diagnostics, not routers of the pipeline
 an LM).
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/allocator_ceiling.py [--split dev] [--rules 0.93,escalate=0.99] [--extra-questions N] [allocator folder]
+    python benchmarks/allocator_ceiling.py [--split dev] [--rules 0.93,escalate=0.99] [--extra-questions N]
+        [--taus 0.7,0.85] [allocator folder]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
+from confidence_cascade import cascade, confidences, parse_taus
 from oracle_floor import DEV_SIZE, dev_world, member_outcomes, outcomes_of
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -97,7 +101,7 @@ def recall(folder: str, table: dict[str, str], ladder: list[str]) -> tuple[float
     return top / len(table), sure / len(table)
 
 
-def main(folder: str, split: str, rules: list, extra_questions: int = 0) -> None:
+def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: list[float] = ()) -> None:
     root = Path.cwd()
     steps, ladder = member_outcomes(root, split)
     labels = pd.read_parquet(root / "data/03_primary/allocation_labels.parquet")[["filled", "label"]]
@@ -143,13 +147,26 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0) -> None
     print(f"| - | {ladder[-1]} alone | " + " | ".join(score(steps, ladder, [ladder[-1]] * len(steps))) + " |")
     lm_named = [validate_member(o.text, ladder) or ladder[-1] for o in lm_outs]
     lm_memory_named = [label or named for label, named in zip(remembered, lm_named)]
-    for name, probs, named in (("allocator LM", lm_probs, lm_named),
-                               ("memory + allocator LM", lm_memory_probs, lm_memory_named),
-                               ("tree", tree_probs, [max(p, key=p.get) for p in tree_probs]),
-                               ("memory + tree", memory_probs, [max(p, key=p.get) for p in memory_probs])):
+    allocators = (("allocator LM", lm_probs, lm_named),
+                  ("memory + allocator LM", lm_memory_probs, lm_memory_named),
+                  ("tree", tree_probs, [max(p, key=p.get) for p in tree_probs]),
+                  ("memory + tree", memory_probs, [max(p, key=p.get) for p in memory_probs]))
+    for name, probs, named in allocators:
         for rule in rules:
             print(f"| {name} | {rule_name(rule)} | " + " | ".join(score(steps, ladder, choose(rule, probs, named, ladder)))
                   + " |")
+    if not taus:
+        return
+    conf = confidences(root, steps, ladder)
+    print("\nWith `+recheck=<tau>` (a step whose answer's lowest token probability is below tau climbs one rung, "
+          "every call paid):\n\n| allocator | rule | tau | accuracy | pool cost vs dearest | steps asked again |\n"
+          "|---|---|---|---|---|---|")
+    for name, probs, named in allocators:
+        for rule in rules:
+            choice = choose(rule, probs, named, ladder)
+            for tau in taus:
+                accuracy, cost, again = cascade(steps, conf, ladder, choice, tau, "climb")
+                print(f"| {name} | {rule_name(rule)} | {tau} | {accuracy:.3f} | {cost:.3f} | {again:.3f} |")
 
 
 if __name__ == "__main__":
@@ -160,7 +177,9 @@ if __name__ == "__main__":
                         help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
     parser.add_argument("--extra-questions", type=int, default=0,
                         help="oracle labels of this many fresh questions (drawn after dev) for the tree and the memory")
+    parser.add_argument("--taus", type=parse_taus, default=[],
+                        help="comma-separated confidence thresholds in (0, 1]: also the +recheck cascade at each")
     args = parser.parse_args()
     if args.extra_questions < 0:
         parser.error("--extra-questions must be 0 or more")
-    main(args.folder, args.split, args.rules, args.extra_questions)
+    main(args.folder, args.split, args.rules, args.extra_questions, args.taus)

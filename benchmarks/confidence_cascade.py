@@ -69,6 +69,17 @@ def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: 
     return float(accuracy), float(np.sum(cost) / steps[f"{top}_cost"].sum()), again / len(steps)
 
 
+def parse_taus(text: str) -> list[float]:
+    """`0.7,0.85` -> [0.7, 0.85]: confidence thresholds, each in (0, 1] as `+recheck=<tau>` takes them."""
+    try:
+        taus = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"taus {text!r}: write numbers in (0, 1], comma-separated") from None
+    if not all(0 < t <= 1 for t in taus):
+        raise argparse.ArgumentTypeError(f"taus {text!r}: every tau must be in (0, 1]")
+    return taus
+
+
 def main(folder: str, split: str, rules: list, taus: list[float]) -> None:
     root = Path.cwd()
     steps, ladder = member_outcomes(root, split)
@@ -101,7 +112,6 @@ if __name__ == "__main__":
     parser.add_argument("folder", nargs="?", default="data/06_models/allocator_sft")
     parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
     parser.add_argument("--rules", default="greedy,0.93,escalate=0.9", type=parse_rules)
-    parser.add_argument("--taus", default="0.5,0.8,0.9,0.95,0.99",
-                        type=lambda s: [float(x) for x in s.split(",")])
+    parser.add_argument("--taus", default="0.5,0.8,0.9,0.95,0.99", type=parse_taus)
     args = parser.parse_args()
     main(args.folder, args.split, args.rules, args.taus)
