@@ -4,8 +4,8 @@ The allocator decides from a step's text alone which member answers it. After th
 answered, its answer-token probabilities are a second, free signal. This script measures, on the
 reference plans of a split (`oracle_floor.member_outcomes`: every member on every step, exact
 earlier values substituted), what a cascade on that signal gives on top of an allocator reading,
-with the pipeline's confidence (`execute.answer_confidence`: the answer's lowest token probability,
-over the evaluation's `sampling`):
+with the pipeline's confidence (`execute.answer_confidence` at `evaluation.router.recheck_alpha`:
+for conf/base the answer's lowest token probability, over the evaluation's `sampling`):
 
 - `climb` (the pipeline's `+recheck=<tau>`, `execute.Recheck`): a step whose answer confidence is
   below tau goes one rung up the ladder, and again while the new answer is below tau, up to the
@@ -40,14 +40,16 @@ from r2_pipeline.tasks import micro
 
 def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFrame:
     """Per member, its answer confidence on every step, from one batch per member asked for
-    log-probabilities with the evaluation's member sampling, as `+recheck` asks."""
+    log-probabilities with the evaluation's member sampling, and read at its `recheck_alpha`, as
+    `+recheck` asks and reads it."""
     pool, _ = micro_pool(root)
     evaluation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(**{**evaluation["sampling"], "logprobs": True})
+    alpha = evaluation["router"].get("recheck_alpha", 0.0)
     out = pd.DataFrame(index=steps.index)
     for member in ladder:
-        out[member] = [answer_confidence(a.token_logprobs) for a in pool.generate(member, prompts, sampling)]
+        out[member] = [answer_confidence(a.token_logprobs, alpha) for a in pool.generate(member, prompts, sampling)]
     return out
 
 

@@ -39,6 +39,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["pool"]["prices"]["t1"].update(output_per_m=-1), r"pool\.prices\.t1\.output_per_m = -1"),
         (lambda p: p["evaluation"].update(methods=["r3"]), r"unknown method 'r3'"),
         (lambda p: p["evaluation"]["router"].update(min_success=1.5), r"evaluation\.router\.min_success = 1\.5"),
+        (lambda p: p["evaluation"]["router"].update(recheck_alpha=-0.1), r"evaluation\.router\.recheck_alpha = -0\.1"),
         (lambda p: p["rl_refinement"].update(min_success=0), r"rl_refinement\.min_success = 0"),
         (lambda p: p["evaluation"].update(methods=["query_router@high"]), r"write query_router@<threshold>"),
         (lambda p: p["evaluation"].update(methods=["query_router@1.5"]), r"query_router@1\.5.*in \[0, 1\]"),

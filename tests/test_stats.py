@@ -253,6 +253,9 @@ def test_a_query_router_only_a_benchmark_lists_is_fitted():
                              "t1": [1.0, 0.0, 1.0], "t2": [1.0, 1.0, 1.0]})
     context = method_context(POOL, spec, SimpleNamespace(cache=None), outcomes, ())
     assert context.query_router is not None
+    assert context.recheck_alpha == 0.0  # `+recheck` reads an answer's lowest token probability
+    lenient = method_context(POOL, {**spec, "router": {"recheck_alpha": 0.1}}, SimpleNamespace(cache=None), outcomes, ())
+    assert lenient.recheck_alpha == 0.1
     table = results({"query_router": ([True], [1.0]), "single:t2": ([True], [2.0])})
     out = compare_methods(table, POOL, {**spec, "comparisons": {"pairs": [["query_router", "largest"]]}})
     assert len(out) == 1

@@ -1,7 +1,12 @@
 """The grouped search: cheapest verified member, starting where the difficulty bucket says."""
 
+import math
+
+import pytest
+
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.reasoning.allocation import SearchItem, difficulty, grouped_search, start_tier
+from r2_pipeline.reasoning.allocation import SearchItem, grouped_search, start_tier
+from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.tasks import micro
 
 LADDER = ["t1", "t2", "t3", "t4", "t5"]
@@ -58,9 +63,14 @@ def test_attempt_rows_carry_text_tokens_and_cost(ladder_pool):
     assert row["gold"] == "7" and row["review"] is None  # micro: checked against the exact value, no reviewer
 
 
-def test_difficulty_and_start_tier():
-    assert difficulty([0.0, 0.0], 0.1) == 1.0
-    assert difficulty([], 0.1) == 0.0
+def test_answer_confidence_and_start_tier():
+    assert answer_confidence([0.0, 0.0], 0.1) == 1.0
+    assert answer_confidence([], 0.1) == 0.0
+    assert answer_confidence(None) == 0.0
+    lps = [math.log(p) for p in (0.9, 0.2, 0.6, 0.8, 0.99)]
+    assert answer_confidence(lps) == pytest.approx(0.2)  # alpha 0: the lowest token probability
+    assert answer_confidence(lps, 0.5) == pytest.approx(0.8)  # the median
+    assert answer_confidence(lps, 0.25) == pytest.approx(0.6)
     assert start_tier(0.99, (0.95, 0.5), (0, 2, 4)) == 0
     assert start_tier(0.6, (0.95, 0.5), (0, 2, 4)) == 2
     assert start_tier(0.1, (0.95, 0.5), (0, 2, 4)) == 4
@@ -69,8 +79,6 @@ def test_difficulty_and_start_tier():
 def test_a_baseline_without_log_probabilities_is_refused(ladder_pool, blind):
     """A server that ignores the request for log-probabilities would put every subtask in the hard
     bucket, silently; the search stops instead and names the member."""
-    import pytest
-
     ladder_pool.backends["t3"] = blind
     with pytest.raises(ValueError, match="baseline member 't3' sent no token log-probabilities for 1 of 1"):
         search(ladder_pool, [item("3 + 4")])

@@ -331,6 +331,11 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
     assert sum(r["cost_usd"] for r in rows if r["id"] == "c") == pytest.approx(costs[2])
     assert [r["completion_tokens"] for r in rows if r["id"] == "c"] == [4] * 5
     assert rows[3]["value"] == 0 and rows[-1]["value"] == 861  # each call's own answer
+    # read at a higher quantile, an unsure answer's one sure token (its end) carries it over tau
+    lenient = execute(ladder_pool, TASK, ["a", "b", "c"], plans, to_t1, SamplingParams(max_new_tokens=4),
+                      Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5, alpha=0.9))
+    assert [final_value(t) for t in lenient] == [7, 0, 0]
+    assert [t[0].rechecks for t in lenient] == [0, 0, 0]
 
 
 def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, blind):

@@ -9,14 +9,12 @@ verified against the subtask's exact value (micro), or by `verify` (a reviewer, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
+from .execute import answer_confidence
 
 
 @dataclass
@@ -33,13 +31,6 @@ class SearchItem:
     verified: dict[int, bool] = field(default_factory=dict)
     label: int | None = None
     unsolved: bool = False
-
-
-def difficulty(token_logprobs: Sequence[float] | None, alpha: float) -> float:
-    """alpha-quantile of the answer tokens' probabilities (low = the baseline was unsure)."""
-    if not token_logprobs:
-        return 0.0
-    return float(np.quantile([math.exp(lp) for lp in token_logprobs], alpha))
 
 
 def start_tier(confidence: float, thresholds: Sequence[float], starts: Sequence[int]) -> int:
@@ -78,7 +69,7 @@ def grouped_search(
             f"hard tier. Serve it with log-probabilities (vLLM and OpenAI-compatible servers send them when "
             f"asked), or choose another data_generation.allocation.baseline")
     for item, out in zip(items, probe):
-        item.start = start_tier(difficulty(out.token_logprobs, alpha), thresholds, starts)
+        item.start = start_tier(answer_confidence(out.token_logprobs, alpha), thresholds, starts)
     pending = {id(i): i.start for i in items}
     while pending:
         by_tier: dict[int, list[SearchItem]] = {}

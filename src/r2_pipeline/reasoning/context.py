@@ -21,6 +21,7 @@ class MethodContext:
     fallback: str = ""
     min_success: float | None = None  # allocator decoding: None greedy, else `rule` at this threshold
     rule: str = "cheapest_likely"  # or "escalate" (router.ALLOCATOR_RULES)
+    recheck_alpha: float = 0.0  # `+recheck`: the quantile of an answer's token probabilities it reads
     seed: int = 0
     query_router: Any = None
     cache: Any = None

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..tasks import micro
@@ -47,19 +49,24 @@ def fixed_member(member: str) -> Allocate:
 
 @dataclass(frozen=True)
 class Recheck:
-    """After a member answers a step, its answer's confidence (the lowest probability among its
-    tokens) below `tau` sends the step one rung up `ladder`, and again while the new answer is
-    below `tau`, up to the dearest member; every call is paid, and the last answer is the step's.
-    Members below the dearest are asked for log-probabilities; the dearest, whose answer stands
-    whatever its confidence, is asked as any method asks it."""
+    """After a member answers a step, its answer's confidence (`answer_confidence` at `alpha`: by
+    default the lowest probability among its tokens) below `tau` sends the step one rung up
+    `ladder`, and again while the new answer is below `tau`, up to the dearest member; every call is
+    paid, and the last answer is the step's. Members below the dearest are asked for
+    log-probabilities; the dearest, whose answer stands whatever its confidence, is asked as any
+    method asks it."""
 
     ladder: tuple[str, ...]
     tau: float
+    alpha: float = 0.0
 
 
-def answer_confidence(token_logprobs: Sequence[float] | None) -> float:
-    """The lowest token probability of an answer; 0 for none (a server that sent none is unsure)."""
-    return min((math.exp(lp) for lp in token_logprobs), default=0.0) if token_logprobs else 0.0
+def answer_confidence(token_logprobs: Sequence[float] | None, alpha: float = 0.0) -> float:
+    """The alpha-quantile of an answer's token probabilities (alpha 0: the lowest); 0 for none (a
+    server that sent none is unsure). The grouped search buckets a step by it; `Recheck` reads it."""
+    if not token_logprobs:
+        return 0.0
+    return float(np.quantile([math.exp(lp) for lp in token_logprobs], alpha))
 
 
 def execute(
@@ -155,7 +162,7 @@ def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: Sam
                     f"recheck: pool member {member!r} sent no token log-probabilities, so every answer would look "
                     "unsure and climb to the dearest member. Serve it with log-probabilities, or evaluate without "
                     "+recheck")
-            if answer_confidence(out.token_logprobs) < recheck.tau:
+            if answer_confidence(out.token_logprobs, recheck.alpha) < recheck.tau:
                 queue[recheck.ladder[rung + 1]].append(j)
 
 

@@ -182,7 +182,7 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
                               context.allocator_sampling, usage, min_success, context.ladder, rule)
-    recheck = None if tau is None else Recheck(tuple(context.ladder), tau)
+    recheck = None if tau is None else Recheck(tuple(context.ladder), tau, context.recheck_alpha)
     return _result(method, execute(pool, task, questions, plans, allocate, sampling, recheck), start, usage)
 
 

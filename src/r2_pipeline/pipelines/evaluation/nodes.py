@@ -119,6 +119,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         fallback=router.get("fallback", ladder[-1]),
         min_success=router.get("min_success"),
         rule=router.get("rule", "cheapest_likely"),
+        recheck_alpha=router.get("recheck_alpha", 0.0),
         seed=evaluation.get("seed", 0),
         cache=built.cache,
     )
