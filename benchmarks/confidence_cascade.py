@@ -10,6 +10,8 @@ for conf/base the answer's lowest token probability, over the evaluation's `samp
 - `climb` (the pipeline's `+recheck=<tau>`, `execute.Recheck`): a step whose answer confidence is
   below tau goes one rung up the ladder, and again while the new answer is below tau, up to the
   dearest member (every call paid);
+- `agree` (the pipeline's `+recheck_agree=<tau>`): the same climb, but an unsure answer whose value
+  is the one the rung below gave stands (two members agree);
 - `top` (for comparison, not in the pipeline): it is asked again of the dearest member.
 
 A question is right when all its steps are; cost is the pool's relative to the dearest member on the
@@ -18,7 +20,7 @@ log-probabilities, so each member answers every step once more through the call 
 
 Usage, from the project root after `kedro run`:
     python benchmarks/confidence_cascade.py [--split dev] [--rules greedy,0.93,escalate=0.9]
-        [--taus 0.5,0.9,0.99] [allocator folder]
+        [--taus 0.5,0.8,0.9,0.95,0.99] [allocator folder]
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
+from r2_pipeline.tasks.micro_task import TASK
 
 
 def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFrame:
-    """Per member, its answer confidence on every step, from one batch per member asked for
-    log-probabilities with the evaluation's member sampling, and read at its `recheck_alpha`, as
-    `+recheck` asks and reads it."""
+    """Per member, its answer confidence on every step (`<member>`) and the value it parses to
+    (`<member>_value`), from one batch per member asked for log-probabilities with the evaluation's
+    member sampling, and read at its `recheck_alpha`, as `+recheck` asks and reads it."""
     pool, _ = micro_pool(root)
     evaluation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
@@ -49,18 +52,26 @@ def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFr
     alpha = evaluation["router"].get("recheck_alpha", 0.0)
     out = pd.DataFrame(index=steps.index)
     for member in ladder:
-        out[member] = [answer_confidence(a.token_logprobs, alpha) for a in pool.generate(member, prompts, sampling)]
+        answers = pool.generate(member, prompts, sampling)
+        out[member] = [answer_confidence(a.token_logprobs, alpha) for a in answers]
+        out[f"{member}_value"] = [TASK.parse_subtask(p, a.text) for p, a in zip(prompts, answers)]
     return out
 
 
 def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: list[str], tau: float,
             mode: str) -> tuple[float, float, float]:
-    """Question accuracy, pool cost vs the dearest member, share of steps asked again."""
+    """Question accuracy, pool cost vs the dearest member, share of steps asked again. `mode`: `climb`
+    (one rung up while unsure), `agree` (the same, but an unsure answer with the rung below's value
+    stands: `+recheck_agree`), `top` (straight to the dearest member)."""
     top = ladder[-1]
     right, cost, again = [], [], 0
     for i, chosen in zip(steps.index, choice):
-        member, paid, asked_again = chosen, steps.at[i, f"{chosen}_cost"], False
+        member, paid, asked_again, below = chosen, steps.at[i, f"{chosen}_cost"], False, None
         while member != top and conf.at[i, member] < tau:
+            value = conf.at[i, f"{member}_value"]
+            if mode == "agree" and value is not None and value == below:
+                break
+            below = value
             member = top if mode == "top" else ladder[ladder.index(member) + 1]
             paid += steps.at[i, f"{member}_cost"]
             asked_again = True
@@ -104,7 +115,7 @@ def main(folder: str, split: str, rules: list, taus: list[float]) -> None:
         base = cascade(steps, conf, ladder, choice, 0.0, "top")
         print(f"| {rule_name(rule)} | - | - | {base[0]:.3f} | {base[1]:.3f} | 0 |")
         for tau in taus:
-            for mode in ("top", "climb"):
+            for mode in ("top", "climb", "agree"):
                 acc, cost, again = cascade(steps, conf, ladder, choice, tau, mode)
                 print(f"| {rule_name(rule)} | {tau} | {mode} | {acc:.3f} | {cost:.3f} | {again:.3f} |")
 

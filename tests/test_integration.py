@@ -52,7 +52,7 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     methods = metrics["micro"]
     expected = {f"single:t{k}" for k in range(1, 6)} | {f"tier:t{k}" for k in range(1, 6)}
     expected |= {"random", "oracle", "query_router", "r2_sft", "r2_round_1", "r2_round_2", "r2", "r2_sft@escalate=0.99",
-                 "r2_sft+recheck=0.9"}
+                 "r2_sft+recheck=0.9", "r2_sft+recheck_agree=0.9"}
     assert set(methods) == expected
     for values in methods.values():
         assert {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens", "n", "cost_vs_largest"} <= set(values)
@@ -64,6 +64,9 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     # the same plans and allocations as r2_sft, with unsure steps asked again: never cheaper
     assert methods["r2_sft+recheck=0.9"]["router_cost_usd"] == pytest.approx(methods["r2_sft"]["router_cost_usd"])
     assert methods["r2_sft+recheck=0.9"]["cost_usd"] >= methods["r2_sft"]["cost_usd"]
+    agreed = methods["r2_sft+recheck_agree=0.9"]  # the same, stopping a climb where two members agree
+    assert agreed["router_cost_usd"] == pytest.approx(methods["r2_sft"]["router_cost_usd"])
+    assert agreed["cost_usd"] >= methods["r2_sft"]["cost_usd"]
 
 
 def test_comparisons_pair_the_methods_on_the_test_questions(project):
@@ -129,8 +132,10 @@ def test_mlflow_runs_read_back(project):
     assert [r.info.run_name for r in escalate] == ["r2_sft@escalate=0.99"]
     assert escalate[0].data.tags["threshold"] == "0.99"
     assert escalate[0].data.tags["recheck"] == "none"
-    recheck = client.search_runs([experiment.experiment_id], "tags.recheck = '0.9'")
+    recheck = client.search_runs([experiment.experiment_id], "tags.recheck = '0.9' and tags.recheck_agree = 'false'")
     assert [r.info.run_name for r in recheck] == ["r2_sft+recheck=0.9"]
+    agreed = client.search_runs([experiment.experiment_id], "tags.recheck_agree = 'true'")
+    assert [r.info.run_name for r in agreed] == ["r2_sft+recheck_agree=0.9"]
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics

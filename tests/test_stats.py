@@ -277,6 +277,7 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     assert frontier_family("r2", {"rule": "escalate", "min_success": 0.9}) == "r2@escalate"
     # rechecked readings are a family of their own
     assert frontier_family("r2_sft@0.8+recheck=0.85", router) == "r2_sft@cheapest_likely+recheck"
+    assert frontier_family("r2_sft@0.8+recheck_agree=0.85", router) == "r2_sft@cheapest_likely+recheck_agree"
     metrics = {"micro": {n: {"cost_usd": 0.01 * (k + 1), "accuracy": 0.5} for k, n in enumerate(names)}}
     figure = plot_accuracy_cost(metrics, {"router": router})
     lines = figure.axes[0].lines
@@ -299,14 +300,17 @@ def test_each_method_run_is_tagged_with_how_it_read_its_router():
     from r2_pipeline.pipelines.evaluation.nodes import decoding_tags
 
     evaluation = {"router": {"rule": "cheapest_likely", "min_success": 0.93}, "query_router": {"threshold": 0.9}}
+    plain = {"recheck": "none", "recheck_agree": "none"}
     assert decoding_tags("r2_sft", evaluation) == {"router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.93",
-                                                   "recheck": "none"}
+                                                   **plain}
     assert decoding_tags("r2@escalate=0.99", evaluation) == {"router": "r2", "rule": "escalate", "threshold": "0.99",
-                                                             "recheck": "none"}
+                                                             **plain}
     assert decoding_tags("r2_round_1@greedy", evaluation) == {"router": "r2_round_1", "rule": "greedy",
-                                                               "threshold": "none", "recheck": "none"}
+                                                               "threshold": "none", **plain}
     assert decoding_tags("r2_sft@0.8+recheck=0.85", evaluation) == {
-        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.85"}
+        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.85", "recheck_agree": "false"}
+    assert decoding_tags("r2_sft@0.8+recheck_agree=0.9", evaluation) == {
+        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.9", "recheck_agree": "true"}
     assert decoding_tags("query_router", evaluation) == {"router": "query_router", "threshold": "0.9"}
     assert decoding_tags("query_router@0.7", evaluation) == {"router": "query_router", "threshold": "0.7"}
     assert decoding_tags("single:t5", evaluation) == {}

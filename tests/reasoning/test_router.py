@@ -336,6 +336,13 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
                       Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5, alpha=0.9))
     assert [final_value(t) for t in lenient] == [7, 0, 0]
     assert [t[0].rechecks for t in lenient] == [0, 0, 0]
+    # with agree, an unsure answer that repeats the rung below's stands: the bucket-5 step stops at t2,
+    # where t1 and t2 give the same wrong value (the risk agreement takes: two members wrong alike)
+    agreed = execute(ladder_pool, TASK, ["a", "b", "c"], plans, to_t1, SamplingParams(max_new_tokens=4),
+                     Recheck(("t1", "t2", "t3", "t4", "t5"), tau=0.5, agree=True))
+    assert [final_value(t) for t in agreed] == [7, 19, 0]
+    assert [(t[0].member, t[0].rechecks) for t in agreed] == [("t1", 0), ("t2", 1), ("t2", 1)]
+    assert agreed[2][0].cost_usd == pytest.approx((0.01 + 0.1) * one_call)
 
 
 def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, blind):
@@ -353,7 +360,9 @@ def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, b
 def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
     from r2_pipeline.reasoning.methods import (
         check_method,
+        expand_methods,
         method_kind,
+        recheck_spec,
         recheck_threshold,
         router_decoding,
         router_name,
@@ -363,7 +372,15 @@ def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
     assert (method_kind(method), router_name(method)) == ("r2_round", "r2_round_1")
     assert router_decoding(method, "cheapest_likely", 0.93) == ("escalate", 0.9)
     assert recheck_threshold(method) == 0.85 and recheck_threshold("r2_sft@0.9") is None
-    for bad, message in [("r2_sft+recheck=2", r"in \(0, 1\]"), ("r2_sft+retry=0.5", "the only \\+ suffix"),
+    assert recheck_spec(method) == (0.85, False) and recheck_spec("r2_sft+recheck_agree=0.9") == (0.9, True)
+    assert router_name("r2_sft@0.8+recheck_agree=0.9") == "r2_sft"
+    # the two suffixes are two readings; one reading spelled twice is refused
+    assert len(expand_methods(["r2_sft+recheck=0.9", "r2_sft+recheck_agree=0.9"], ["t1"])) == 2
+    with pytest.raises(ValueError, match="listed twice"):
+        expand_methods(["r2_sft+recheck_agree=0.9", "r2_sft+recheck_agree=0.90"], ["t1"])
+    for bad, message in [("r2_sft+recheck=2", r"in \(0, 1\]"), ("r2_sft+retry=0.5", "the \\+ suffixes are"),
+                         ("r2_sft+recheck_agree=x", r"write r2_sft\+recheck_agree=<tau>"),
+                         ("r2_sft+recheck_agreed=0.5", "the \\+ suffixes are"),
                          ("single:t1+recheck=0.5", "only the trained routers"),
                          ("query_router+recheck=0.5", "only the trained routers"),
                          ("query_router@0.5+recheck=0.5", "only the trained routers")]:

@@ -54,11 +54,13 @@ class Recheck:
     `ladder`, and again while the new answer is below `tau`, up to the dearest member; every call is
     paid, and the last answer is the step's. Members below the dearest are asked for
     log-probabilities; the dearest, whose answer stands whatever its confidence, is asked as any
-    method asks it."""
+    method asks it. With `agree`, an unsure answer whose value is the one the rung below gave
+    stands too: two members that agree are taken at their word (a cascade on answer consistency)."""
 
     ladder: tuple[str, ...]
     tau: float
     alpha: float = 0.0
+    agree: bool = False
 
 
 def answer_confidence(token_logprobs: Sequence[float] | None, alpha: float = 0.0) -> float:
@@ -139,14 +141,20 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
         for member, rows in by_member.items():
             ask(member, rows, sampling)
     else:
-        _climb(recheck, by_member, ask, sampling)
+        def agrees(j: int) -> bool:
+            trace = pending[j]
+            return bool(trace.earlier) and trace.value is not None and trace.earlier[-1]["value"] == trace.value
+
+        _climb(recheck, by_member, ask, agrees, sampling)
     for j in sorted(pending):
         traces[active[j]].append(pending[j])
 
 
-def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: SamplingParams) -> None:
+def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, agrees: Callable[[int], bool],
+           sampling: SamplingParams) -> None:
     """Ask each rung its rows, cheapest rung first, so a step that climbs joins the next rung's one
-    batch; an answer below tau sends its step one rung up."""
+    batch; an answer below tau sends its step one rung up, unless (`recheck.agree`) it `agrees` with
+    the answer the step had from the rung below."""
     sure_sampling = replace(sampling, logprobs=True)
     queue = defaultdict(list, by_member)
     for rung, member in enumerate(recheck.ladder):
@@ -162,7 +170,7 @@ def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, sampling: Sam
                     f"recheck: pool member {member!r} sent no token log-probabilities, so every answer would look "
                     "unsure and climb to the dearest member. Serve it with log-probabilities, or evaluate without "
                     "+recheck")
-            if answer_confidence(out.token_logprobs, recheck.alpha) < recheck.tau:
+            if answer_confidence(out.token_logprobs, recheck.alpha) < recheck.tau and not (recheck.agree and agrees(j)):
                 queue[recheck.ladder[rung + 1]].append(j)
 
 

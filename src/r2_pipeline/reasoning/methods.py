@@ -59,7 +59,7 @@ def _canonical(method: str) -> tuple:
             return ("query_router", query_router_threshold(method))
         if kind in TRAINED_ROUTER_KINDS and ("@" in method or "+" in method):
             decoding = router_decoding(method, "", None) if "@" in method.partition("+")[0] else None
-            return (router_name(method), decoding, recheck_threshold(method))
+            return (router_name(method), decoding, recheck_spec(method))
     except ValueError:
         pass
     return (method,)
@@ -173,16 +173,17 @@ def run_query_router(method, pool, task, examples, sampling, context) -> MethodR
 def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     """`r2_sft`, `r2_round_<k>`, `r2`: the trained decomposer and allocator, end to end; with
     `@<decoding>` (`r2_sft@0.95`, `r2_sft@escalate=0.99`), the same router read another way; with
-    `+recheck=<tau>`, a step whose answer is less sure than tau is asked again one rung up (`Recheck`)."""
+    `+recheck=<tau>`, a step whose answer is less sure than tau is asked again one rung up (`Recheck`),
+    and with `+recheck_agree=<tau>` unless the rung below gave the same answer."""
     start = time.time()
     rule, min_success = router_decoding(method, context.rule, context.min_success)
-    tau = recheck_threshold(method)
+    spec = recheck_spec(method)
     router, usage = context.router(router_name(method)), RouterUsage.empty(len(examples))
     questions = _questions(examples)
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
                               context.allocator_sampling, usage, min_success, context.ladder, rule)
-    recheck = None if tau is None else Recheck(tuple(context.ladder), tau, context.recheck_alpha)
+    recheck = None if spec is None else Recheck(tuple(context.ladder), spec[0], context.recheck_alpha, spec[1])
     return _result(method, execute(pool, task, questions, plans, allocate, sampling, recheck), start, usage)
 
 
@@ -210,6 +211,7 @@ TRAINED_ROUTER_KINDS = frozenset({"r2_sft", "r2_round", "r2"})
 
 
 RECHECK = "+recheck="  # `<router>[@<decoding>]+recheck=<tau>`: execution-time escalation (execute.Recheck)
+RECHECK_AGREE = "+recheck_agree="  # the same, and an unsure answer the rung below agrees with stands
 
 
 def router_name(method: str) -> str:
@@ -217,20 +219,29 @@ def router_name(method: str) -> str:
     return method.partition("+")[0].partition("@")[0]
 
 
-def recheck_threshold(method: str) -> float | None:
-    """tau in `...+recheck=<tau>`; None without the suffix."""
+def recheck_spec(method: str) -> tuple[float, bool] | None:
+    """(tau, agree) of `...+recheck=<tau>` (agree False) or `...+recheck_agree=<tau>` (True); None
+    without a + suffix."""
     if "+" not in method:
         return None
     head, _, spec = method.partition("+")
-    if not ("+" + spec).startswith(RECHECK):
-        raise ValueError(f"method {method!r}: the only + suffix is {RECHECK}<tau>, e.g. {head}{RECHECK}0.8")
+    suffix, equals, value = ("+" + spec).partition("=")
+    if suffix + equals not in (RECHECK, RECHECK_AGREE):
+        raise ValueError(f"method {method!r}: the + suffixes are {RECHECK}<tau> and {RECHECK_AGREE}<tau>, e.g. "
+                         f"{head}{RECHECK}0.8")
     try:
-        tau = float(spec[len(RECHECK) - 1:])
+        tau = float(value)
     except ValueError:
-        raise ValueError(f"method {method!r}: write {head}{RECHECK}<tau>, e.g. {head}{RECHECK}0.8") from None
+        raise ValueError(f"method {method!r}: write {head}{suffix}=<tau>, e.g. {head}{suffix}=0.8") from None
     if not 0.0 < tau <= 1.0:
         raise ValueError(f"method {method!r}: tau is an answer-token probability in (0, 1]")
-    return tau
+    return tau, suffix + equals == RECHECK_AGREE
+
+
+def recheck_threshold(method: str) -> float | None:
+    """tau in `...+recheck=<tau>` or `...+recheck_agree=<tau>`; None without the suffix."""
+    spec = recheck_spec(method)
+    return None if spec is None else spec[0]
 
 
 def query_router_threshold(method: str) -> float | None:
@@ -277,12 +288,12 @@ def check_method(method: str) -> None:
     kind = method_kind(method)
     if "+" in method and kind not in TRAINED_ROUTER_KINDS:
         raise ValueError(f"method {method!r}: only the trained routers (r2_sft, r2_round_<k>, r2) take a "
-                         f"{RECHECK}<tau> suffix")
+                         f"{RECHECK}<tau> or {RECHECK_AGREE}<tau> suffix")
     if kind == "query_router":
         query_router_threshold(method)
     elif kind in TRAINED_ROUTER_KINDS:
         router_decoding(method, "cheapest_likely", None)
-        recheck_threshold(method)
+        recheck_spec(method)
     elif "@" in method:
         raise ValueError(f"method {method!r}: only query_router and the trained routers (r2_sft, r2_round_<k>, r2) "
                          "take an @ suffix")

@@ -18,7 +18,7 @@ from ...reasoning.methods import (  # noqa: E402
     expand_methods,
     method_kind,
     query_router_threshold,
-    recheck_threshold,
+    recheck_spec,
     resolve_comparisons,
     result_rows,
     router_decoding,
@@ -221,7 +221,8 @@ def frontier_family(method: str, router: dict | None = None) -> str:
     router = router or {}
     rule, min_success = _decoding(method, router)
     family = f"{base}@greedy" if min_success is None else f"{base}@{rule}"
-    return family + ("+recheck" if recheck_threshold(method) is not None else "")
+    spec = recheck_spec(method)
+    return family + ("" if spec is None else "+recheck_agree" if spec[1] else "+recheck")
 
 
 def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
@@ -238,10 +239,11 @@ def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
         return {}
     router = evaluation.get("router") or {}
     rule, min_success = _decoding(method, router)
-    tau = recheck_threshold(method)
+    spec = recheck_spec(method)
     return {"router": router_name(method), "rule": "greedy" if min_success is None else rule,
             "threshold": "none" if min_success is None else str(min_success),
-            "recheck": "none" if tau is None else str(tau)}
+            "recheck": "none" if spec is None else str(spec[0]),
+            "recheck_agree": "none" if spec is None else str(spec[1]).lower()}
 
 
 # the right-hand panel: the methods within this much accuracy of the best, where routers crowd
