@@ -363,7 +363,6 @@ def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
         expand_methods,
         method_kind,
         recheck_spec,
-        recheck_threshold,
         router_decoding,
         router_name,
     )
@@ -371,8 +370,8 @@ def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
     method = "r2_round_1@escalate=0.9+recheck=0.85"
     assert (method_kind(method), router_name(method)) == ("r2_round", "r2_round_1")
     assert router_decoding(method, "cheapest_likely", 0.93) == ("escalate", 0.9)
-    assert recheck_threshold(method) == 0.85 and recheck_threshold("r2_sft@0.9") is None
-    assert recheck_spec(method) == (0.85, False) and recheck_spec("r2_sft+recheck_agree=0.9") == (0.9, True)
+    assert recheck_spec(method) == (0.85, False) and recheck_spec("r2_sft@0.9") is None
+    assert recheck_spec("r2_sft+recheck_agree=0.9") == (0.9, True)
     assert router_name("r2_sft@0.8+recheck_agree=0.9") == "r2_sft"
     # the two suffixes are two readings; one reading spelled twice is refused
     assert len(expand_methods(["r2_sft+recheck=0.9", "r2_sft+recheck_agree=0.9"], ["t1"])) == 2

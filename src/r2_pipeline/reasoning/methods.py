@@ -238,12 +238,6 @@ def recheck_spec(method: str) -> tuple[float, bool] | None:
     return tau, suffix + equals == RECHECK_AGREE
 
 
-def recheck_threshold(method: str) -> float | None:
-    """tau in `...+recheck=<tau>` or `...+recheck_agree=<tau>`; None without the suffix."""
-    spec = recheck_spec(method)
-    return None if spec is None else spec[0]
-
-
 def query_router_threshold(method: str) -> float | None:
     """The threshold in `query_router@<t>`; None for plain `query_router` (the configured one)."""
     if "@" not in method:
