@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
-from confidence_cascade import cascade, confidences, parse_taus
+from confidence_cascade import cascade, confidence_words, confidences, parse_taus
 from oracle_floor import DEV_SIZE, dev_world, member_outcomes, outcomes_of
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -158,8 +158,8 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: l
     if not taus:
         return
     conf = confidences(root, steps, ladder)
-    print("\nWith `+recheck=<tau>` (a step whose answer's lowest token probability is below tau climbs one rung, "
-          "every call paid):\n\n| allocator | rule | tau | accuracy | pool cost vs dearest | steps asked again |\n"
+    print(f"\nWith `+recheck=<tau>` (a step whose confidence, {confidence_words(root)}, is below tau climbs one "
+          "rung, every call paid):\n\n| allocator | rule | tau | accuracy | pool cost vs dearest | steps asked again |\n"
           "|---|---|---|---|---|---|")
     for name, probs, named in allocators:
         for rule in rules:

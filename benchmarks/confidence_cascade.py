@@ -41,12 +41,22 @@ from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro_task import TASK
 
 
+def evaluation_params(root: Path) -> dict:
+    return yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+
+
+def confidence_words(root: Path) -> str:
+    """What `confidences` reads, in words, for the printed tables."""
+    alpha = evaluation_params(root)["router"].get("recheck_alpha", 0.0)
+    return "the answer's lowest token probability" if alpha == 0 else f"the {alpha}-quantile of the answer's token probabilities"
+
+
 def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFrame:
     """Per member, its answer confidence on every step (`<member>`) and the value it parses to
     (`<member>_value`), from one batch per member asked for log-probabilities with the evaluation's
     member sampling, and read at its `recheck_alpha`, as `+recheck` asks and reads it."""
     pool, _ = micro_pool(root)
-    evaluation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+    evaluation = evaluation_params(root)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(**{**evaluation["sampling"], "logprobs": True})
     alpha = evaluation["router"].get("recheck_alpha", 0.0)
@@ -101,7 +111,7 @@ def main(folder: str, split: str, rules: list, taus: list[float]) -> None:
     named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
     probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator {folder}; "
-          f"confidence: the answer's lowest token probability; cost: pool, vs {ladder[-1]} alone\n")
+          f"confidence: {confidence_words(root)}; cost: pool, vs {ladder[-1]} alone\n")
     print("| member | step accuracy | steps at confidence >= " + " / ".join(map(str, taus))
           + " | accuracy there |")
     print("|---|---|---|---|")

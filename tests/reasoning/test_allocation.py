@@ -71,6 +71,7 @@ def test_answer_confidence_and_start_tier():
     assert answer_confidence(lps) == pytest.approx(0.2)  # alpha 0: the lowest token probability
     assert answer_confidence(lps, 0.5) == pytest.approx(0.8)  # the median
     assert answer_confidence(lps, 0.25) == pytest.approx(0.6)
+    assert answer_confidence([0.0, float("nan")]) == 0.0  # a NaN from a server is not a sure answer
     assert start_tier(0.99, (0.95, 0.5), (0, 2, 4)) == 0
     assert start_tier(0.6, (0.95, 0.5), (0, 2, 4)) == 2
     assert start_tier(0.1, (0.95, 0.5), (0, 2, 4)) == 4

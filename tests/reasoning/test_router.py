@@ -345,6 +345,56 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
     assert agreed[2][0].cost_usd == pytest.approx((0.01 + 0.1) * one_call)
 
 
+def test_agreement_is_with_the_rung_just_below_and_never_between_unparsed_answers():
+    """Every member unsure. t1 and t2 answer nothing parseable (no agreement: it climbs on), t3 and t4
+    give one value (it stops at t4); t1 != t2 = t3 stops at t3, not at t2."""
+    from r2_pipeline.reasoning.execute import Recheck
+
+    class Fixed:
+        def __init__(self, text):
+            self.text, self.fingerprint = text, f"fixed-{text}"
+
+        def generate(self, prompts, sampling):
+            return [Completion(self.text, len(p), 4, [-2.0, -2.0, -2.0, 0.0]) for p in prompts]
+
+    prices = PriceTable.from_config({f"t{k}": PRICE for k in range(1, 6)})
+    ladder = ("t1", "t2", "t3", "t4", "t5")
+    agree = Recheck(ladder, tau=0.5, agree=True)
+    for texts, stop in ((["abc", "abc", "002", "002", "777"], "t4"), (["001", "002", "002", "003", "777"], "t3")):
+        pool = ModelPool({m: Fixed(t) for m, t in zip(ladder, texts)}, prices)
+        trace = execute(pool, TASK, ["a"], [["3 + 4"]], lambda i, k, f, h: ["t1"] * len(i),
+                        SamplingParams(max_new_tokens=4), agree)[0][0]
+        assert trace.member == stop and trace.rechecks == ladder.index(stop)
+
+
+def test_a_method_reads_recheck_agree_and_recheck_alpha(ladder_pool):
+    """End to end through run_method: the allocator names t3 for a bucket-5 step, which t3 and t4 get
+    wrong alike ("000", unsure) and t5 right. +recheck climbs to t5; +recheck_agree stops at t4,
+    where t4 repeats t3; recheck_alpha 0.9 reads t3's answer as sure enough (its one sure token)."""
+    from r2_pipeline.reasoning.context import MethodContext
+    from r2_pipeline.reasoning.methods import run_method
+    from r2_pipeline.tasks.base import Example
+
+    class NamesT3(Scripted):
+        def generate(self, prompts, sampling):
+            return [Completion("t3", len(p), 2) for p in prompts]
+
+    question = "Ann has 123 apples. Then the apples are multiplied by 7. How many apples are there now?"
+    context = MethodContext(routers={"r2_sft": (Scripted(lambda p: "1. $1 * $2\n"), NamesT3(None))},
+                            router_price=PRICE, ladder=ladder_pool.members, fallback="t5")
+    examples = [Example("q", question, 861)]
+
+    def final(method):
+        step = run_method(method, ladder_pool, TASK, examples, SamplingParams(max_new_tokens=4), context).traces[0][0]
+        return step.member, step.rechecks, step.value
+
+    assert final("r2_sft@greedy") == ("t3", 0, 0)
+    assert final("r2_sft@greedy+recheck=0.5") == ("t5", 2, 861)
+    assert final("r2_sft@greedy+recheck_agree=0.5") == ("t4", 1, 0)
+    context.recheck_alpha = 0.9
+    assert final("r2_sft@greedy+recheck=0.5") == ("t3", 0, 0)
+
+
 def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, blind):
     from r2_pipeline.reasoning.execute import Recheck
 

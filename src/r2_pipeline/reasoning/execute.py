@@ -65,10 +65,12 @@ class Recheck:
 
 def answer_confidence(token_logprobs: Sequence[float] | None, alpha: float = 0.0) -> float:
     """The alpha-quantile of an answer's token probabilities (alpha 0: the lowest); 0 for none (a
-    server that sent none is unsure). The grouped search buckets a step by it; `Recheck` reads it."""
+    server that sent none is unsure) and for a NaN among them (no sign of a sure answer). The grouped
+    search buckets a step by it; `Recheck` reads it."""
     if not token_logprobs:
         return 0.0
-    return float(np.quantile([math.exp(lp) for lp in token_logprobs], alpha))
+    confidence = float(np.quantile([math.exp(lp) for lp in token_logprobs], alpha))
+    return confidence if math.isfinite(confidence) else 0.0
 
 
 def execute(

@@ -183,7 +183,8 @@ def run_r2(method, pool, task, examples, sampling, context) -> MethodResult:
     plans, _ = decompose(router, task, questions, context.router_sampling, usage)
     allocate = allocator_rule(router, task, questions, pool.members, context.fallback,
                               context.allocator_sampling, usage, min_success, context.ladder, rule)
-    recheck = None if spec is None else Recheck(tuple(context.ladder), spec[0], context.recheck_alpha, spec[1])
+    recheck = None if spec is None else Recheck(tuple(context.ladder), tau=spec[0], alpha=context.recheck_alpha,
+                                                agree=spec[1])
     return _result(method, execute(pool, task, questions, plans, allocate, sampling, recheck), start, usage)
 
 
