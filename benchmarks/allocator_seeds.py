@@ -11,9 +11,14 @@ thresholds read by cheapest_likely, `escalate=<p>`). Then the mean
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
 moves the mean by more than the spread; one run per variant is not enough to tell (README).
 
+`--init-from-member t4` starts the allocator from a trained pool member instead of a fresh tiny
+backbone: the member's weights and tokenizer, with the allocator's extra tokens (`>` and the member
+names) added. The member has learnt the very steps whose outcome the allocator predicts.
+
 Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
     python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,escalate=0.99]
         [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...] [--trainer-seed-only]
+        [--init-from-member t4]
 """
 
 from __future__ import annotations
@@ -63,7 +68,27 @@ def seeded(settings: dict, seed: int, trainer_only: bool = False) -> dict:
     return out
 
 
-def main(seeds: list[int], split: str, rules: list, assignments: list[str], trainer_only: bool = False) -> None:
+def member_backbone(root: Path, member: str, ladder: list[str], folder: Path) -> dict:
+    """A pretrained backbone spec for a copy of a trained pool member, its tokenizer extended with the
+    tokens allocator prompts and completions use that members never read (`>`, the member names)."""
+    from transformers import AutoModelForCausalLM
+
+    from r2_pipeline.pool.local import load_tokenizer
+
+    source = root / "data/06_models/pool" / member
+    if member not in ladder or not source.is_dir():
+        raise SystemExit(f"--init-from-member {member!r}: no trained pool member of that name under "
+                         f"data/06_models/pool (ladder: {ladder})")
+    tokenizer, model = load_tokenizer(str(source)), AutoModelForCausalLM.from_pretrained(source)
+    tokenizer.add_tokens([">", *ladder])
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"kind": "pretrained", "path": str(folder)}
+
+
+def main(seeds: list[int], split: str, rules: list, assignments: list[str], trainer_only: bool = False,
+         init_member: str | None = None) -> None:
     root = Path.cwd()
     settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
     settings = override(settings, assignments)
@@ -71,6 +96,9 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str], trai
     steps, ladder = member_outcomes(root, split)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if init_member:
+            settings["backbone"] = member_backbone(root, init_member, ladder, Path(tmp) / "backbone")
+            assignments = [*assignments, f"init from {init_member}"]
         for seed in seeds:
             print(f"training seed {seed}", file=sys.stderr)
             with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
@@ -112,5 +140,7 @@ if __name__ == "__main__":
                         help="an allocator_sft setting, block.key=value (repeatable)")
     parser.add_argument("--trainer-seed-only", action="store_true",
                         help="vary the trainer's seed only; the tiny backbone starts from the same weights")
+    parser.add_argument("--init-from-member", metavar="MEMBER",
+                        help="start from this trained pool member's weights and tokenizer (e.g. t4)")
     args = parser.parse_args()
-    main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only)
+    main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only, args.init_from_member)
