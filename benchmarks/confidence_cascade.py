@@ -45,9 +45,14 @@ def evaluation_params(root: Path) -> dict:
     return yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
 
 
+def recheck_alpha(evaluation: dict) -> float:
+    """The quantile of an answer's token probabilities `+recheck` reads (evaluation.router.recheck_alpha)."""
+    return evaluation["router"].get("recheck_alpha", 0.0)
+
+
 def confidence_words(root: Path) -> str:
     """What `confidences` reads, in words, for the printed tables."""
-    alpha = evaluation_params(root)["router"].get("recheck_alpha", 0.0)
+    alpha = recheck_alpha(evaluation_params(root))
     return "the answer's lowest token probability" if alpha == 0 else f"the {alpha}-quantile of the answer's token probabilities"
 
 
@@ -59,7 +64,7 @@ def confidences(root: Path, steps: pd.DataFrame, ladder: list[str]) -> pd.DataFr
     evaluation = evaluation_params(root)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
     sampling = SamplingParams(**{**evaluation["sampling"], "logprobs": True})
-    alpha = evaluation["router"].get("recheck_alpha", 0.0)
+    alpha = recheck_alpha(evaluation)
     out = pd.DataFrame(index=steps.index)
     for member in ladder:
         answers = pool.generate(member, prompts, sampling)
