@@ -49,7 +49,24 @@ def dev_world(root: Path, size: int = DEV_SIZE) -> pd.DataFrame:
     world = params["world"]
     params["world"] = {**world, "extra_train": world.get("extra_train", 0) + size}
     train, _, _ = generate_world(params)
-    return train.iloc[len(train) - size:].reset_index(drop=True)
+    dev = train.iloc[len(train) - size:].reset_index(drop=True)
+    check_unseen(dev, root / "data/01_raw/world_train.parquet")
+    return dev
+
+
+def check_unseen(dev: pd.DataFrame, world_train: Path) -> None:
+    """The dev set is drawn after conf/base's splits; a pipeline run with more training questions
+    (`--params data_generation.world.extra_train=N`, or another env) trains on some of those very
+    questions, and every number read on `dev` would be a training-set number. Refuse that."""
+    if not world_train.exists():
+        return
+    seen = set(pd.read_parquet(world_train, columns=["question"])["question"])
+    overlap = int(dev["question"].isin(seen).sum())
+    if overlap:
+        raise SystemExit(
+            f"{overlap} of the {len(dev)} dev questions are in {world_train}: the pipeline was run with more "
+            "training questions than conf/base/parameters_data_generation.yml says (data_generation.world."
+            "extra_train). Set extra_train there to the value the run used, so the dev set is drawn after them")
 
 
 def split_world(root: Path, split: str) -> pd.DataFrame:
