@@ -14,6 +14,9 @@ for conf/base the answer's lowest token probability, over the evaluation's `samp
   is the one the rung below gave stands (two members agree);
 - `top` (for comparison, not in the pipeline): it is asked again of the dearest member.
 
+Then, for the steps each rule sends to the dearest member, whether the rung below would do: how
+often it answers them, is sure and right when sure, and agrees with the rung below it.
+
 A question is right when all its steps are; cost is the pool's relative to the dearest member on the
 same steps (router tokens excluded), as in allocator_frontier. The confidence calls ask for
 log-probabilities, so each member answers every step once more through the call cache.
@@ -97,6 +100,25 @@ def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: 
     return float(accuracy), float(np.sum(cost) / steps[f"{top}_cost"].sum()), again / len(steps)
 
 
+def below_the_top(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: list[str],
+                  taus: list[float]) -> dict:
+    """On the steps `choice` sends to the dearest member: how often the rung below answers them, is
+    sure of its answer (at each tau) and right when sure, and how often the two rungs below agree
+    and are right then. Whether starting those steps lower could save anything the cascade reads."""
+    top, below, lower = ladder[-1], ladder[-2], ladder[-3]
+    chosen = pd.Series(choice, index=steps.index) == top
+    agree = chosen & conf[f"{lower}_value"].notna() & (conf[f"{lower}_value"] == conf[f"{below}_value"])
+    sure = [chosen & (conf[below] >= t) for t in taus]
+    return {
+        "steps": int(chosen.sum()),
+        "below_right": float(steps.loc[chosen, below].mean()) if chosen.any() else float("nan"),
+        "sure": [int(s.sum()) for s in sure],
+        "sure_right": [float(steps.loc[s, below].mean()) if s.any() else float("nan") for s in sure],
+        "agree": int(agree.sum()),
+        "agree_right": float(steps.loc[agree, below].mean()) if agree.any() else float("nan"),
+    }
+
+
 def parse_taus(text: str) -> list[float]:
     """`0.7,0.85` -> [0.7, 0.85]: confidence thresholds, each in (0, 1] as `+recheck=<tau>` takes them."""
     try:
@@ -133,6 +155,19 @@ def main(folder: str, split: str, rules: list, taus: list[float]) -> None:
             for mode in ("top", "climb", "agree"):
                 acc, cost, again = cascade(steps, conf, ladder, choice, tau, mode)
                 print(f"| {rule_name(rule)} | {tau} | {mode} | {acc:.3f} | {cost:.3f} | {again:.3f} |")
+    if len(ladder) < 3:
+        return
+    top, below, lower = ladder[-1], ladder[-2], ladder[-3]
+    print(f"\nSteps each rule sends to {top}: would {below} do? Sure at tau: {below}'s confidence >= tau; "
+          f"agree: {lower} and {below} give the same value.\n")
+    print(f"| rule | steps to {top} | {below} right | {below} sure at " + " / ".join(map(str, taus))
+          + f" | right when sure | {lower} and {below} agree | right when they agree |")
+    print("|---|---|---|---|---|---|---|")
+    for rule in rules:
+        b = below_the_top(steps, conf, ladder, choose(rule, probs, named, ladder), taus)
+        print(f"| {rule_name(rule)} | {b['steps']} | {b['below_right']:.3f} | " + " / ".join(map(str, b["sure"]))
+              + " | " + " / ".join(f"{r:.3f}" for r in b["sure_right"])
+              + f" | {b['agree']} | {b['agree_right']:.3f} |")
 
 
 if __name__ == "__main__":
