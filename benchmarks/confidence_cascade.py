@@ -33,19 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name
-from oracle_floor import member_outcomes, micro_pool
+from oracle_floor import evaluation_params, member_outcomes, micro_pool
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro_task import TASK
-
-
-def evaluation_params(root: Path) -> dict:
-    return yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
 
 
 def recheck_alpha(evaluation: dict) -> float:

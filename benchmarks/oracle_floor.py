@@ -83,6 +83,11 @@ def member_outcomes(root: Path, split: str = "test") -> tuple[pd.DataFrame, list
     return outcomes_of(root, split_world(root, split))
 
 
+def evaluation_params(root: Path) -> dict:
+    """conf/base's `evaluation` block: how members are asked (`sampling`) and read (`router`)."""
+    return yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+
+
 def micro_pool(root: Path) -> tuple[ModelPool, list[str]]:
     """The trained micro pool of `conf/base`, through the project's call cache, and its ladder."""
     pool_params = yaml.safe_load((root / "conf/base/parameters_pool.yml").read_text())["pool"]
@@ -97,7 +102,7 @@ def outcomes_of(root: Path, world: pd.DataFrame) -> tuple[pd.DataFrame, list[str
     pool, ladder = micro_pool(root)
     steps = reference_steps(world)
     prompts = [micro.member_prompt(f) for f in steps["filled"]]
-    sampling = SamplingParams(max_new_tokens=8)
+    sampling = SamplingParams(**evaluation_params(root)["sampling"])  # as the evaluation asks members
     for member in ladder:
         outs = pool.generate(member, prompts, sampling)
         steps[member] = [micro.parse_member_answer(p, o.text) == v for p, o, v in zip(prompts, outs, steps["value"])]
