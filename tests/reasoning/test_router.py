@@ -347,7 +347,8 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
 
 def test_agreement_is_with_the_rung_just_below_and_never_between_unparsed_answers():
     """Every member unsure. t1 and t2 answer nothing parseable (no agreement: it climbs on), t3 and t4
-    give one value (it stops at t4); t1 != t2 = t3 stops at t3, not at t2."""
+    give one value (it stops at t4); t1 != t2 = t3 stops at t3, not at t2; t3 repeating t1, two rungs
+    down, is no agreement (it climbs to t5)."""
     from r2_pipeline.reasoning.execute import Recheck
 
     class Fixed:
@@ -360,7 +361,8 @@ def test_agreement_is_with_the_rung_just_below_and_never_between_unparsed_answer
     prices = PriceTable.from_config({f"t{k}": PRICE for k in range(1, 6)})
     ladder = ("t1", "t2", "t3", "t4", "t5")
     agree = Recheck(ladder, tau=0.5, agree=True)
-    for texts, stop in ((["abc", "abc", "002", "002", "777"], "t4"), (["001", "002", "002", "003", "777"], "t3")):
+    for texts, stop in ((["abc", "abc", "002", "002", "777"], "t4"), (["001", "002", "002", "003", "777"], "t3"),
+                        (["002", "001", "002", "003", "777"], "t5")):
         pool = ModelPool({m: Fixed(t) for m, t in zip(ladder, texts)}, prices)
         trace = execute(pool, TASK, ["a"], [["3 + 4"]], lambda i, k, f, h: ["t1"] * len(i),
                         SamplingParams(max_new_tokens=4), agree)[0][0]
