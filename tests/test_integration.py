@@ -136,6 +136,7 @@ def test_mlflow_runs_read_back(project):
     assert [r.info.run_name for r in recheck] == ["r2_sft+recheck=0.9"]
     agreed = client.search_runs([experiment.experiment_id], "tags.recheck_agree = 'true'")
     assert [r.info.run_name for r in agreed] == ["r2_sft+recheck_agree=0.9"]
+    assert agreed[0].data.tags["recheck_alpha"] == "0.0" and escalate[0].data.tags["recheck_alpha"] == "none"
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics

@@ -300,7 +300,7 @@ def test_each_method_run_is_tagged_with_how_it_read_its_router():
     from r2_pipeline.pipelines.evaluation.nodes import decoding_tags
 
     evaluation = {"router": {"rule": "cheapest_likely", "min_success": 0.93}, "query_router": {"threshold": 0.9}}
-    plain = {"recheck": "none", "recheck_agree": "none"}
+    plain = {"recheck": "none", "recheck_agree": "none", "recheck_alpha": "none"}
     assert decoding_tags("r2_sft", evaluation) == {"router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.93",
                                                    **plain}
     assert decoding_tags("r2@escalate=0.99", evaluation) == {"router": "r2", "rule": "escalate", "threshold": "0.99",
@@ -308,9 +308,14 @@ def test_each_method_run_is_tagged_with_how_it_read_its_router():
     assert decoding_tags("r2_round_1@greedy", evaluation) == {"router": "r2_round_1", "rule": "greedy",
                                                                "threshold": "none", **plain}
     assert decoding_tags("r2_sft@0.8+recheck=0.85", evaluation) == {
-        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.85", "recheck_agree": "false"}
+        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.85", "recheck_agree": "false",
+        "recheck_alpha": "0.0"}
     assert decoding_tags("r2_sft@0.8+recheck_agree=0.9", evaluation) == {
-        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.9", "recheck_agree": "true"}
+        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.9", "recheck_agree": "true",
+        "recheck_alpha": "0.0"}
+    # the quantile read is a tag too: two runs apart only in evaluation.router.recheck_alpha stay apart
+    paper = {**evaluation, "router": {**evaluation["router"], "recheck_alpha": 0.1}}
+    assert decoding_tags("r2_sft+recheck=0.9", paper)["recheck_alpha"] == "0.1"
     assert decoding_tags("query_router", evaluation) == {"router": "query_router", "threshold": "0.9"}
     assert decoding_tags("query_router@0.7", evaluation) == {"router": "query_router", "threshold": "0.7"}
     assert decoding_tags("single:t5", evaluation) == {}

@@ -227,8 +227,9 @@ def frontier_family(method: str, router: dict | None = None) -> str:
 
 def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
     """How a method read its router, as MLflow tags: `router`, `rule` and `threshold` for a
-    trained router (`greedy` for no threshold), `threshold` for the query router, so the UI can
-    filter one router's readings and chart them as a frontier."""
+    trained router (`greedy` for no threshold), with `recheck` (tau), `recheck_agree` and
+    `recheck_alpha` (the quantile read) for a `+recheck` reading; `threshold` for the query router.
+    So the UI can filter one router's readings and chart them as a frontier."""
     kind = method_kind(method)
     if kind == "query_router":
         threshold = query_router_threshold(method)
@@ -243,7 +244,8 @@ def decoding_tags(method: str, evaluation: dict) -> dict[str, str]:
     return {"router": router_name(method), "rule": "greedy" if min_success is None else rule,
             "threshold": "none" if min_success is None else str(min_success),
             "recheck": "none" if spec is None else str(spec[0]),
-            "recheck_agree": "none" if spec is None else str(spec[1]).lower()}
+            "recheck_agree": "none" if spec is None else str(spec[1]).lower(),
+            "recheck_alpha": "none" if spec is None else str(float(router.get("recheck_alpha", 0.0)))}
 
 
 # the right-hand panel: the methods within this much accuracy of the best, where routers crowd
