@@ -13,12 +13,14 @@ moves the mean by more than the spread; one run per variant is not enough to tel
 
 `--init-from-member t4` starts the allocator from a trained pool member instead of a fresh tiny
 backbone: the member's weights and tokenizer, with the allocator's extra tokens (`>` and the member
-names) added. The member has learnt the very steps whose outcome the allocator predicts.
+names) added. The member has learnt the very steps whose outcome the allocator predicts. Its weights
+are given, so its seeds vary the trainer's seed (data order) only, as `--trainer-seed-only` does.
+`--keep DIR` keeps each seed's allocator (DIR/seed_<k>) for other benchmarks to read.
 
 Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
     python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,escalate=0.99]
         [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...] [--trainer-seed-only]
-        [--init-from-member t4]
+        [--init-from-member t4] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ def member_backbone(root: Path, member: str, ladder: list[str], folder: Path) ->
 
 
 def main(seeds: list[int], split: str, rules: list, assignments: list[str], trainer_only: bool = False,
-         init_member: str | None = None) -> None:
+         init_member: str | None = None, keep: str | None = None) -> None:
     root = Path.cwd()
+    if init_member and any(a.startswith("backbone.") for a in assignments):
+        raise SystemExit(f"--init-from-member {init_member} replaces the backbone block: leave out --set backbone.*")
     settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
     settings = override(settings, assignments)
     data = pd.read_parquet(root / "data/05_model_input/allocator_sft.parquet")
@@ -103,7 +107,7 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str], trai
             print(f"training seed {seed}", file=sys.stderr)
             with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
                 (model, tokenizer), _ = fit_sft(data, seeded(settings, seed, trainer_only))
-            folder = str(save_model(model, tokenizer, Path(tmp) / f"seed_{seed}"))
+            folder = str(save_model(model, tokenizer, Path(keep or tmp) / f"seed_{seed}"))
             outs = allocator_outputs(folder, steps, ladder)
             probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
             named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
@@ -142,5 +146,8 @@ if __name__ == "__main__":
                         help="vary the trainer's seed only; the tiny backbone starts from the same weights")
     parser.add_argument("--init-from-member", metavar="MEMBER",
                         help="start from this trained pool member's weights and tokenizer (e.g. t4)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="save each seed's allocator as DIR/seed_<k> (e.g. for confidence_cascade.py DIR/seed_0)")
     args = parser.parse_args()
-    main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only, args.init_from_member)
+    main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only, args.init_from_member,
+         args.keep)
