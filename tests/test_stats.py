@@ -263,6 +263,24 @@ def test_a_query_router_only_a_benchmark_lists_is_fitted():
         compare_methods(table, POOL, {**spec, "comparisons": {"pairs": [["r2", "largest"]]}})
 
 
+def test_null_or_partial_router_blocks_keep_the_defaults():
+    """The schema accepts null `fallback` and `sampling` blocks, and blocks that set a field or two:
+    every unset field is the default, never a crash or SamplingParams' 16 tokens for a plan."""
+    from types import SimpleNamespace
+
+    from r2_pipeline.pipelines.evaluation.nodes import method_context
+
+    spec = {"methods": ["single"], "routers": [], "benchmarks": {"micro": {}}}
+    for router in [None, {"fallback": None, "sampling": None, "allocator_sampling": None},
+                   {"sampling": {"temperature": 0}, "allocator_sampling": {"max_new_tokens": None}}]:
+        context = method_context(POOL, {**spec, "router": router}, SimpleNamespace(cache=None), None, ())
+        assert context.fallback == "t2"  # the dearest member
+        assert context.router_sampling.max_new_tokens == 64 and context.allocator_sampling.max_new_tokens == 4
+    tuned = method_context(POOL, {**spec, "router": {"sampling": {"max_new_tokens": 32, "temperature": 0.5}}},
+                           SimpleNamespace(cache=None), None, ())
+    assert tuned.router_sampling.max_new_tokens == 32 and tuned.router_sampling.temperature == 0.5
+
+
 def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     from r2_pipeline.pipelines.evaluation.nodes import frontier_family, plot_accuracy_cost
 

@@ -157,7 +157,10 @@ class WorldParams(Strict):
 
 
 class SamplingBlock(Strict):
-    max_new_tokens: PositiveInt = 8
+    """A `sampling` block. Unset (or null) fields keep the reader's defaults (pool.base.sampling_from),
+    e.g. 64 new tokens for the decomposer's plan and 4 for a micro member name."""
+
+    max_new_tokens: PositiveInt | None = None
     temperature: float = Field(default=0.0, ge=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
     seed: int = 0

@@ -39,6 +39,13 @@ class SamplingParams:
         return self.temperature <= 0.0
 
 
+def sampling_from(block: dict | None, **defaults) -> SamplingParams:
+    """A `sampling` block of the parameters, over the reader's own defaults: a block that sets only
+    `temperature` keeps the reader's `max_new_tokens`, and a null block or field is the default."""
+    given = {k: v for k, v in (block or {}).items() if v is not None}
+    return SamplingParams(**{**defaults, **given})
+
+
 @dataclass
 class Completion:
     """One generated answer with the token counts that prices are applied to."""

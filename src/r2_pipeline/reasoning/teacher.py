@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from ..pool.base import SamplingParams
+from ..pool.base import SamplingParams, sampling_from
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
 from ..tasks.benchmark import parse_plan
@@ -96,5 +96,5 @@ def review(
 
 def reviewer(pool: ModelPool, spec: dict[str, Any]) -> Callable[[Sequence[tuple[str, str, Any]]], list[Verdict]]:
     """`review` by the member of a `reviewer` parameter block ({member, sampling})."""
-    sampling = SamplingParams(**(spec.get("sampling") or {}))
+    sampling = sampling_from(spec.get("sampling"))
     return lambda items: review(pool, spec["member"], sampling, items)

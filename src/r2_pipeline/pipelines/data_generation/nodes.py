@@ -17,7 +17,7 @@ import random
 
 import pandas as pd
 
-from ...pool.base import SamplingParams
+from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.allocation import SearchItem, grouped_search
 from ...reasoning.candidates import score_candidates, teacher_candidates
@@ -232,7 +232,7 @@ def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
     if missing:  # before any teacher call
         raise ValueError(f"benchmarks {missing} have no worked decompositions to show the teacher "
                          "(`worked_decompositions` in tasks/<name>.py)")
-    sampling = SamplingParams(**(teacher.get("sampling") or {}))
+    sampling = sampling_from(teacher.get("sampling"))
     rows = []
     for name, spec in teacher["benchmarks"].items():
         task = get_task(name)
@@ -255,7 +255,7 @@ def _endpoint_candidates(teacher: dict, built) -> pd.DataFrame:
 def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFrame:
     """Execute each candidate on the evaluation member; verified = the task grades its answer 1.0.
     `history` keeps each step's filled subtask and answer for the allocation labels."""
-    sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
+    sampling = sampling_from(spec.get("sampling"), **STEP_SAMPLING)
     parts = []
     for name, group in candidates.groupby("benchmark", sort=False):
         task, examples = get_task(name), [Example.from_row(r) for r in group.itertuples()]
@@ -276,7 +276,7 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
     if not spec.get("reviewer"):
         raise ValueError("benchmark subtasks have no exact answer: set data_generation.allocation.reviewer")
     judge = reviewer(built, spec["reviewer"])
-    sampling = SamplingParams(**(spec.get("sampling") or STEP_SAMPLING))
+    sampling = sampling_from(spec.get("sampling"), **STEP_SAMPLING)
 
     def verify(group: list[SearchItem], answers: list) -> list[Verdict]:
         return judge([(i.question, i.subtask, a) for i, a in zip(group, answers)])

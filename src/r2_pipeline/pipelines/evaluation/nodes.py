@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ...pool.base import SamplingParams  # noqa: E402
+from ...pool.base import sampling_from  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
 from ...reasoning.methods import (  # noqa: E402
@@ -57,7 +57,7 @@ def evaluate_methods(
             logger.warning("evaluation reads data_generation's micro test split; evaluation.benchmarks.micro.source "
                            "(%s) is read only by evaluation_baselines", spec["source"])
         examples = task.load(source, split=spec.get("split", "test"), limit=spec.get("limit"))
-        bench_sampling = SamplingParams(**{**evaluation.get("sampling", {}), **spec.get("sampling", {})})
+        bench_sampling = sampling_from({**(evaluation.get("sampling") or {}), **(spec.get("sampling") or {})})
         for method in expand_methods(benchmark_methods(spec, evaluation), built.members):
             result = run_method(method, built, task, examples, bench_sampling, context)
             rows = result_rows(benchmark, result, task, examples)
@@ -105,7 +105,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
     names = list(evaluation.get("routers", []))
     if len(router_folders) != 2 * len(names):
         raise ValueError(f"evaluation.routers {names} needs {2 * len(names)} folders, got {len(router_folders)}")
-    router = evaluation.get("router", {})
+    router = evaluation.get("router") or {}
     ladder = ladder_order(pool)
     context = MethodContext(
         routers={
@@ -113,10 +113,10 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_
         },
         router_price=pool["prices"][pool["router_member"]] if pool.get("router_member") else None,
         final_router=names[-1] if names else "",
-        router_sampling=SamplingParams(**router.get("sampling", {"max_new_tokens": 64})),
-        allocator_sampling=SamplingParams(**router.get("allocator_sampling", {"max_new_tokens": 4})),
+        router_sampling=sampling_from(router.get("sampling"), max_new_tokens=64),
+        allocator_sampling=sampling_from(router.get("allocator_sampling"), max_new_tokens=4),
         ladder=ladder,
-        fallback=router.get("fallback", ladder[-1]),
+        fallback=router.get("fallback") or ladder[-1],
         min_success=router.get("min_success"),
         rule=router.get("rule", "cheapest_likely"),
         recheck_alpha=router.get("recheck_alpha", 0.0),

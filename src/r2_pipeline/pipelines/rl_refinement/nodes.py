@@ -14,7 +14,7 @@ import random
 
 import pandas as pd
 
-from ...pool.base import SamplingParams
+from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
 from ...pool.pool import ModelPool
@@ -158,8 +158,8 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
     env = BenchmarkDecomposerEnv(
         pool_from_params(pool_manifest, pool), _router(pool, decomposer, allocator), None, gold,
         fallback=rl_refinement["fallback"], largest=ladder[-1],
-        sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
-        router_sampling=SamplingParams(**(rl_refinement.get("allocator_sampling") or MEMBER_NAME_SAMPLING)),
+        sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
+        router_sampling=sampling_from(rl_refinement.get("allocator_sampling"), **MEMBER_NAME_SAMPLING),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
@@ -180,7 +180,7 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
                         (task, row.question, history, row.filled, int(n)))
     built = pool_from_params(pool_manifest, pool)
     env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
-                               sampling=SamplingParams(**(rl_refinement.get("sampling") or STEP_SAMPLING)),
+                               sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
                                verify=reviewer(built, rl_refinement["reviewer"]))
     return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement, round_index)
 
