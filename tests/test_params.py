@@ -55,6 +55,12 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=["r2_sft@=0.9"]), r"'r2_sft@=0\.9': write r2_sft@<p>"),
         (lambda p: p["evaluation"].update(methods=["r2_sft+recheck=1.5"]), r"'r2_sft\+recheck=1\.5': tau is an"),
         (lambda p: p["evaluation"].update(methods=["oracle+recheck=0.5"]), r"only the trained routers"),
+        # the oracle needs exact subtask answers and the query router micro-world outcomes: on another
+        # benchmark one would crash after the methods before it had been paid, the other mean nothing
+        (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"limit": 5}),
+         r"benchmark 'gsm8k' runs method 'oracle', which runs on the micro benchmark only"),
+        (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"methods": ["single", "query_router@0.7"]}),
+         r"'query_router@0\.7', which runs on the micro benchmark only: it is fitted on the members' outcomes"),
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
         # routers are passed to evaluation by position: reordering them would mislabel every router
         (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),

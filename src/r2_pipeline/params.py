@@ -365,6 +365,7 @@ class EvaluationParams(Strict):
     @model_validator(mode="after")
     def known_methods(self):
         from .reasoning.methods import (
+            MICRO_ONLY_KINDS,
             RUNNERS,
             TRAINED_ROUTER_KINDS,
             check_method,
@@ -379,6 +380,12 @@ class EvaluationParams(Strict):
                 check_method(method)
                 if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in self.routers:
                     raise ValueError(f"method {method!r} names no trained router; routers: {self.routers}")
+        for name, spec in self.benchmarks.items():
+            for method in (spec.methods or self.methods) if name != "micro" else []:
+                if method_kind(method) in MICRO_ONLY_KINDS:
+                    raise ValueError(f"benchmark {name!r} runs method {method!r}, which runs on the micro benchmark "
+                                     f"only: it {MICRO_ONLY_KINDS[method_kind(method)]}. List the micro-only "
+                                     f"methods in benchmarks.micro.methods")
         return self
 
 

@@ -437,3 +437,14 @@ def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
                          ("query_router@0.5+recheck=0.5", "only the trained routers")]:
         with pytest.raises(ValueError, match=message):
             check_method(bad)
+
+
+def test_micro_only_methods_refuse_another_benchmark_before_any_call():
+    """The oracle needs exact subtask answers, the query router outcomes on micro-world questions:
+    on GSM8K one would crash after the methods before it were paid, the other mean nothing."""
+    from r2_pipeline.reasoning.methods import run_method
+    from r2_pipeline.tasks.base import Example, get_task
+
+    for method, reason in [("oracle", "exact answer"), ("query_router@0.7", "micro world's training questions")]:
+        with pytest.raises(ValueError, match=f"{method}'? runs on the micro benchmark only: .*{reason}"):
+            run_method(method, None, get_task("gsm8k"), [Example("g", "What is 2 + 3?", 5)], SamplingParams(), None)

@@ -209,6 +209,11 @@ RUNNERS = {
 ROUTED_KINDS = {"tier", "random", "oracle", "r2_sft", "r2_round", "r2"}
 # kinds that are a trained router end to end: `<router>[@<decoding>]`
 TRAINED_ROUTER_KINDS = frozenset({"r2_sft", "r2_round", "r2"})
+# kinds that need the micro world's machinery, and why
+MICRO_ONLY_KINDS = {
+    "oracle": "needs each subtask's exact answer, which only the micro world has",
+    "query_router": "is fitted on the members' outcomes on the micro world's training questions",
+}
 
 
 RECHECK = "+recheck="  # `<router>[@<decoding>]+recheck=<tau>`: execution-time escalation (execute.Recheck)
@@ -306,6 +311,8 @@ def run_method(method: str, pool: ModelPool, task: Any, examples: list[Example],
     kind = method_kind(method)
     if kind not in RUNNERS:
         raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
+    if kind in MICRO_ONLY_KINDS and getattr(task, "name", None) != "micro":
+        raise ValueError(f"method {method!r} runs on the micro benchmark only: it {MICRO_ONLY_KINDS[kind]}")
     return RUNNERS[kind](method, pool, task, examples, sampling, context)
 
 
