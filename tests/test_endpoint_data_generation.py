@@ -82,14 +82,19 @@ def test_endpoint_teacher_through_data_generation(smollm2, tmp_path):
     assert set(labels["label"]) <= {"small", "large"} and len(labels) >= 1
     # every label is the cheapest member the reviewer accepted, or the top of the ladder when none was
     for row in labels.itertuples():
-        tried = attempts[attempts["subtask_key"] == f"{row.id}/{row.step}"]
-        accepted = list(tried[tried["correct"]]["member"])
+        tried = attempts[(attempts["subtask_key"] == f"{row.id}/{row.step}") & attempts["searched"]]
+        accepted = list(tried[tried["correct"].astype(bool)]["member"])
         assert row.label == ("small" if "small" in accepted else "large")
         assert row.unsolved == (not accepted)
-    asked = attempts[attempts["answer"].notna()]  # the reviewer's own words are kept beside each verdict
+    searched = attempts[attempts["searched"]]
+    asked = searched[searched["answer"].notna()]  # the reviewer's own words are kept beside each verdict
     assert asked["review"].notna().all() and attempts["gold"].isna().all()
+    # the baseline's bucket probes the search never reached are paid calls too: kept, never reviewed
+    probes = attempts[~attempts["searched"]]
+    assert (probes["member"] == "small").all() and probes["review"].isna().all() and probes["correct"].isna().all()
     stats = load("allocation_search_stats")
-    assert stats["subtasks"] == len(labels)
+    assert stats["subtasks"] == len(labels) and stats["baseline_outside_search"] == len(probes)
+    assert stats["attempts"] == len(attempts)
 
     decomposer, allocator = load("decomposer_sft_data"), load("allocator_sft_data")
     task = get_task("gsm8k")

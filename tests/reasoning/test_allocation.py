@@ -63,6 +63,24 @@ def test_attempt_rows_carry_text_tokens_and_cost(ladder_pool):
     assert row["gold"] == "7" and row["review"] is None  # micro: checked against the exact value, no reviewer
 
 
+def test_every_paid_call_is_one_row_and_the_baseline_is_asked_once(ladder_pool):
+    """The baseline answers every subtask for its bucket; that answer is its attempt when the search
+    reaches it (not asked again), and its own row, outside the search, when the search does not."""
+    items = [item("3 + 4"), item("12 + 7"), item("12 * 7"), item("123 + 4"), item("123 * 7")]
+    attempts = search(ladder_pool, items, starts=(0, 2, 4))  # sure -> t1, unsure -> t5
+    assert len(ladder_pool.backends["t3"].calls) == len(items)
+    assert sum(len(b.calls) for b in ladder_pool.backends.values()) == len(attempts)
+    assert len({(a["subtask_key"], a["member"]) for a in attempts}) == len(attempts)
+    assert sum(a["cost_usd"] for a in attempts) == pytest.approx(ladder_pool.ledger.cost(ladder_pool.prices))
+    outside = [(a["subtask_key"], a["correct"]) for a in attempts if not a["searched"]]
+    # t3 is sure of buckets 1-3, which start at t1: 3 + 4 stops there, 12 + 7 at t2, and 12 * 7 climbs to
+    # t3 (its probe answer); 123 + 4 starts at t5 and goes down to t3 (the probe again, wrong), 123 * 7
+    # stops at t5 when t4 fails
+    assert outside == [("3 + 4", True), ("12 + 7", True), ("123 * 7", False)]
+    assert [a["member"] for a in attempts if a["subtask_key"] == "123 + 4"] == ["t5", "t4", "t3"]
+    assert [LADDER[i.label] for i in items] == ["t1", "t2", "t3", "t4", "t5"]
+
+
 def test_answer_confidence_and_start_tier():
     assert answer_confidence([0.0, 0.0], 0.1) == 1.0
     assert answer_confidence([], 0.1) == 0.0

@@ -53,14 +53,22 @@ def grouped_search(
     starts: Sequence[int],
     verify: Callable[[list[SearchItem], list[object]], list[tuple[bool, str | None]]] | None = None,
 ) -> list[dict]:
-    """Label every item in place; returns the attempt table (one row per subtask and member tried).
+    """Label every item in place; returns the attempt table: one row per subtask and member asked,
+    every paid call once.
 
-    `verify(items, answers)` judges one batch of parsed answers, returning (verified, review text)
-    pairs such as `teacher.Verdict`; by default an answer is verified when it equals the item's
-    `gold`, with no review text."""
+    The baseline's answer (asked with log-probabilities for the bucket) is its attempt when the search
+    reaches the baseline's tier, not asked again. Where the search never reaches it, its row says
+    `searched: False`, and `correct` is whether it equals `gold` (None when a reviewer judges: it was
+    not reviewed). `verify(items, answers)` judges one batch of parsed answers, returning (verified,
+    review text) pairs such as `teacher.Verdict`; by default an answer is verified when it equals the
+    item's `gold`, with no review text."""
+    if baseline not in ladder:
+        raise ValueError(f"the baseline member {baseline!r} is not on the ladder {list(ladder)}")
     attempts: list[dict] = []
     probe_sampling = SamplingParams(**{**sampling.__dict__, "logprobs": True})
     probe = pool.generate(baseline, [i.prompt for i in items], probe_sampling)
+    probe_of = {id(i): out for i, out in zip(items, probe)}
+    base_tier = list(ladder).index(baseline)
     blind = sum(out.lacks(probe_sampling) for out in probe)
     if blind:
         raise ValueError(
@@ -78,7 +86,10 @@ def grouped_search(
                 by_tier.setdefault(pending[id(item)], []).append(item)
         pending = {}
         for tier, group in by_tier.items():
-            outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
+            if tier == base_tier:
+                outs = [probe_of[id(i)] for i in group]
+            else:
+                outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
             values = [parse(item.prompt, out.text) for item, out in zip(group, outs)]
             judged = verify(group, values) if verify else [(v is not None and v == i.gold, None)
                                                            for i, v in zip(group, values)]
@@ -88,6 +99,12 @@ def grouped_search(
                 nxt = _next_tier(item, tier, ok, len(ladder))
                 if nxt is not None:
                     pending[id(item)] = nxt
+    for item in items:
+        if base_tier not in item.verified:  # paid for the bucket, outside the search
+            out = probe_of[id(item)]
+            value = parse(item.prompt, out.text)
+            ok = None if verify else (value is not None and value == item.gold)
+            attempts.append(_attempt(item, baseline, out, value, ok, None, pool, searched=False))
     return attempts
 
 
@@ -104,7 +121,8 @@ def _next_tier(item: SearchItem, tier: int, ok: bool, n: int) -> int | None:
     return None
 
 
-def _attempt(item: SearchItem, member: str, out, value, ok: bool, review: str | None, pool: ModelPool) -> dict:
+def _attempt(item: SearchItem, member: str, out, value, ok: bool | None, review: str | None, pool: ModelPool,
+             searched: bool = True) -> dict:
     return {
         "subtask_key": item.key,
         "prompt": item.prompt,
@@ -117,4 +135,5 @@ def _attempt(item: SearchItem, member: str, out, value, ok: bool, review: str | 
         "prompt_tokens": out.prompt_tokens,
         "completion_tokens": out.completion_tokens,
         "cost_usd": pool.cost(member, out),
+        "searched": searched,
     }

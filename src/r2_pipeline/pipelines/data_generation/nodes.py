@@ -185,7 +185,9 @@ def _labelled(attempts: list[dict], items: list[SearchItem], rows: list[dict], l
     labels["label"] = [ladder[i.label] for i in items]
     labels["unsolved"] = [i.unsolved for i in items]
     stats = {"subtasks": len(items), "unsolved_at_top": int(labels["unsolved"].sum()),
-             "attempts": len(attempts), "label_counts": labels["label"].value_counts().to_dict()}
+             # every paid call; the baseline's bucket probes the search never reached are among them
+             "attempts": len(attempts), "baseline_outside_search": sum(not a["searched"] for a in attempts),
+             "label_counts": labels["label"].value_counts().to_dict()}
     return pd.DataFrame(attempts), labels, stats
 
 
