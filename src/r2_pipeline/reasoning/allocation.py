@@ -65,19 +65,8 @@ def grouped_search(
     if baseline not in ladder:
         raise ValueError(f"the baseline member {baseline!r} is not on the ladder {list(ladder)}")
     attempts: list[dict] = []
-    probe_sampling = SamplingParams(**{**sampling.__dict__, "logprobs": True})
-    probe = pool.generate(baseline, [i.prompt for i in items], probe_sampling)
-    probe_of = {id(i): out for i, out in zip(items, probe)}
+    probe_of = _bucket_probe(pool, items, baseline, sampling, alpha, thresholds, starts)
     base_tier = list(ladder).index(baseline)
-    blind = sum(out.lacks(probe_sampling) for out in probe)
-    if blind:
-        raise ValueError(
-            f"the baseline member {baseline!r} sent no token log-probabilities for {blind} of {len(probe)} "
-            f"answers; the difficulty bucket reads them, and without them every subtask would start at the "
-            f"hard tier. Serve it with log-probabilities (vLLM and OpenAI-compatible servers send them when "
-            f"asked), or choose another data_generation.allocation.baseline")
-    for item, out in zip(items, probe):
-        item.start = start_tier(answer_confidence(out.token_logprobs, alpha), thresholds, starts)
     pending = {id(i): i.start for i in items}
     while pending:
         by_tier: dict[int, list[SearchItem]] = {}
@@ -106,6 +95,24 @@ def grouped_search(
             ok = None if verify else (value is not None and value == item.gold)
             attempts.append(_attempt(item, baseline, out, value, ok, None, pool, searched=False))
     return attempts
+
+
+def _bucket_probe(pool: ModelPool, items: list[SearchItem], baseline: str, sampling: SamplingParams, alpha: float,
+                  thresholds: Sequence[float], starts: Sequence[int]) -> dict[int, object]:
+    """The baseline answers every item with log-probabilities; the alpha-quantile sets `item.start`.
+    Returns each item's answer, by `id(item)`."""
+    probe_sampling = SamplingParams(**{**sampling.__dict__, "logprobs": True})
+    probe = pool.generate(baseline, [i.prompt for i in items], probe_sampling)
+    blind = sum(out.lacks(probe_sampling) for out in probe)
+    if blind:
+        raise ValueError(
+            f"the baseline member {baseline!r} sent no token log-probabilities for {blind} of {len(probe)} "
+            f"answers; the difficulty bucket reads them, and without them every subtask would start at the "
+            f"hard tier. Serve it with log-probabilities (vLLM and OpenAI-compatible servers send them when "
+            f"asked), or choose another data_generation.allocation.baseline")
+    for item, out in zip(items, probe):
+        item.start = start_tier(answer_confidence(out.token_logprobs, alpha), thresholds, starts)
+    return {id(i): out for i, out in zip(items, probe)}
 
 
 def _next_tier(item: SearchItem, tier: int, ok: bool, n: int) -> int | None:
