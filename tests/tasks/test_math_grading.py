@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from r2_pipeline.tasks.base import Example, get_task
-from r2_pipeline.tasks.champ import answer_variants
+from r2_pipeline.tasks.champ import answer_variants, nested_aside, plain_notation
 from r2_pipeline.tasks.grading import math_equal
 
 
@@ -110,6 +112,14 @@ CHAMP_TABLE = [
     ("\\boxed{(x=8, y=2)}", "(x=8, y=2), (x=2, y=8)", 0.0),
     ("\\boxed{(x=8, y=2), (x=2, y=8)}", "(x=8, y=2), (x=2, y=8)", 1.0),
     ("\\boxed{\\frac{5}{14}}", "5/14, or approximately 35.7%", 1.0),
+    # plain-text sums and floors, which math-verify reads as the constant 1 or 2: as LaTeX instead
+    ("\\boxed{1}", "sum_(k=1)^n 1/k", 0.0),
+    ("\\boxed{\\sum_{k=1}^{n} \\frac{1}{k}}", "sum_(k=1)^n 1/k", 1.0),
+    ("\\boxed{1}", "sum_(i=1)^n i^3, or equivalently (n(n+1)/2)^2", 0.0),
+    ("\\boxed{\\left(\\frac{n(n+1)}{2}\\right)^2}", "sum_(i=1)^n i^3, or equivalently (n(n+1)/2)^2", 1.0),
+    ("\\boxed{2}", "2^floor(n/2)*floor(n/2)!", 0.0),
+    ("\\boxed{2^{\\lfloor n/2 \\rfloor} \\left\\lfloor \\frac{n}{2} \\right\\rfloor!}", "2^floor(n/2)*floor(n/2)!", 1.0),
+    ("\\boxed{2^floor(n/2)*floor(n/2)!}", "2^floor(n/2)*floor(n/2)!", 1.0),
     # a nested aside is not an answer of its own
     ("\\boxed{1}", "((-1)^(n+1)+n+1)/(n+2) (i.e., 1 if for odd n, and n/(n+2) for even n)", 0.0),
     ("\\boxed{\\frac{(-1)^{n+1}+n+1}{n+2}}", "((-1)^(n+1)+n+1)/(n+2) (i.e., 1 if for odd n, and n/(n+2) for even n)", 1.0),
@@ -126,6 +136,24 @@ def test_every_champ_gold_grades_correct_when_boxed():
     examples = task.load("offline")
     wrong = [e.id for e in examples if task.grade(task.parse(f"\\boxed{{{e.answer}}}"), e) != 1.0]
     assert wrong == []
+
+
+def test_no_champ_gold_reads_as_a_bare_number_unless_it_is_one():
+    """math-verify reads some plain-text notation as a constant; a gold with a variable in it that
+    parses to a number would grade that number right."""
+    from math_verify import parse
+
+    task = get_task("champ")
+    misread = []
+    for example in task.load("offline"):
+        for gold in example.meta["golds"]:
+            if plain_notation(gold) or nested_aside(gold):
+                continue  # compared as text
+            parsed = parse(f"${gold}$")
+            words = re.sub(r"\\[A-Za-z]+|\(i\.e\.,[^)]*\)|[A-Za-z]{2,}", "", gold)
+            if parsed and getattr(parsed[0], "is_Number", False) and re.search(r"[A-Za-z]", words):
+                misread.append((example.id, gold, parsed[0]))
+    assert misread == []
 
 
 def test_champ_variants_keep_the_math_before_words():

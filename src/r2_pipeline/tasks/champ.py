@@ -45,8 +45,8 @@ class CHAMP(BenchmarkTask):
 
     def grade(self, prediction: Any, example: Example) -> float:
         golds = example.meta.get("golds") or [example.answer]
-        return float(any(same_text(prediction, gold) if nested_aside(gold) else math_equal(prediction, gold)
-                         for gold in golds))
+        return float(any(same_text(prediction, gold) if nested_aside(gold) or plain_notation(gold)
+                         else math_equal(prediction, gold) for gold in golds))
 
 
 def answer_variants(answer: str) -> list[str]:
@@ -70,7 +70,51 @@ def answer_variants(answer: str) -> list[str]:
         for variant in (alt, " ".join(head).rstrip(",")):
             if variant and variant not in variants:
                 variants.append(variant)
-    return variants
+    return variants + [latex_notation(v) for v in variants if plain_notation(v)]
+
+
+PLAIN_BIG = re.compile(r"\b(sum|prod)_\(")
+PLAIN_ROUND = re.compile(r"\b(floor|ceil)\(")
+
+
+def plain_notation(gold: str) -> bool:
+    """CHAMP writes some golds in plain-text notation that math-verify misreads as a constant
+    (`sum_(k=1)^n 1/k` as 1, `2^floor(n/2)*floor(n/2)!` as 2: a bare `1` or `2` was graded right
+    and the LaTeX answer wrong). Such a gold is compared as text, and its `latex_notation` as math."""
+    return bool(PLAIN_BIG.search(gold) or PLAIN_ROUND.search(gold))
+
+
+def latex_notation(gold: str) -> str:
+    """`sum_(a)^b` -> `\\sum_{a}^{b}`, `floor(x)` -> `\\lfloor x\\rfloor` (braced after `^`), the same
+    for `prod` and `ceil`."""
+    while match := PLAIN_ROUND.search(gold):
+        inner, end = _balanced(gold, match.end() - 1)
+        left, right = ("\\lfloor ", "\\rfloor") if match.group(1) == "floor" else ("\\lceil ", "\\rceil")
+        text = f"{left}{inner}{right}"
+        if gold[: match.start()].endswith("^"):
+            text = "{" + text + "}"
+        gold = gold[: match.start()] + text + gold[end:]
+    while match := PLAIN_BIG.search(gold):
+        lower, end = _balanced(gold, match.end() - 1)
+        upper = ""
+        if gold[end : end + 1] == "^":
+            if gold[end + 1 : end + 2] == "(":
+                upper, end = _balanced(gold, end + 1)
+            else:
+                token = re.match(r"\w+", gold[end + 1 :])
+                upper, end = (token.group(0), end + 1 + token.end()) if token else ("", end + 1)
+        gold = gold[: match.start()] + f"\\{match.group(1)}_{{{lower}}}" + (f"^{{{upper}}}" if upper else "") + gold[end:]
+    return gold
+
+
+def _balanced(text: str, open_at: int) -> tuple[str, int]:
+    """The text inside the parenthesis at `open_at` and the index after its match (or the end)."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[open_at + 1 : i], i + 1
+    return text[open_at + 1 :], len(text)
 
 
 def nested_aside(gold: str) -> bool:
