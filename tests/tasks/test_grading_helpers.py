@@ -50,6 +50,11 @@ def test_answer_markers():
     assert answer_after_marker("work\nFinal answer: 42.") == "42"
     assert answer_after_marker("The answer is **B**") == "B"
     assert answer_after_marker("I answered quickly") is None
+    # a chat model's sign-off after its answer line is not the answer
+    assert answer_after_marker("Answer: 18\n\nLet me know if my answer is unclear or if you need 2 more steps.") == "18"
+    assert answer_after_marker("Answer: Khartoum\n\nI hope this answer is helpful!") == "Khartoum"
+    assert answer_after_marker("**Final answer:** 7\nso the answer is 8 (corrected)") == "8 (corrected)"
+    assert answer_after_marker("So 9 eggs. Answer: 17") == "17"  # no line opens with one: the last anywhere
     assert extract_math_answer("answer: 3 but \\boxed{4}") == "4"
 
 

@@ -19,6 +19,10 @@ FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 PY_LANGS = {"", "python", "py", "python3"}
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 ANSWER_LINE = re.compile(r"\b(?:final answer|answer)\b\**\s*(?:is\b|:|=)\s*(.+)", re.IGNORECASE)
+# a line that opens with the marker ("Answer: 18", "**Final answer:** 18", "So the answer is 18")
+ANSWER_OPENS_LINE = re.compile(
+    r"^[^\w\n]*(?:(?:so|thus|therefore|hence)\b,?\s*)?(?:the\s+)?(?:final answer|answer)\b\**\s*(?:is\b|:|=)\s*(.+)",
+    re.IGNORECASE | re.MULTILINE)
 
 
 def extract_code(text: str | None, define: str | None = None) -> str | None:
@@ -54,10 +58,12 @@ def last_boxed(text: str | None) -> str | None:
 
 
 def answer_after_marker(text: str | None) -> str | None:
-    """What follows the last 'Answer:' / 'final answer is' marker, up to the end of its line."""
+    """What follows the last 'Answer:' / 'final answer is' marker, up to the end of its line: the
+    last line that opens with one, so a sign-off after it ('let me know if my answer is unclear')
+    is not read as the answer; else the last marker anywhere ('So 9 eggs. Answer: 17')."""
     if not text:
         return None
-    found = ANSWER_LINE.findall(text)
+    found = ANSWER_OPENS_LINE.findall(text) or ANSWER_LINE.findall(text)
     if not found:
         return None
     answer = found[-1].strip().rstrip(".").strip()
