@@ -192,6 +192,13 @@ def test_an_intermediate_step_may_answer_in_free_text():
     assert task.parse_subtask(step, "They are stored away.\nAnswer: a cupboard") == "a cupboard"
     assert task.parse_subtask(step, "Answer: B") == "B"
     assert task.parse_subtask(task.subtask_prompt(question, [], question), "Answer: a cupboard") is None
+    # a routed plan's last step may name the choice instead of its letter: graded by the choice's text
+    example = task.to_example({"id": "p", "question": "Where would you put a plate after washing it?",
+                               "choices": {"label": ["A", "B"], "text": ["table", "cupboard"]}, "answerKey": "B"}, 0)
+    graded = {reply: task.grade(task.parse_subtask(step, reply), example)
+              for reply in ("Answer: a cupboard", "Answer: Cupboard.", "Answer: the table", "Answer: a shelf")}
+    assert graded == {"Answer: a cupboard": 1.0, "Answer: Cupboard.": 1.0, "Answer: the table": 0.0,
+                      "Answer: a shelf": 0.0}
     scan = get_task("scan")  # a step sees the benchmark's preamble (SCAN's grammar), as the reviewer does
     assert scan.preamble in scan.subtask_prompt("Command: jump twice", [], "Actions for: jump")
     assert scan.context("Command: jump twice").startswith(scan.preamble)

@@ -71,6 +71,20 @@ def test_mbpp_reference_code_passes_and_table():
     assert task.grade_many(predictions, rows) == [1.0] * len(examples) + [s for _, s in table]
 
 
+def test_mbpp_sanitized_rows_read_from_parquet(tmp_path):
+    """Sanitized rows say `prompt` and `test_imports`; read from parquet, the imports are a numpy array."""
+    import pandas as pd
+
+    row = {"task_id": 7, "prompt": "Write a function that returns the square root of x.",
+           "code": "import math\ndef root(x):\n    return math.sqrt(x)", "test_imports": ["import math", "import re"],
+           "test_list": ["assert math.isclose(root(4), 2)"]}
+    pd.DataFrame([row]).to_parquet(tmp_path / "mbpp.parquet")
+    task = get_task("mbpp")
+    (example,) = task.load(str(tmp_path / "mbpp.parquet"))
+    assert example.meta["setup"] == "import math\nimport re"
+    assert task.grade_many([task.parse(row["code"])], [example]) == [1.0]
+
+
 @pytest.fixture(scope="module")
 def humaneval():
     task = get_task("humaneval")

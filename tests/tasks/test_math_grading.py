@@ -80,6 +80,9 @@ GSM8K_TABLE = [
     ("Answer: 6 * 3 → 18", "18", 1.0),
     ("Answer: 18 (= 6 * 3)", "18", 1.0),
     ("Final answer: **$1,800**", "1800", 1.0),
+    ("Answer: -$5", "-5", 1.0),  # a loss: the minus before the currency sign counts
+    ("Answer: $5", "-5", 0.0),
+    ("Answer: 18\n\nLet me know if my answer is unclear or if you need 2 more steps.", "18", 1.0),
     ("", "18", 0.0),
 ]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
+from r2_pipeline.tasks.grading import normalize_answer
 from r2_pipeline.tasks.loading import read_records, sample_file
 
 # Letters match in capitals only, so "the answer is a bank" is not read as choice A; and an A
@@ -69,7 +70,20 @@ class CSQA(BenchmarkTask):
         return alone.group(1) if alone else None
 
     def grade(self, prediction: Any, example: Example) -> float:
-        return float(prediction is not None and str(prediction).strip().upper() == example.answer)
+        """The answer key's letter, or the text of that choice: a routed plan's last step may name
+        the choice ('Answer: bank', 'a bank') where the direct prompt asks for its letter."""
+        if prediction is None:
+            return 0.0
+        text = str(prediction).strip()
+        return float(text.upper() == example.answer or named_choice(text, example.meta.get("choices") or {})
+                     == example.answer)
+
+
+def named_choice(text: str, choices: dict[str, str]) -> str | None:
+    """The label of the one choice whose text `text` is (up to case, articles and punctuation)."""
+    said = normalize_answer(text)
+    named = [label for label, choice in choices.items() if said and normalize_answer(choice) == said]
+    return named[0] if len(named) == 1 else None
 
 
 TASK = CSQA()

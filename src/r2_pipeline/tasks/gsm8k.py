@@ -19,8 +19,9 @@ from r2_pipeline.tasks.grading import (
 from r2_pipeline.tasks.loading import package_file, read_records
 
 RESULT_SIGN = re.compile(r"=|→|≈|->")
-# a number at the start of the text, after markup or a currency sign: '**$1,600**'
-OPENING_NUMBER = re.compile(r"[\s*$€£\\]*(" + NUMBER.pattern + r")")
+# a number at the start of the text, after markup or a currency sign ('**$1,600**'), with a minus
+# sign before the currency sign too ('-$5')
+OPENING_NUMBER = re.compile(r"[\s*]*(-?)[\s*$€£\\]*(" + NUMBER.pattern + r")")
 
 
 class GSM8K(BenchmarkTask):
@@ -70,7 +71,10 @@ def stated_number(line: str | None) -> str | None:
         return None
     tail = RESULT_SIGN.split(re.sub(r"\([^()]*\)", "", line))[-1]
     opening = OPENING_NUMBER.match(tail)
-    return opening.group(1).replace(",", "").rstrip(".") if opening else last_number(line)
+    if not opening:
+        return last_number(line)
+    sign, number = opening.groups()
+    return (sign if not number.startswith("-") else "") + number.replace(",", "").rstrip(".")
 
 
 TASK = GSM8K()

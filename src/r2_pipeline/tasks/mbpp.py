@@ -25,7 +25,8 @@ class MBPP(SandboxGraded, BenchmarkTask):
     def to_example(self, row: dict[str, Any], index: int) -> Example:
         """Full rows say `text`/`test_setup_code`; sanitized rows `prompt`/`test_imports`."""
         text = row.get("text") or row["prompt"]
-        setup = row.get("test_setup_code") or "\n".join(row.get("test_imports") or [])
+        imports = row.get("test_imports")  # a list, or a numpy array from a parquet file
+        setup = row.get("test_setup_code") or "\n".join([] if imports is None else list(imports))
         tests = list(row["test_list"])
         question = f"{text}\nYour code should pass these tests:\n\n" + "\n".join(tests)
         meta = {"tests": tests, "setup": setup}
