@@ -81,3 +81,11 @@ def test_loaded_backends_follow_the_project_root_and_a_retrained_folder(tmp_path
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # retrained
     with rooted(tmp_path / "a"):
         assert _backend("t1", spec) is not first
+    # an endpoint serving a folder trained here: the folder, not the URL, says it was retrained
+    served = {"backend": "openai", "base_url": "http://h:1/v1", "model": "t1", "weights": "data/06_models/pool/t1"}
+    with rooted(tmp_path / "a"):
+        before = _backend("t1", served)
+        assert _backend("t1", served) is before
+        (weights.parent / "adapter.bin").write_bytes(b"retrained")
+        after = _backend("t1", served)
+    assert after is not before and after.fingerprint != before.fingerprint

@@ -18,7 +18,8 @@ def _backend(name: str, spec: Mapping[str, Any]):
     """Backends are loaded once per process: nodes of one run share the weights in memory. The key
     holds the resolved folder and its files' sizes and times, so another project's folder of the
     same relative path, or a folder retrained since (a second `session.run()` in a notebook), is
-    loaded afresh."""
+    loaded afresh; so is an endpoint member whose `weights` folder changed (its cache fingerprint
+    hashes that folder)."""
     kwargs = {k: v for k, v in spec.items() if k != "backend"}
     if spec["backend"] == "transformers" and "path" in kwargs:  # always a local folder
         kwargs["path"] = from_root(kwargs["path"])
@@ -26,7 +27,9 @@ def _backend(name: str, spec: Mapping[str, Any]):
         kwargs["model"] = from_root(kwargs["model"])
     if spec["backend"] == "openai":
         kwargs.setdefault("name", name)  # errors then name the member, not only the URL
-    folder = kwargs.get("path") if spec["backend"] == "transformers" else kwargs.get("model")
+    # the weights behind the member: an endpoint serving a folder trained here names it as `weights`
+    weights = from_root(kwargs["weights"]) if kwargs.get("weights") else None
+    folder = {"transformers": kwargs.get("path"), "openai": weights}.get(spec["backend"], kwargs.get("model"))
     key = (name, spec["backend"], *sorted((k, str(v)) for k, v in kwargs.items()), _folder_state(folder))
     if key not in _BACKENDS_LOADED:
         _BACKENDS_LOADED[key] = make_backend(spec["backend"], **kwargs)
