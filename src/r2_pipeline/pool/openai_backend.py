@@ -287,7 +287,7 @@ class OpenAIBackend:
                         f"{self._where()}: gave up after {attempt + 1} attempts; last: {exc.reason}"
                     ) from None
                 delay = self._delay(attempt, exc.retry_after)
-                if exc.retry_after is not None:
+                if exc.retry_after is not None:  # the server is limiting us: every request waits
                     limiter.pause(delay)
                 logger.warning(
                     "%s: %s; retry %d in %.2fs", self._where(), exc.reason, attempt + 1, delay
@@ -296,7 +296,10 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
+        """The server's own wait when it is positive and at most `max_backoff_s`; else the jittered
+        exponential backoff: `Retry-After: 0` would spend every retry at once, and a daily quota's
+        hour would stall the whole batch (it then gives up after `max_retries`, cached answers kept)."""
+        if retry_after is not None and 0 < retry_after <= self.max_backoff_s:
             return retry_after
         # jitter spreads the retries of a batch that failed together
         return min(self.max_backoff_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
