@@ -195,6 +195,8 @@ def test_reprice_recomputes_costs_and_splits_api_from_local():
     )
     assert is_local_url("http://gpu-node-3:8000/v1") and is_local_url("http://100.101.7.3:8000/v1")
     assert not is_local_url("http://8.8.8.8/v1") and not is_local_url("https://example.com/v1")
+    assert is_local_url("http://gpu1.cluster.local:8000/v1") and is_local_url("http://vllm.svc.internal/v1")
+    assert not is_local_url("https://api.local-llm.com/v1")
     with pytest.raises(KeyError, match="gpt"):
         spend_summary(results, table, {k: v for k, v in manifest.items() if k != "gpt"})
 
@@ -214,10 +216,11 @@ def test_router_rows_put_the_router_back_into_a_repriced_run():
     assert list(both["role"]) == ["pool", "pool", "pool", "router"]  # single:tiny spent no router tokens
     cost = reprice(both, table).groupby("method")["cost_usd"].sum()
     assert cost["r2"] == pytest.approx((12 + 120 + 120 * 2) / 1e6) and cost["single:tiny"] == pytest.approx(12 / 1e6)
-    manifest = {"tiny": {"backend": "transformers"}, "gpt": {"backend": "openai", "base_url": "https://api.x/v1"},
-                "router": {"backend": "transformers"}}
+    # the pool manifest (written by model_pool) lists pool members only: the router is our own weights
+    manifest = {"tiny": {"backend": "transformers"}, "gpt": {"backend": "openai", "base_url": "https://api.x/v1"}}
     summary = spend_summary(both, table, manifest)
     assert set(zip(summary["source"], summary["spend"])) == {("pool", "local"), ("pool", "api"), ("router", "local")}
+    assert summary["calls"].sum() == len(both)
 
 
 # ----- against the real server -----

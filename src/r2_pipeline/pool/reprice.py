@@ -21,11 +21,16 @@ TOKEN_COLUMNS = ["prompt_tokens", "completion_tokens"]
 SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, Tailscale: not the internet
 
 
+# names only a private network resolves (mDNS, RFC 8375, ICANN's reserved .internal, Kubernetes)
+PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa", ".localdomain")
+
+
 def is_local_url(url: str) -> bool:
     """Loopback and private-network hosts are servers we run, not a provider that bills us; so are
-    single-label host names (`gpu-node-3`), which only a local network resolves."""
+    single-label host names (`gpu-node-3`) and private-use domains (`gpu1.cluster.local`), which only
+    a local network resolves."""
     host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost" or host.endswith(PRIVATE_SUFFIXES):
         return True
     try:
         address = ipaddress.ip_address(host)
@@ -85,20 +90,21 @@ def spend_summary(
     """Calls, tokens and dollars by source (router | pool) and spend (api | local), under `prices`.
 
     A `role` column in `results`, when present, says which rows are the router's; otherwise rows of
-    `router_members` are.
+    `router_members` are. The router runs our own weights: local spend, unless the manifest lists its
+    price entry as a member (an endpoint serving it).
     """
     priced = reprice(results, prices)
     priced = priced[priced["member"].notna()]
-    unknown = sorted(set(priced["member"]) - set(manifest))
-    if unknown:
-        raise KeyError(f"members in the results but not in the pool manifest: {unknown}")
-    kinds = {name: spend_kind(spec) for name, spec in manifest.items()}
     is_router = (
         priced["role"].eq("router") if "role" in priced else priced["member"].isin(router_members)
     )
+    unknown = sorted(set(priced.loc[~is_router, "member"]) - set(manifest))
+    if unknown:
+        raise KeyError(f"members in the results but not in the pool manifest: {unknown}")
+    kinds = {name: spend_kind(spec) for name, spec in manifest.items()}
     priced = priced.assign(
         source=is_router.map({True: "router", False: "pool"}),
-        spend=priced["member"].map(kinds),
+        spend=priced["member"].map(kinds).where(~is_router | priced["member"].isin(kinds), "local"),
         calls=1,
     )
     columns = ["calls", *TOKEN_COLUMNS, "cost_usd"]
