@@ -137,6 +137,21 @@ def test_hook_checks_only_runs_that_read_the_pool():
         hook.before_pipeline_run({}, pipelines["evaluation"], catalog)
 
 
+def test_hook_reads_weights_from_the_project_root(tmp_path, monkeypatch):
+    """`kedro run` from notebooks/: a member's relative `weights` folder is the project's."""
+    (tmp_path / "project/data/t1").mkdir(parents=True)
+    (tmp_path / "project/data/t1/config.json").write_text("{}")
+    (tmp_path / "project/notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "project/notebooks")
+    dead = f"http://127.0.0.1:{serving.free_port()}/v1"
+    pool = {"members": {"t1": {"backend": "openai", "base_url": dead, "model": "t1", "weights": "data/t1"}}}
+    catalog = DataCatalog({"params:pool": MemoryDataset(pool)})
+    with pytest.raises(EndpointsUnreachable, match=rf"t1: model 't1' at {dead}") as failed:
+        EndpointPreflightHook().before_pipeline_run({"project_path": str(tmp_path / "project")},
+                                                    register_pipelines()["evaluation"], catalog)
+    assert "not a folder" not in str(failed.value)  # the server is down; the weights were found
+
+
 # ----- the same evaluation through the local backend and through the server -----
 
 

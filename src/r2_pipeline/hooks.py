@@ -30,7 +30,11 @@ class EndpointPreflightHook:
             return
         from .pool.preflight import check_endpoints  # noqa: PLC0415  (checks nothing without openai members)
 
-        check_endpoints(catalog.load("params:pool"))
+        # pluggy may call this before ProjectRootHook's: a member's relative `weights` folder is the
+        # project's, also for `kedro run` from notebooks/
+        root = run_params.get("project_path")
+        with rooted(root) if root else contextlib.nullcontext():
+            check_endpoints(catalog.load("params:pool"))
 
 
 class ProjectRootHook:
