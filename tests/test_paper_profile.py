@@ -81,7 +81,10 @@ def test_members_named_elsewhere_are_in_the_pool(params):
         params["rl_refinement"]["fallback"],
     ]
     assert set(named) <= members
-    assert max(gen["allocation"]["start_tiers"]) < len(ladder_order(params["pool"]))
+    ladder = ladder_order(params["pool"])
+    # the grouped search starts at the tiers the comment names, whatever a price update does
+    assert [ladder[t] for t in gen["allocation"]["start_tiers"]] == ["qwen_0_5b", "qwen_7b", "qwen_72b"]
+    assert params["pool"]["ladder"] == ladder
 
 
 def test_evaluation_runs_the_six_benchmarks_with_200_questions(params):
