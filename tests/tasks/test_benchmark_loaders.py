@@ -102,6 +102,23 @@ def test_local_parquet_file(tmp_path):
     assert example.answer == "I_JUMP I_JUMP"
 
 
+def test_scan_reads_the_repositorys_own_files(tmp_path):
+    """The hub copy of SCAN is a loading script; the repository's .txt files need no `datasets`."""
+    path = tmp_path / "tasks_test_simple.txt"
+    path.write_text("IN: jump twice OUT: I_JUMP I_JUMP\n\nIN: turn left after walk OUT: I_WALK I_TURN_LEFT\n")
+    task = get_task("scan")
+    examples = task.load(str(path))
+    assert [(e.question, e.answer) for e in examples] == [
+        ("Command: jump twice", "I_JUMP I_JUMP"), ("Command: turn left after walk", "I_WALK I_TURN_LEFT")]
+    assert len(task.load(str(path), limit=1)) == 1
+    assert task.grade(task.parse("Actions: I_JUMP I_JUMP"), examples[0]) == 1.0
+    path.write_text("jump twice -> I_JUMP I_JUMP\n")
+    with pytest.raises(ValueError, match=r"tasks_test_simple\.txt:1: not a SCAN line"):
+        task.load(str(path))
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        task.load(str(tmp_path / "missing.txt"))
+
+
 HUB = {
     "gsm8k": ("openai/gsm8k", "main", "test"),
     "math": ("HuggingFaceH4/MATH-500", None, "test"),

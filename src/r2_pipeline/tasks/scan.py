@@ -5,11 +5,13 @@ Offline copy: `samples/scan.jsonl` in the hub schema (`commands`, `actions`).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+from r2_pipeline.paths import from_root
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.loading import read_records, sample_file
+from r2_pipeline.tasks.loading import read_records, sample_file, take
 
 ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
 # any I_* name: one outside the grammar ('I_FLY') is kept, so the sequence is wrong, not shortened
@@ -25,6 +27,24 @@ turn left -> I_TURN_LEFT, turn right -> I_TURN_RIGHT.
 "x around left": four times (turn left, then x) ("turn around left" is four left turns).
 "x twice" / "x thrice": repeat x two / three times.
 "x and y": x then y.  "x after y": y then x."""
+
+
+REPOSITORY_LINE = re.compile(r"^IN:\s*(.*?)\s+OUT:\s*(.*)$")
+
+
+def repository_rows(path: Path) -> list[dict[str, str]]:
+    """Rows in the hub schema from a SCAN repository file; a line of another shape is an error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"SCAN source {str(path)!r} is not a file")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = REPOSITORY_LINE.match(line.strip())
+        if not match:
+            raise ValueError(f"{path}:{number}: not a SCAN line 'IN: <command> OUT: <actions>': {line[:80]!r}")
+        rows.append({"commands": match.group(1), "actions": match.group(2)})
+    return rows
 
 
 class SCAN(BenchmarkTask):
@@ -45,6 +65,15 @@ class SCAN(BenchmarkTask):
 
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("scan.jsonl"))
+
+    def load(self, source: str | None = None, split: str = "test", limit: int | None = None) -> list[Example]:
+        """Also the SCAN repository's own files (`IN: <command> OUT: <actions>` lines, e.g.
+        `simple_split/tasks_test_simple.txt` of github.com/brendenlake/SCAN): the hub copy is a
+        loading script, which `datasets` 4 and later no longer run."""
+        if source is not None and source.endswith(".txt"):
+            rows = repository_rows(Path(from_root(source)))
+            return [self.to_example(row, i) for i, row in enumerate(take(rows, limit))]
+        return super().load(source, split, limit)
 
     def to_example(self, row: dict[str, Any], index: int) -> Example:
         return Example(f"scan-{index}", f"Command: {row['commands']}", row["actions"].strip())
