@@ -29,6 +29,10 @@ def test_split_keeps_the_answer_and_renumbers():
 def test_merge_fuses_two_steps_and_renumbers():
     assert merged(REF, 0) == ["(4 * 4) + 80", "#1 - 7"]
     assert merged(REF, 1) == ["4 * 4", "(#1 + 80) - 7"]
+    # a later step that reads the merged-away step gets its expression: the values stay the same
+    plan = ["2 + 3", "#1 * 4", "#2 - #1"]
+    assert merged(plan, 0) == ["(2 + 3) * 4", "#1 - (2 + 3)"]
+    assert micro.evaluate_subtasks(plan)[-1] == 15
 
 
 def test_teacher_starts_with_the_reference():

@@ -11,11 +11,15 @@ from ..tasks import micro
 
 
 def merged(subtasks: Sequence[str], k: int) -> list[str]:
-    """Subtasks k and k+1 (0-based) fused into one expression; later references renumbered."""
+    """Subtasks k and k+1 (0-based) fused into one expression; later references renumbered, and a
+    later reference to step k itself (merged away) replaced by its expression."""
     inner = f"({subtasks[k]})"
-    fused = micro.REF.sub(lambda m: inner if int(m.group(1)) == k + 1 else m.group(0), subtasks[k + 1])
-    out = list(subtasks[:k]) + [fused] + list(subtasks[k + 2 :])
-    return [_shift_refs(s, above=k + 1, by=-1) if i > k else s for i, s in enumerate(out)]
+
+    def inline(text: str) -> str:
+        return micro.REF.sub(lambda m: inner if int(m.group(1)) == k + 1 else m.group(0), text)
+
+    later = [_shift_refs(inline(s), above=k + 1, by=-1) for s in subtasks[k + 2 :]]
+    return list(subtasks[:k]) + [inline(subtasks[k + 1])] + later
 
 
 def split(subtasks: Sequence[str], k: int) -> list[str] | None:
