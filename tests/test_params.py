@@ -87,6 +87,10 @@ def test_base_parameters_are_valid():
          r"an endpoint teacher's subtasks have no exact answer: set allocation\.reviewer"),
         (lambda p: p["data_generation"].update(teacher={"kind": "endpoint", "variants": 2, "member": "t5", "few_shot": 3}),
          r"an endpoint teacher needs `benchmarks`"),
+        # the teacher samples with teacher.sampling and runs no methods: these would be silently unused
+        (lambda p: p["data_generation"].update(teacher={"kind": "endpoint", "variants": 2, "member": "t5", "few_shot": 3,
+                                                         "benchmarks": {"gsm8k": {"split": "train", "methods": ["r2"]}}}),
+         r"data_generation\.teacher\.benchmarks\.gsm8k\.methods.*Extra inputs are not permitted"),
         (lambda p: p["data_generation"].update(teacher={"kind": "endpoint", "variants": 2, "member": "t5",
                                                          "benchmarks": {"gsm8k": {"split": "train"}}}),
          r"an endpoint teacher needs `few_shot` >= 1"),

@@ -181,6 +181,15 @@ class BenchmarkSpec(Strict):
     sampling: SamplingBlock | None = None
 
 
+class TeacherBenchmark(Strict):
+    """Where the teacher's training questions come from; its sampling is `teacher.sampling`, and it
+    runs no methods (a `BenchmarkSpec`'s `methods`/`sampling` here would be silently unused)."""
+
+    source: str | None = None
+    split: str = "test"
+    limit: PositiveInt | None = None
+
+
 class TeacherParams(Strict):
     # reference: the micro world's own decomposition and perturbed variants; endpoint: a strong
     # pool member prompted few-shot (paper profile)
@@ -189,7 +198,7 @@ class TeacherParams(Strict):
     member: str | None = None
     few_shot: int | None = Field(default=None, ge=0)
     sampling: SamplingBlock | None = None
-    benchmarks: dict[str, BenchmarkSpec] | None = None
+    benchmarks: dict[str, TeacherBenchmark] | None = None
 
     @model_validator(mode="after")
     def endpoint_complete(self):
