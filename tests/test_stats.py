@@ -124,6 +124,15 @@ def test_a_baseline_free_on_most_questions_has_an_infinite_upper_ratio():
     assert out.cost_ratio == 5.0 and out.cost_ratio_low > 0 and out.cost_ratio_high == math.inf
 
 
+def test_a_ratio_bound_next_to_an_infinite_resample_is_its_order_statistic():
+    """Interpolating between 3 and inf gives nan; the bound is 3, not inf."""
+    from r2_pipeline.stats import ratio_bounds
+
+    assert ratio_bounds(np.array([1.0, 2.0, 3.0, np.inf, np.inf]), [50, 50]) == (3.0, 3.0)
+    assert ratio_bounds(np.array([1.0, 2.0, np.inf, np.inf, np.nan]), [10, 90]) == (pytest.approx(1.3), math.inf)
+    assert ratio_bounds(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), [2.5, 97.5]) == (pytest.approx(1.1), pytest.approx(4.9))
+
+
 def test_a_free_baseline_has_no_cost_ratio():
     out = paired_comparison([True, False], [True, True], [1.0, 1.0], [0.0, 0.0])
     assert math.isnan(out.cost_ratio) and math.isnan(out.cost_ratio_low)

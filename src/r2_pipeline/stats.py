@@ -93,6 +93,17 @@ def beats(accuracy: float, cost: float, baseline_accuracy: float, baseline_cost:
     )
 
 
+def ratio_bounds(ratios: np.ndarray, tails: Sequence[float]) -> tuple[float, float]:
+    """Percentile bounds of resampled cost ratios. 0/0 resamples drop out. Interpolating next to an
+    x/0 = inf resample gives nan; there the bound is the order statistic on its side instead (the
+    finite neighbour for the low bound, inf for the high one), not a blanket inf."""
+    with np.errstate(invalid="ignore"):
+        bounds = np.nanpercentile(ratios, tails)
+        sides = [np.nanpercentile(ratios, tails[0], method="lower"), np.nanpercentile(ratios, tails[1], method="higher")]
+    low, high = (float(side) if np.isnan(bound) else float(bound) for bound, side in zip(bounds, sides))
+    return low, high
+
+
 def paired_comparison(
     correct: Sequence[bool],
     baseline_correct: Sequence[bool],
@@ -118,10 +129,7 @@ def paired_comparison(
     diff_low, diff_high = np.percentile(diffs, tails)
     total_a, total_b = ca.sum(), cb.sum()
     if total_b > 0:
-        # 0/0 resamples drop out; where the bound falls among x/0 = inf resamples it is inf, not
-        # the nan that interpolating between two infinities gives
-        with np.errstate(invalid="ignore"):
-            ratio_low, ratio_high = np.nan_to_num(np.nanpercentile(ratios, tails), nan=np.inf)
+        ratio_low, ratio_high = ratio_bounds(ratios, tails)
         ratio = total_a / total_b
     else:  # a free baseline: no ratio to speak of
         ratio = ratio_low = ratio_high = math.nan
