@@ -80,3 +80,20 @@ def test_rooted_blocks_nest_and_restore_even_on_error(tmp_path, monkeypatch):
             raise RuntimeError
         assert from_root("x") == str(tmp_path / "a/x")
     assert ROOT_ENV not in os.environ
+
+
+@pytest.mark.parametrize("env", ["base", "test", "paper"])
+def test_mlflow_store_and_artifacts_are_the_projects_from_a_subfolder(env, monkeypatch):
+    """A first `kedro run` from notebooks/ creates the experiment: its artifact root must be the
+    project's mlruns/, not notebooks/mlruns (MLflow's ./mlruns), for every later run too."""
+    from kedro.config import OmegaConfigLoader
+
+    from r2_pipeline.settings import CONFIG_LOADER_ARGS
+
+    root = Path(__file__).parents[1].resolve()
+    monkeypatch.chdir(root / "notebooks")
+    args = {**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": env}
+    tracking = OmegaConfigLoader(conf_source=str(root / "conf"), env=env, **args)["mlflow"]
+    server, experiment = tracking["server"], tracking["tracking"]["experiment"]
+    assert server["mlflow_tracking_uri"] == f"sqlite:///{root.as_posix()}/mlflow.db"
+    assert experiment["create_experiment_kwargs"]["artifact_location"] == f"{root.as_posix()}/mlruns/{experiment['name']}"
