@@ -33,6 +33,23 @@ def test_sampling_is_seeded(tiny_member):
     ]
 
 
+def test_seeded_sampling_leaves_the_callers_random_stream_alone(tiny_member):
+    """GRPO's policy samples in the process whose pool members answer its rewards: a member's seed
+    must not reset the policy's stream to the same state at every reward call."""
+    import torch
+
+    backend = TransformersBackend(tiny_member)
+    hot = SamplingParams(max_new_tokens=4, temperature=1.5, seed=3)
+    draws = []
+    for seed in (123, 456):
+        torch.manual_seed(seed)
+        backend.generate(PROMPTS, hot)
+        draws.append(torch.rand(3))
+    assert not torch.equal(draws[0], draws[1])
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(3), draws[0])  # as if no member had sampled
+
+
 def test_real_model_through_cache(tiny_member, tmp_path, monkeypatch):
     backend = TransformersBackend(tiny_member)
     prices = PriceTable.from_config(

@@ -164,20 +164,13 @@ class TransformersBackend:
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
         enc = self.encode(prompts, sampling.max_new_tokens)
-        if not sampling.greedy:
-            torch.manual_seed(sampling.seed)
-        gen = self.model.generate(
-            **enc,
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=not sampling.greedy,
-            temperature=sampling.temperature if not sampling.greedy else None,
-            top_p=sampling.top_p if not sampling.greedy else None,
-            top_k=None,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.ends) or None,
-            output_scores=sampling.logprobs or sampling.top_logprobs > 0,
-            return_dict_in_generate=True,
-        )
+        if sampling.greedy:
+            gen = self._generate(enc, sampling)
+        else:  # seeded on a fork: GRPO's policy samples in this process, and its stream stays its own
+            devices = [self.model.device.index or 0] if self.model.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(sampling.seed)
+                gen = self._generate(enc, sampling)
         new = gen.sequences[:, enc["input_ids"].shape[1] :]
         steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1) if gen.scores else None
         logprobs = self._token_logprobs(steps, new) if sampling.logprobs else None
@@ -190,6 +183,20 @@ class TransformersBackend:
         for i, completion in enumerate(out if top else []):
             completion.top_logprobs = top[i][: completion.completion_tokens]
         return out
+
+    def _generate(self, enc, sampling: SamplingParams):
+        return self.model.generate(
+            **enc,
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not sampling.greedy,
+            temperature=sampling.temperature if not sampling.greedy else None,
+            top_p=sampling.top_p if not sampling.greedy else None,
+            top_k=None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.ends) or None,
+            output_scores=sampling.logprobs or sampling.top_logprobs > 0,
+            return_dict_in_generate=True,
+        )
 
     def _stop_length(self, ids: list[int], length: int, stops: tuple[str, ...]) -> int:
         """The fewest tokens of `ids[:length]` whose text holds a stop string (it does at `length`);
