@@ -219,3 +219,34 @@ def test_an_explicit_ladder_orders_the_pool():
     assert ladder_order(pool) == ["t1", "t2", "t3", "t4", "t5"]
     with pytest.raises(ValueError, match="pool.ladder must list every member once"):
         ladder_order({**pool, "ladder": ["t1", "t1", "t3", "t4", "t5"]})
+
+
+@pytest.mark.parametrize("settings", [
+    {"per_device_train_batch_size": 16, "num_generations": 4},
+    {"per_device_train_batch_size": 6, "num_generations": 4},
+    {"per_device_train_batch_size": 4, "num_generations": 8, "gradient_accumulation_steps": 2},
+    {"per_device_train_batch_size": 4, "num_generations": 8, "steps_per_generation": 3},
+    {"per_device_train_batch_size": 4, "num_generations": 8, "generation_batch_size": 16},
+    {"per_device_train_batch_size": 4, "num_generations": 8, "generation_batch_size": 12},
+    {"per_device_train_batch_size": 8, "num_generations": 4, "generation_batch_size": 12},
+    {"per_device_train_batch_size": 8, "num_generations": 1},
+])
+def test_grpo_group_check_agrees_with_trl(settings, tmp_path):
+    """The GRPO phase's settings are refused here exactly when TRL's GRPOConfig would refuse them
+    (on one process), before the phase has sampled any rollout."""
+    from trl import GRPOConfig
+
+    try:
+        GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[], **settings)
+        trl_accepts = True
+    except ValueError:
+        trl_accepts = False
+    params = base_params()
+    params["rl_refinement"]["decomposer"]["trainer"] = {**params["rl_refinement"]["decomposer"]["trainer"], **settings}
+    try:
+        validate_params(params)
+        accepted = True
+    except ParameterError as error:
+        assert "rl_refinement.decomposer" in str(error)
+        accepted = False
+    assert accepted == trl_accepts

@@ -474,9 +474,27 @@ class GRPOPhase(TrainerBlock):
 
     @model_validator(mode="after")
     def whole_groups(self):
-        batch, group = self.trainer.get("per_device_train_batch_size", 8), self.trainer.get("num_generations", 8)
-        if batch % group:
-            raise ValueError(f"per_device_train_batch_size {batch} must be a multiple of num_generations {group}")
+        """TRL's rule, on one process: the generation batch (per_device_train_batch_size x
+        steps_per_generation, which defaults to gradient_accumulation_steps; or generation_batch_size)
+        holds whole groups of num_generations completions. Checked here, before the phase's rollouts."""
+        trainer = self.trainer
+        batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
+        generation, steps = trainer.get("generation_batch_size"), trainer.get("steps_per_generation")
+        if group < 2:
+            raise ValueError(f"num_generations {group}: GRPO compares at least 2 completions of a prompt")
+        if generation is not None and steps is not None:
+            raise ValueError("set generation_batch_size or steps_per_generation, not both (TRL refuses both)")
+        if generation is None:
+            steps = steps or trainer.get("gradient_accumulation_steps", 1)
+            generation, how = batch * steps, f"per_device_train_batch_size {batch} x {steps} steps per generation"
+        elif generation % batch:
+            raise ValueError(f"generation_batch_size {generation} must be a multiple of per_device_train_batch_size "
+                             f"{batch}")
+        else:
+            how = f"generation_batch_size {generation}"
+        if generation % group:
+            raise ValueError(f"the generation batch ({how}) must be a multiple of num_generations {group}: TRL "
+                             "samples whole groups")
         return self
 
 
