@@ -104,6 +104,9 @@ def test_bucket_sampler_hits_its_bucket():
         ("432*002=", "46", None),       # too short
         ("432*002=", "4a8", None),      # malformed
         ("432*002=", "", None),         # empty
+        ("480/005=", "0961", 961),      # every digit written counts: not 96
+        ("016+080=", "6901", 1096),     # least-significant first: a fourth digit is the thousands
+        ("477+217=", "1110", 111),      # a leading zero changes nothing
     ],
 )
 def test_parse_member_answer(prompt, text, value):

@@ -385,12 +385,14 @@ def member_answer(step: Step) -> str:
 
 
 def parse_member_answer(prompt: str, text: str) -> int | None:
-    """Value of a member's completion; None when it is not WIDTH digits."""
-    head = text.strip()[:WIDTH]
-    if len(head) != WIDTH or not head.isdigit():
+    """Value of the digits a member's completion opens with; None when they are fewer than WIDTH.
+    Every digit it wrote counts: `0961` to `480/005=` is 961, not 96 (and wrong), and `6901` to
+    `016+080=` is 1096 (least-significant first), while `1110` is 111 (a leading zero)."""
+    digits = re.match(r"\d*", text.strip()).group(0)
+    if len(digits) < WIDTH:
         return None
     op = prompt[WIDTH] if len(prompt) > WIDTH else "+"
-    return int(head if op == "/" else head[::-1])
+    return int(digits if op == "/" else digits[::-1])
 
 
 def parse_final_answer(text: str) -> int | None:
