@@ -147,3 +147,76 @@ def test_temporary_directories_are_removed():
     before = ours()
     run_programs([NORMAL, HOSTILE["busy loop"], HOSTILE["writes to /tmp"]], FAST, max_workers=3)
     assert ours() <= before
+
+
+NON_ROOT_RUN = """
+import json, os, sys, textwrap, time
+from r2_pipeline.sandbox import Limits, run_program
+from r2_pipeline.sandbox_child import pids_of
+escapee = textwrap.dedent('''
+    import os, time
+    for _ in range(3):
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(60)
+    ''')
+result = run_program(escapee, Limits(timeout_s=3))
+time.sleep(0.3)
+left = [p for p in pids_of(os.getuid()) if p != os.getpid() and open(f"/proc/{p}/cmdline", "rb").read().endswith(b"main.py\\x00")]
+print(json.dumps({"status": result.status, "isolation": result.isolation, "left": left}))
+"""
+
+
+@needs_root
+def test_without_root_what_a_program_leaves_running_dies_with_it(tmp_path):
+    """Run as an ordinary user (nobody), the sandbox cannot sweep a uid of the run's own; a PID
+    namespace whose first process is the harness ends every process the program detached."""
+    import json
+    import shutil
+    import subprocess
+
+    import r2_pipeline
+
+    python = "/usr/bin/python3"
+    if not os.access(python, os.X_OK) or subprocess.run([python, "-c", "import sys; assert sys.version_info >= (3, 10)"],
+                                                        check=False).returncode:
+        pytest.skip("no system python3 >= 3.10 for an ordinary user to run")
+    package = tempfile.mkdtemp()  # the sandbox modules only: nobody cannot read a 0700 checkout
+    os.chmod(package, 0o755)
+    try:
+        shutil.copytree(os.path.dirname(r2_pipeline.__file__), os.path.join(package, "r2_pipeline"),
+                        ignore=lambda d, names: [n for n in names if n not in ("__init__.py", "sandbox.py",
+                                                                               "sandbox_child.py")])
+        os.chmod(os.path.join(package, "r2_pipeline"), 0o755)
+        done = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert(0, {package!r})\n{NON_ROOT_RUN}"],
+                              user=65534, group=65534, extra_groups=[], cwd="/", capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False)
+    finally:
+        shutil.rmtree(package, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    if not report["isolation"].get("net_ns"):
+        pytest.skip(f"no unprivileged user namespaces here: {report['isolation']}")
+    assert report["status"] == "passed" and not report["isolation"]["root"] and report["isolation"]["pid_ns"]
+    assert report["left"] == []
+
+
+def test_a_weaker_sandbox_says_so_once(caplog, monkeypatch):
+    """Without root, without a network namespace, or under another interpreter, a grade is read
+    knowing what the sandbox could not do: one warning each per process."""
+    import logging
+
+    from r2_pipeline import sandbox
+
+    monkeypatch.setattr(sandbox, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger="r2_pipeline.sandbox")
+    weak = {"root": False, "net_ns": False, "python": "/usr/bin/python3-elsewhere"}
+    sandbox._warn_weaker(weak)
+    sandbox._warn_weaker(weak)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert "can write wherever it can" in messages[0] and "Python-level guard" in messages[1]
+    assert "/usr/bin/python3-elsewhere" in messages[2]
+    caplog.clear()
+    sandbox._warn_weaker({"root": True, "net_ns": True, "python": sandbox.sys.executable})
+    assert caplog.records == []

@@ -35,7 +35,9 @@ UID_BASE = 100_000
 UID_BLOCK = 1024
 MAX_WORKERS = 64
 # The harness reads its token and deletes it before any candidate code runs, and writes it to a
-# descriptor the candidate never needs: an early sys.exit(0) or os._exit(0) cannot fake a pass.
+# descriptor the candidate never needs: an early sys.exit(0) or os._exit(0) does not fake a pass.
+# It guards against programs that end early by accident, not against code written to cheat: the
+# token is in the harness's frame, in the program's own process.
 HARNESS = """\
 import os, sys
 def _r2_main():
@@ -152,6 +154,7 @@ def _execute(root: str, work: str, limits: Limits, uid: int) -> Result:
         duration = time.monotonic() - start
     text = {k: _tail(p, limits.max_output_bytes) for k, p in paths.items()}
     isolation, passed = _read_result(text["result"], token)
+    _warn_weaker(isolation)
     if returncode is None:
         status = "timeout"
     else:
@@ -240,6 +243,28 @@ def _read_result(text: str, token: str) -> tuple[dict, bool]:
     except json.JSONDecodeError:
         isolation = {}
     return isolation, token in rest.split()
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_weaker(isolation: dict) -> None:
+    """Say once per process what this host's sandbox cannot do, so a grade is read knowing it."""
+    weaker = []
+    if isolation and not isolation.get("root"):
+        weaker.append(("root", "programs run as this user, so they can write wherever it can (no mount "
+                               "namespace); run as root for a uid of their own and read-only shared dirs"))
+    if isolation and not isolation.get("net_ns"):
+        weaker.append(("net", "no network namespace could be made: the network is blocked only by a "
+                              "Python-level guard, which a program can get around"))
+    if isolation.get("python") and isolation["python"] != sys.executable:
+        weaker.append(("python", f"programs run under {isolation['python']}, not {sys.executable} (which "
+                                 "the sandbox uid cannot reach): packages installed here are not importable "
+                                 "by them"))
+    for key, message in weaker:
+        if key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("sandbox: %s", message)
 
 
 def _is_root() -> bool:

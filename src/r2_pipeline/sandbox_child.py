@@ -9,6 +9,7 @@ import json
 import math
 import os
 import resource
+import signal
 import stat
 import sys
 
@@ -20,6 +21,8 @@ MB = 1024 * 1024
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 
@@ -28,7 +31,8 @@ def boot(config: dict) -> None:
     """Isolate (network, filesystem), limit, drop privileges, then exec the harness."""
     limits, uid, work = config["limits"], config["uid"], config["work"]
     root = os.geteuid() == 0
-    facts = {"root": root, "net_ns": False, "mount_ns": False, "uid": os.getuid()}
+    facts = {"root": root, "net_ns": False, "mount_ns": False, "pid_ns": False, "uid": os.getuid(),
+             "python": config["python"]}
     if root and unshare(CLONE_NEWNS | CLONE_NEWNET):
         facts["net_ns"] = True
         facts["mount_ns"] = protect_filesystem(work)
@@ -39,13 +43,32 @@ def boot(config: dict) -> None:
         os.setuid(uid)
         facts["uid"] = uid
     if not facts["net_ns"]:
-        # Without root an unprivileged user namespace can still own an empty network namespace.
-        facts["net_ns"] = unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        # Without root an unprivileged user namespace can still own an empty network namespace, and
+        # a PID namespace whose first process is the harness: when it ends (or its bootstrap is
+        # killed), the kernel kills whatever the program left running. Root runs get a uid of their
+        # own instead, which `sandbox._reap` sweeps.
+        if unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID):
+            facts["net_ns"] = facts["pid_ns"] = True
+            become_namespace_init()
+        else:
+            facts["net_ns"] = unshare(CLONE_NEWUSER | CLONE_NEWNET)
     if config["result_fd"] != RESULT_FD:
         os.dup2(config["result_fd"], RESULT_FD)
         os.close(config["result_fd"])
     os.write(RESULT_FD, (json.dumps(facts) + "\n").encode())
     os.execve(config["python"], [config["python"], "-I", "main.py"], child_env(work, facts))
+
+
+def become_namespace_init() -> None:
+    """Fork into the new PID namespace: the child (its process 1) returns and goes on to the harness,
+    and dies with this process; this process waits and exits with the child's status."""
+    pid = os.fork()
+    if pid == 0:
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
 
 
 def child_env(work: str, facts: dict) -> dict[str, str]:
