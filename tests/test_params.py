@@ -55,6 +55,14 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=["r2_sft@=0.9"]), r"'r2_sft@=0\.9': write r2_sft@<p>"),
         (lambda p: p["evaluation"].update(methods=["r2_sft+recheck=1.5"]), r"'r2_sft\+recheck=1\.5': tau is an"),
         (lambda p: p["evaluation"].update(methods=["oracle+recheck=0.5"]), r"only the trained routers"),
+        # values a node would fail on later, after minutes of training, or silently train nothing with
+        (lambda p: p["rl_refinement"]["decomposer"].update(questions=3),
+         r"rl_refinement\.decomposer.*questions 3: one generation batch .* takes 4 distinct prompts"),
+        (lambda p: p["allocator_sft"]["backbone"].update(max_position_embeddings=8),
+         r"allocator_sft.*trainer\.max_length 32 must be set and at most backbone\.max_position_embeddings 8"),
+        (lambda p: p["allocator_sft"]["trainer"].pop("max_length"), r"trainer\.max_length None must be set"),
+        (lambda p: p["model_pool"].pop("tiers"), r"model_pool\.tiers.*Field required"),
+        (lambda p: p["pool"]["members"]["t1"].update(batch_size=0), r"pool\.members\.t1.*batch_size = 0 must be a positive"),
         # the oracle needs exact subtask answers and the query router micro-world outcomes: on another
         # benchmark one would crash after the methods before it had been paid, the other mean nothing
         (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"limit": 5}),

@@ -97,3 +97,19 @@ def test_mlflow_store_and_artifacts_are_the_projects_from_a_subfolder(env, monke
     server, experiment = tracking["server"], tracking["tracking"]["experiment"]
     assert server["mlflow_tracking_uri"] == f"sqlite:///{root.as_posix()}/mlflow.db"
     assert experiment["create_experiment_kwargs"]["artifact_location"] == f"{root.as_posix()}/mlruns/{experiment['name']}"
+
+
+def test_a_micro_source_is_the_projects(tmp_path, monkeypatch):
+    """evaluation.benchmarks.micro.source (read by evaluation_baselines) resolves from the project root,
+    like every relative path in parameters: `kedro run` from notebooks/ finds it."""
+    import pandas as pd
+
+    from r2_pipeline.tasks.base import get_task
+
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"id": ["q"], "question": ["Ann has 3 apples."], "answer": [3]}).to_parquet(tmp_path / "data/t.parquet")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    with rooted(tmp_path):
+        (example,) = get_task("micro").load("data/t.parquet")
+    assert example.answer == 3

@@ -43,10 +43,21 @@ class MemberParams(BaseModel):
         unknown = sorted(set(self.model_extra or {}) - known) if known is not None else []
         if unknown:
             raise ValueError(f"keys that the {self.backend} backend does not take: {unknown}; known: {sorted(known)}")
-        base_url = (self.model_extra or {}).get("base_url")
+        extra = self.model_extra or {}
+        base_url = extra.get("base_url")
         if base_url is not None and not str(base_url).startswith(("http://", "https://")):
             raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
+        for key in ("batch_size", "max_concurrency", "requests_per_minute", "timeout_s"):
+            if key in extra and extra[key] is not None and not (_number(extra[key]) and extra[key] > 0):
+                raise ValueError(f"{key} = {extra[key]!r} must be a positive number")
+        for key in ("max_retries", "backoff_s", "max_backoff_s"):
+            if key in extra and not (_number(extra[key]) and extra[key] >= 0):
+                raise ValueError(f"{key} = {extra[key]!r} must be a number >= 0")
         return self
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _backend_arguments(backend: str) -> set[str] | None:
@@ -119,7 +130,7 @@ class ModelPoolParams(Strict):
     # leave the node without the key
     seed: int
     heldout_per_bucket: PositiveInt
-    tiers: dict[str, TierParams] = Field(default_factory=dict)
+    tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
 
     @model_validator(mode="after")
     def parents_come_first(self):
@@ -453,6 +464,19 @@ class SFTParams(TrainerBlock):
     run_name: str
     backbone: BackboneParams
 
+    @model_validator(mode="after")
+    def rows_fit_learned_positions(self):
+        """A tiny GPT-2 has max_position_embeddings learned positions: a longer row (TRL's max_length
+        defaults to 1024) fails with an IndexError in the middle of training."""
+        backbone = self.backbone
+        if backbone.kind == "tiny" and backbone.architecture == "gpt2":
+            length = self.trainer.get("max_length")
+            if length is None or length > backbone.max_position_embeddings:
+                raise ValueError(f"trainer.max_length {length} must be set and at most backbone."
+                                 f"max_position_embeddings {backbone.max_position_embeddings} (GPT-2's learned "
+                                 "positions)")
+        return self
+
 
 def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
     """Keys pass through unchanged to a TRL/PEFT config class, so each must be one of its fields."""
@@ -495,7 +519,19 @@ class GRPOPhase(TrainerBlock):
         if generation % group:
             raise ValueError(f"the generation batch ({how}) must be a multiple of num_generations {group}: TRL "
                              "samples whole groups")
+        if self.questions < generation // group:
+            raise ValueError(f"questions {self.questions}: one generation batch ({how}) takes "
+                             f"{generation // group} distinct prompts of num_generations {group} completions each; "
+                             "TRL drops a smaller last batch, so with fewer the phase would train nothing")
         return self
+
+
+def prompts_per_generation(trainer: dict) -> int:
+    """Distinct prompts in one GRPO generation batch (TRL's defaults on one process): TRL's sampler
+    drops a last chunk with fewer, so a phase with fewer prompts trains nothing."""
+    batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
+    steps = trainer.get("steps_per_generation") or trainer.get("gradient_accumulation_steps", 1)
+    return (trainer.get("generation_batch_size") or batch * steps) // group
 
 
 class RLParams(Strict):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..paths import from_root
 from . import micro
 from .base import Example
 
@@ -19,7 +20,7 @@ class MicroTask:
         if source is None:
             raise ValueError("the micro benchmark reads a split table of data_generation: pass the table, or "
                              "set evaluation.benchmarks.micro.source to its parquet file")
-        frame = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
+        frame = source if isinstance(source, pd.DataFrame) else pd.read_parquet(from_root(source))
         missing = sorted({"id", "question", "answer"} - set(frame.columns))
         if missing:
             raise ValueError(f"a micro split table needs columns id, question, answer; missing {missing} "

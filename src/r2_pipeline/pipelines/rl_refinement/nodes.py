@@ -14,6 +14,7 @@ import random
 
 import pandas as pd
 
+from ...params import prompts_per_generation
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
@@ -98,10 +99,12 @@ def refine_allocator(
         for filled, value in (micro.filled_subtasks(plan) if plan else None) or []:
             gold.setdefault(task.allocator_prompt("", [], filled), (filled, value, len(plan)))
     prompts = sorted(gold)
-    if len(prompts) < settings["trainer"].get("num_generations", 8):
+    if len(prompts) < prompts_per_generation(settings["trainer"]):
         raise ValueError(
             f"the allocator phase found {len(prompts)} evaluable subtasks in the decomposer's plans for "
-            f"{len(frame)} questions; the decomposer must write valid plans first (train it longer)"
+            f"{len(frame)} questions, fewer than one generation batch takes "
+            f"({prompts_per_generation(settings['trainer'])}); the decomposer must write valid plans first "
+            "(train it longer)"
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
                        sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
@@ -110,14 +113,19 @@ def refine_allocator(
 
 def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict,
                     round_index: int):
-    if len(prompts) < settings["trainer"].get("num_generations", 8):
-        raise ValueError(f"the allocator phase found {len(prompts)} subtasks; GRPO needs at least num_generations")
+    if len(prompts) < prompts_per_generation(settings["trainer"]):
+        raise ValueError(f"the allocator phase found {len(prompts)} subtasks; one GRPO generation batch takes "
+                         f"{prompts_per_generation(settings['trainer'])} (TRL would sample none, and train nothing)")
     random.Random(_seed(settings, 0, round_index)).shuffle(prompts)
     return _train(allocator, prompts, settings, env, rl_refinement)
 
 
 def _train(model_path: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
     """GRPO of one phase: the rewards named in parameters, all reading `env`."""
+    if len(prompts) < (needed := prompts_per_generation(settings["trainer"])):
+        raise ValueError(f"this GRPO phase has {len(prompts)} distinct prompts, and one generation batch takes "
+                         f"{needed}: TRL would sample none and train nothing (raise the phase's questions, or "
+                         "lower per_device_train_batch_size)")
     rewards = make_rewards(rl_refinement["rewards"], env, rl_refinement["cost_lambda"])
     model, tokenizer, history = grpo_train(model_path, prompts, rewards, settings["trainer"], settings.get("lora"))
     return (model, tokenizer), pd.DataFrame(history)
