@@ -526,13 +526,6 @@ class GRPOPhase(TrainerBlock):
         return self
 
 
-def prompts_per_generation(trainer: dict) -> int:
-    """Distinct prompts in one GRPO generation batch (TRL's defaults on one process): TRL's sampler
-    drops a last chunk with fewer, so a phase with fewer prompts trains nothing."""
-    batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
-    steps = trainer.get("steps_per_generation") or trainer.get("gradient_accumulation_steps", 1)
-    return (trainer.get("generation_batch_size") or batch * steps) // group
-
 
 class RLParams(Strict):
     rounds: PositiveInt

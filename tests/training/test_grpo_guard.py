@@ -3,8 +3,8 @@
 
 import pytest
 
-from r2_pipeline.params import prompts_per_generation
 from r2_pipeline.pipelines.rl_refinement.nodes import _allocator_grpo, _train
+from r2_pipeline.training.grpo import prompts_per_generation
 
 
 def test_prompts_per_generation_follows_trl():

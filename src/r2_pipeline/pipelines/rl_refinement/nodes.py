@@ -14,7 +14,6 @@ import random
 
 import pandas as pd
 
-from ...params import prompts_per_generation
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
@@ -32,7 +31,7 @@ from ...tasks import micro
 from ...tasks.base import Example, get_task
 from ...tasks.benchmark import STEP_SAMPLING
 from ...tracking import log_curves
-from ...training.grpo import grpo_train
+from ...training.grpo import grpo_train, prompts_per_generation
 
 
 def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
