@@ -501,21 +501,21 @@ class GRPOPhase(TrainerBlock):
         """TRL's rule, on one process: the generation batch (per_device_train_batch_size x
         steps_per_generation, which defaults to gradient_accumulation_steps; or generation_batch_size)
         holds whole groups of num_generations completions. Checked here, before the phase's rollouts."""
+        from .training.grpo import generation_batch
+
         trainer = self.trainer
         batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
-        generation, steps = trainer.get("generation_batch_size"), trainer.get("steps_per_generation")
+        given = trainer.get("generation_batch_size") is not None
         if group < 2:
             raise ValueError(f"num_generations {group}: GRPO compares at least 2 completions of a prompt")
-        if generation is not None and steps is not None:
+        if given and trainer.get("steps_per_generation") is not None:
             raise ValueError("set generation_batch_size or steps_per_generation, not both (TRL refuses both)")
-        if generation is None:
-            steps = steps or trainer.get("gradient_accumulation_steps", 1)
-            generation, how = batch * steps, f"per_device_train_batch_size {batch} x {steps} steps per generation"
-        elif generation % batch:
+        generation = generation_batch(trainer)
+        if given and generation % batch:
             raise ValueError(f"generation_batch_size {generation} must be a multiple of per_device_train_batch_size "
                              f"{batch}")
-        else:
-            how = f"generation_batch_size {generation}"
+        how = (f"generation_batch_size {generation}" if given
+               else f"per_device_train_batch_size {batch} x {generation // batch} steps per generation")
         if generation % group:
             raise ValueError(f"the generation batch ({how}) must be a multiple of num_generations {group}: TRL "
                              "samples whole groups")
@@ -524,7 +524,6 @@ class GRPOPhase(TrainerBlock):
                              f"{generation // group} distinct prompts of num_generations {group} completions each; "
                              "TRL drops a smaller last batch, so with fewer the phase would train nothing")
         return self
-
 
 
 class RLParams(Strict):

@@ -7,12 +7,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def prompts_per_generation(trainer: dict) -> int:
-    """Distinct prompts in one GRPO generation batch (TRL's defaults on one process): TRL's sampler
-    drops a last chunk with fewer, so a phase with fewer prompts trains nothing."""
-    batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
+def generation_batch(trainer: dict) -> int:
+    """Completions in one GRPO generation batch on one process, by TRL's rule: generation_batch_size,
+    else per_device_train_batch_size x steps_per_generation (which defaults to
+    gradient_accumulation_steps)."""
+    if trainer.get("generation_batch_size") is not None:
+        return trainer["generation_batch_size"]
     steps = trainer.get("steps_per_generation") or trainer.get("gradient_accumulation_steps", 1)
-    return (trainer.get("generation_batch_size") or batch * steps) // group
+    return trainer.get("per_device_train_batch_size", 8) * steps
+
+
+def prompts_per_generation(trainer: dict) -> int:
+    """Distinct prompts in one GRPO generation batch: TRL's sampler drops a last chunk with fewer, so
+    a phase with fewer prompts trains nothing."""
+    return generation_batch(trainer) // trainer.get("num_generations", 8)
 
 
 def grpo_train(
