@@ -84,9 +84,12 @@ class BenchmarkTask:
     ) -> list[Example]:
         """`source`: None for the hub dataset, "offline" for the shipped copy, a file path, or
         another hub name (see `loading`)."""
-        split = self.split_map.get(split, split)
-        rows = load_records(source, split, hub=self.hub_rows, offline=self.offline_rows)
+        rows = self.records(source, self.split_map.get(split, split))
         return [self.to_example(row, i) for i, row in enumerate(take(rows, limit))]
+
+    def records(self, source: str | None, split: str) -> list[dict[str, Any]]:
+        """The benchmark's rows from `source` (see `load`), before `to_example`."""
+        return load_records(source, split, hub=self.hub_rows, offline=self.offline_rows)
 
     def hub_rows(self, split: str) -> Iterable[dict[str, Any]]:
         return load_hub(self.hub, split, self.hub_config)

@@ -11,7 +11,7 @@ from typing import Any
 from r2_pipeline.paths import from_root
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.loading import read_records, sample_file, take
+from r2_pipeline.tasks.loading import read_records, sample_file
 
 ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
 # any I_* name: one outside the grammar ('I_FLY') is kept, so the sequence is wrong, not shortened
@@ -66,14 +66,13 @@ class SCAN(BenchmarkTask):
     def offline_rows(self) -> list[dict[str, Any]]:
         return read_records(sample_file("scan.jsonl"))
 
-    def load(self, source: str | None = None, split: str = "test", limit: int | None = None) -> list[Example]:
+    def records(self, source: str | None, split: str) -> list[dict[str, Any]]:
         """Also the SCAN repository's own files (`IN: <command> OUT: <actions>` lines, e.g.
         `simple_split/tasks_test_simple.txt` of github.com/brendenlake/SCAN): the hub copy is a
         loading script, which `datasets` 4 and later no longer run."""
         if source is not None and source.endswith(".txt"):
-            rows = repository_rows(Path(from_root(source)))
-            return [self.to_example(row, i) for i, row in enumerate(take(rows, limit))]
-        return super().load(source, split, limit)
+            return repository_rows(Path(from_root(source)))
+        return super().records(source, split)
 
     def to_example(self, row: dict[str, Any], index: int) -> Example:
         return Example(f"scan-{index}", f"Command: {row['commands']}", row["actions"].strip())
