@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -71,8 +72,6 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
 
 def test_comparisons_pair_the_methods_on_the_test_questions(project):
     """method_comparisons.csv: the configured pairs, consistent with metrics.json."""
-    import pandas as pd
-
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())["micro"]
     table = pd.read_csv(project / "data/08_reporting/method_comparisons.csv")
     assert list(zip(table["method"], table["baseline"])) == [("r2", "r2_sft"), ("r2_sft", "query_router"),
@@ -127,6 +126,11 @@ def test_mlflow_runs_read_back(project):
     assert len(runs) == 1
     assert runs[0].data.tags["benchmark"] == "micro" and runs[0].info.run_name == "single:t5"
     assert set(runs[0].data.metrics) >= {"accuracy", "cost_usd", "prompt_tokens", "completion_tokens"}
+    # what a float result depends on besides the code: runs on AVX2 and AVX512 CPUs train apart
+    assert runs[0].data.tags["cpu_capability"] in {"DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"}
+    assert runs[0].data.tags["torch"].startswith("2.")
+    pool_rows = pd.read_csv(project / "data/08_reporting/pool_training.csv")
+    assert set(pool_rows["cpu_capability"]) == {runs[0].data.tags["cpu_capability"]}
     # a router's readings are tagged, so the UI can filter one router's frontier
     escalate = client.search_runs([experiment.experiment_id], "tags.router = 'r2_sft' and tags.rule = 'escalate'")
     assert [r.info.run_name for r in escalate] == ["r2_sft@escalate=0.99"]

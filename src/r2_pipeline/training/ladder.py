@@ -44,7 +44,11 @@ def train_tier(
 ) -> tuple:
     """Build (or continue `init_from`, a trained model) and train one tier.
 
-    Returns (model, tokenizer, {parameters, final_loss, seconds}).
+    Returns (model, tokenizer, {parameters, final_loss, seconds, torch, cpu_capability}). The same
+    seed gives the same weights only where the float kernels are the same: they depend on the CPU
+    (one seed trained different pools with ATen's AVX2 and AVX512 kernels on one machine, and a
+    third on another kind of CPU), and training from scratch carries a rounding difference into
+    other weights (`numerics`).
     """
     import torch
 
@@ -67,8 +71,20 @@ def train_tier(
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_loss": float(sum(losses[-20:]) / min(20, len(losses))),
         "seconds": round(time.time() - start, 1),
+        **numerics(),
     }
     return model, tokenizer, info
+
+
+def numerics() -> dict[str, str]:
+    """Part of what a float result depends on besides code, parameters and seed: the torch build and
+    the CPU kernels ATen dispatches to (`AVX2`, `AVX512`; the environment variable ATEN_CPU_CAPABILITY
+    lowers it). Recorded with every trained tier and evaluation run, so that runs which differ for
+    this reason can be told apart from a bug. Equal values are necessary, not sufficient: the same
+    capability on another CPU model may still round differently."""
+    import torch
+
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def ladder_accuracy(pool, heldout: dict[int, list[tuple[str, str]]], sampling) -> list[dict]:

@@ -30,6 +30,7 @@ from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
 from ...stats import PairedComparison, paired_comparison, score_interval  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
+from ...training.ladder import numerics  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -296,10 +297,12 @@ def _draw(ax, methods: dict, families: dict[str, list[str]], labelled: set[str],
 
 
 def log_runs(metrics: dict, evaluation: dict, pipeline: str = "evaluation") -> dict:
-    """Method runs get the plot too (redrawn: a saved figure cannot be loaded back as a dataset)."""
+    """Method runs get the plot too (redrawn: a saved figure cannot be loaded back as a dataset), and
+    the torch build and CPU capability as tags (`training.ladder.numerics`)."""
     figure = plot_accuracy_cost(metrics, evaluation)
     try:
-        return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline},
+        return log_method_runs(metrics, evaluation["experiment"], figure,
+                               tags={"pipeline": pipeline, **numerics()},
                                method_tags=lambda method: decoding_tags(method, evaluation))
     finally:
         plt.close(figure)
