@@ -79,6 +79,9 @@ def test_base_parameters_are_valid():
         (lambda p: p["pool"]["members"]["t1"].update(batchsize=8), r"pool\.members\.t1.*does not take: \['batchsize'\]"),
         (lambda p: p["pool"]["members"].update(api={"backend": "openai", "base_url": "localhost:8000/v1", "model": "m"})
          or p["pool"]["prices"].update(api=p["pool"]["prices"]["t5"]), r"base_url 'localhost:8000/v1' must start with http"),
+        (lambda p: p["pool"]["members"].update(api={"backend": "openai", "base_url": "http://h/v1", "model": "m",
+                                                    "tokens_per_minute": 0})
+         or p["pool"]["prices"].update(api=p["pool"]["prices"]["t5"]), r"pool\.members\.api.*tokens_per_minute = 0 must be a positive"),
         (lambda p: p["model_pool"]["tiers"]["t3"].update(buckets=[1, 6]), r"buckets \[6\] are not micro-world buckets"),
         (lambda p: p["model_pool"]["tiers"]["t3"].update(num_attention_heads=5), r"hidden_size 96 is not a multiple of num_attention_heads 5"),
         (lambda p: p["data_generation"]["allocation"].update(alpha=1.5), r"data_generation\.allocation\.alpha = 1\.5"),

@@ -25,7 +25,7 @@ from r2_pipeline.pool.openai_backend import (
 )
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import Price, PriceTable
-from r2_pipeline.pool.ratelimit import TokenBucket, bucket_for
+from r2_pipeline.pool.ratelimit import RateLimiter, TokenBucket, bucket_for, token_bucket_for
 from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
@@ -141,6 +141,50 @@ def test_token_bucket_paces_after_the_burst():
     assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.5]
     assert bucket_for(None, 8) is None
     assert bucket_for(120, 8).burst == 8
+
+
+def test_token_bucket_takes_amounts_and_refuses_more_than_its_burst():
+    now = [0.0]
+    bucket = TokenBucket(rate_per_s=100.0, burst=300, clock=lambda: now[0])
+    assert [bucket.reserve(200), bucket.reserve(100), bucket.reserve(50)] == [0.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="cannot reserve 301 at once from a bucket of 300"):
+        bucket.reserve(301)
+    # as OpenAI's cookbook parallel processor: a full minute's tokens, refilled continuously
+    assert token_bucket_for(None) is None
+    assert (token_bucket_for(30_000).burst, token_bucket_for(30_000).rate) == (30_000, 500.0)
+
+
+def test_rate_limiter_paces_request_starts_by_their_tokens():
+    async def starts() -> list[float]:
+        limiter = RateLimiter(8, tokens=TokenBucket(rate_per_s=100.0, burst=10))
+        begun = time.monotonic()
+        times = []
+        for tokens in (10, 10, 5):
+            async with limiter.slot(tokens):
+                times.append(time.monotonic() - begun)
+        return times
+
+    first, second, third = asyncio.run(starts())
+    assert first < 0.05 and 0.09 <= second < 0.3 and 0.14 <= third < 0.45  # 10 / 100 s, then 5 / 100 s more
+
+
+def test_request_tokens_count_the_prompt_and_max_new_tokens(make_backend, tiny_model_dir):
+    assert make_backend().request_tokens("x" * 40, SAMPLING) == 10 + 8  # about 4 characters a token
+    assert make_backend(style="chat").request_tokens("x" * 40, SAMPLING) == 10 + 6 + 8
+    counted = make_backend(tokenizer_path=tiny_model_dir)
+    assert counted.request_tokens("12+34=", SAMPLING) == counted._count("12+34=") + 8
+
+
+def test_a_request_above_tokens_per_minute_is_refused_before_anything_is_sent(make_backend, proxy):
+    backend = make_backend(tokens_per_minute=20)
+    with pytest.raises(EndpointError, match=r"pool member 'tiny'.*about 21 tokens.*exceeds tokens_per_minute 20"):
+        backend.generate(["abc", "x" * 52], SAMPLING)
+    assert proxy.posts() == []
+
+
+def test_tokens_per_minute_lets_a_batch_within_the_budget_through(make_backend, proxy):
+    answers = make_backend(tokens_per_minute=100_000).generate(PROMPTS, SAMPLING)
+    assert len(answers) == len(PROMPTS) and len(proxy.posts()) == len(PROMPTS)
 
 
 def test_key_stays_out_of_repr_and_errors(monkeypatch, dead_url):

@@ -24,11 +24,14 @@ import openai
 
 from ..paths import from_root
 from .base import Completion, SamplingParams
-from .ratelimit import BatchStopped, RateLimiter, bucket_for
+from .ratelimit import BatchStopped, RateLimiter, bucket_for, token_bucket_for
 
 logger = logging.getLogger(__name__)
 
 STYLES = ("completion", "chat")
+# tokens a chat request adds around its one user message (OpenAI's cookbook counts 3 per message and
+# 3 to prime the reply); a tokens-per-minute estimate only
+CHAT_FRAMING_TOKENS = 6
 OnResult = Callable[[int, Completion], None]
 
 
@@ -166,6 +169,7 @@ class OpenAIBackend:
         style: str = "completion",
         max_concurrency: int = 8,
         requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 5,
         tokenizer_path: str | Path | None = None,
@@ -193,6 +197,8 @@ class OpenAIBackend:
         self.tokenizer_path = tokenizer_path
         self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body, weights)
         self._bucket = bucket_for(requests_per_minute, max_concurrency)
+        self.tokens_per_minute = tokens_per_minute
+        self._token_bucket = token_bucket_for(tokens_per_minute)
         self._tokenizer: Any = None
         self._warned_estimate = False
 
@@ -258,8 +264,10 @@ class OpenAIBackend:
     async def _generate_all(
         self, prompts: list[str], sampling: SamplingParams, on_result: OnResult | None
     ) -> list[Completion]:
-        limiter = RateLimiter(self.max_concurrency, self._bucket)
+        limiter = RateLimiter(self.max_concurrency, self._bucket, tokens=self._token_bucket)
         results: list[Completion | None] = [None] * len(prompts)
+        if self._token_bucket is not None:
+            self._check_request_tokens(prompts, sampling)
 
         async def one(i: int, client: openai.AsyncOpenAI) -> None:
             results[i] = await self._call_with_retries(client, limiter, prompts[i], sampling)
@@ -277,9 +285,10 @@ class OpenAIBackend:
         prompt: str,
         sampling: SamplingParams,
     ) -> Completion:
+        tokens = self.request_tokens(prompt, sampling) if self._token_bucket is not None else 0
         for attempt in range(self.max_retries + 1):
             try:
-                async with limiter.slot():
+                async with limiter.slot(tokens):
                     return await self._call(client, prompt, sampling)
             except _Transient as exc:
                 if attempt == self.max_retries:
@@ -294,6 +303,27 @@ class OpenAIBackend:
                 )
                 await limiter.sleep(delay)
         raise AssertionError("unreachable")
+
+    def request_tokens(self, prompt: str, sampling: SamplingParams) -> int:
+        """What one request counts against `tokens_per_minute`, as OpenAI counts it: the prompt's
+        tokens (the member's tokenizer, else about 4 characters a token; a chat message's framing
+        adds a few) plus `max_new_tokens`, whatever the answer's length. An estimate: where it is a
+        little low, the server's 429 and Retry-After still hold the batch back."""
+        if self.tokenizer_path is None:
+            prompt_tokens = -(-len(prompt) // 4)
+        else:
+            prompt_tokens = self._count(prompt)
+        return prompt_tokens + (CHAT_FRAMING_TOKENS if self.style == "chat" else 0) + sampling.max_new_tokens
+
+    def _check_request_tokens(self, prompts: list[str], sampling: SamplingParams) -> None:
+        """Refuse, before anything is sent, a request that no minute's budget could ever admit."""
+        largest = max(self.request_tokens(p, sampling) for p in prompts)
+        if largest > self.tokens_per_minute:
+            raise EndpointError(
+                f"{self._where()}: a request of about {largest} tokens (prompt plus max_new_tokens "
+                f"{sampling.max_new_tokens}) exceeds tokens_per_minute {self.tokens_per_minute:g}; "
+                "the endpoint would refuse it every time. Lower max_new_tokens or raise the limit"
+            )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """The server's own wait when it is positive and at most `max_backoff_s`; else the jittered

@@ -1,4 +1,5 @@
-"""Client-side politeness for one endpoint: a cap on requests in flight and a requests-per-minute bucket."""
+"""Client-side politeness for one endpoint: a cap on requests in flight, and requests-per-minute and
+tokens-per-minute buckets."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class TokenBucket:
     """
 
     def __init__(
-        self, rate_per_s: float, burst: int = 1, clock: Callable[[], float] = time.monotonic
+        self, rate_per_s: float, burst: float = 1, clock: Callable[[], float] = time.monotonic
     ):
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate_per_s > 0 and burst >= 1")
@@ -33,13 +34,16 @@ class TokenBucket:
         self._stamp = clock()
         self._lock = threading.Lock()
 
-    def reserve(self) -> float:
-        """Take one token now; return the seconds to wait before using it (0 when one was ready)."""
+    def reserve(self, amount: float = 1.0) -> float:
+        """Take `amount` tokens now; return the seconds to wait before using them (0 when they were
+        there). An amount above the burst can never be covered at once, and is refused."""
+        if amount > self.burst:
+            raise ValueError(f"cannot reserve {amount:g} at once from a bucket of {self.burst:g}")
         with self._lock:
             now = self.clock()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            self._tokens -= 1
+            self._tokens -= amount
             return max(0.0, -self._tokens / self.rate)
 
 
@@ -56,11 +60,13 @@ class RateLimiter:
         max_concurrency: int,
         bucket: TokenBucket | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenBucket | None = None,
     ):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._slots = asyncio.Semaphore(max_concurrency)
         self._bucket = bucket
+        self._tokens = tokens
         self._clock = clock
         self._resume_at = 0.0
         self._closed = asyncio.Event()
@@ -77,16 +83,22 @@ class RateLimiter:
             await asyncio.wait_for(self._closed.wait(), timeout=max(0.0, seconds))
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, tokens: float = 0) -> AsyncIterator[None]:
+        """One request's turn; `tokens` is what it counts against a tokens-per-minute limit."""
         async with self._slots:
-            await self._wait_turn()
+            await self._wait_turn(tokens)
             if self._closed.is_set():
                 raise BatchStopped
             yield
 
-    async def _wait_turn(self) -> None:
+    async def _wait_turn(self, tokens: float) -> None:
+        waits = []
         if self._bucket is not None:
-            await self.sleep(self._bucket.reserve())
+            waits.append(self._bucket.reserve())
+        if self._tokens is not None and tokens > 0:
+            waits.append(self._tokens.reserve(tokens))
+        if waits:
+            await self.sleep(max(waits))
         while (delay := self._resume_at - self._clock()) > 0 and not self._closed.is_set():
             await self.sleep(delay)
 
@@ -98,3 +110,11 @@ def bucket_for(requests_per_minute: float | None, max_concurrency: int) -> Token
     return TokenBucket(
         requests_per_minute / 60.0, burst=max(1, min(max_concurrency, int(requests_per_minute)))
     )
+
+
+def token_bucket_for(tokens_per_minute: float | None) -> TokenBucket | None:
+    """A bucket for a per-minute token limit, as OpenAI-style APIs count it (prompt tokens plus
+    `max_tokens` per request, refilled continuously): a full minute's tokens can start at once."""
+    if not tokens_per_minute:
+        return None
+    return TokenBucket(tokens_per_minute / 60.0, burst=tokens_per_minute)
