@@ -1,5 +1,6 @@
 """One name in four places: pipeline folder = registry key = DVC stage = parameter file key."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,15 @@ def test_stage_deps_cover_the_code_the_stage_runs():
         needed = _project_imports(f"r2_pipeline.pipelines.{name}") | {"src/r2_pipeline/datasets.py"}
         missing = sorted(f for f in needed if not any(f == d or f.startswith(d + "/") for d in deps))
         assert not missing, f"DVC stage {name} runs {missing} but does not depend on them"
+
+
+def test_dvc_can_write_its_lock_file():
+    """dvc.lock is not committed, but it must not be git-ignored either: DVC then refuses every
+    `dvc repro` at once ('dvc.lock is git-ignored')."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc.lock"], cwd=ROOT, check=False)
+    assert ignored.returncode == 1, "dvc.lock is git-ignored: DVC would refuse to run"
 
 
 def test_pipeline_stages_follow_the_chain():
