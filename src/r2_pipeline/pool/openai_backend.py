@@ -266,11 +266,10 @@ class OpenAIBackend:
     ) -> list[Completion]:
         limiter = RateLimiter(self.max_concurrency, self._bucket, tokens=self._token_bucket)
         results: list[Completion | None] = [None] * len(prompts)
-        if self._token_bucket is not None:
-            self._check_request_tokens(prompts, sampling)
+        tokens = self._request_tokens(prompts, sampling)
 
         async def one(i: int, client: openai.AsyncOpenAI) -> None:
-            results[i] = await self._call_with_retries(client, limiter, prompts[i], sampling)
+            results[i] = await self._call_with_retries(client, limiter, prompts[i], sampling, tokens[i])
             if on_result is not None:
                 on_result(i, results[i])
 
@@ -284,8 +283,9 @@ class OpenAIBackend:
         limiter: RateLimiter,
         prompt: str,
         sampling: SamplingParams,
+        tokens: int = 0,
     ) -> Completion:
-        tokens = self.request_tokens(prompt, sampling) if self._token_bucket is not None else 0
+        """`tokens`: what each attempt counts against `tokens_per_minute` (`request_tokens`)."""
         for attempt in range(self.max_retries + 1):
             try:
                 async with limiter.slot(tokens):
@@ -315,15 +315,20 @@ class OpenAIBackend:
             prompt_tokens = self._count(prompt)
         return prompt_tokens + (CHAT_FRAMING_TOKENS if self.style == "chat" else 0) + sampling.max_new_tokens
 
-    def _check_request_tokens(self, prompts: list[str], sampling: SamplingParams) -> None:
-        """Refuse, before anything is sent, a request that no minute's budget could ever admit."""
-        largest = max(self.request_tokens(p, sampling) for p in prompts)
+    def _request_tokens(self, prompts: list[str], sampling: SamplingParams) -> list[int]:
+        """Every prompt's `request_tokens`, counted once per batch (0 without a token limit); a
+        request that no minute's budget could ever admit is refused before anything is sent."""
+        if self._token_bucket is None:
+            return [0] * len(prompts)
+        tokens = [self.request_tokens(p, sampling) for p in prompts]
+        largest = max(tokens)
         if largest > self.tokens_per_minute:
             raise EndpointError(
                 f"{self._where()}: a request of about {largest} tokens (prompt plus max_new_tokens "
                 f"{sampling.max_new_tokens}) exceeds tokens_per_minute {self.tokens_per_minute:g}; "
                 "the endpoint would refuse it every time. Lower max_new_tokens or raise the limit"
             )
+        return tokens
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """The server's own wait when it is positive and at most `max_backoff_s`; else the jittered
