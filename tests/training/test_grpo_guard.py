@@ -18,7 +18,7 @@ def test_prompts_per_generation_follows_trl():
 
 def test_too_few_prompts_stop_before_training():
     settings = {"trainer": {"per_device_train_batch_size": 32, "num_generations": 4}, "seed": 0}
-    with pytest.raises(ValueError, match=r"5 subtasks; one GRPO generation batch takes 8"):
+    with pytest.raises(ValueError, match=r"5 distinct prompts, and one generation batch takes 8"):
         _allocator_grpo("no-model-needed", [f"p{i}" for i in range(5)], settings, None, {}, 1)
     with pytest.raises(ValueError, match=r"3 distinct prompts, and one generation batch takes 8"):
         _train("no-model-needed", ["a", "b", "c"], settings, None, {})

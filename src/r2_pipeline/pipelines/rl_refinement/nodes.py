@@ -112,9 +112,6 @@ def refine_allocator(
 
 def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_refinement: dict,
                     round_index: int):
-    if len(prompts) < prompts_per_generation(settings["trainer"]):
-        raise ValueError(f"the allocator phase found {len(prompts)} subtasks; one GRPO generation batch takes "
-                         f"{prompts_per_generation(settings['trainer'])} (TRL would sample none, and train nothing)")
     random.Random(_seed(settings, 0, round_index)).shuffle(prompts)
     return _train(allocator, prompts, settings, env, rl_refinement)
 
