@@ -45,7 +45,7 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 PAIRS = [("t2", 2), ("t3", 2), ("t3", 3), ("t4", 3), ("t4", 4)]
 RULES = [0.9, 0.93, 0.95]

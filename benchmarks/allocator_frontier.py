@@ -29,7 +29,7 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.reasoning.methods import router_decoding
 from r2_pipeline.reasoning.router import member_probabilities, read_allocation, validate_member
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 RULES = [None, 0.8, 0.9, 0.93, 0.95]
 

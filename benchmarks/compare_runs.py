@@ -21,7 +21,7 @@ import argparse
 import pandas as pd
 
 from r2_pipeline.pipelines.evaluation.nodes import aligned_answers
-from r2_pipeline.stats import paired_comparison
+from r2_pipeline.reporting.stats import paired_comparison
 
 RESULTS = "data/07_model_output/evaluation_results.parquet"
 

@@ -40,7 +40,7 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 
 def recheck_alpha(evaluation: dict) -> float:

@@ -18,7 +18,7 @@ from collections import Counter
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 
 def category(plan: list[str] | None, reference: list[str]) -> str:

@@ -24,7 +24,7 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.factory import ladder_order, pool_from_params
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 
 def reference_steps(world: pd.DataFrame) -> pd.DataFrame:

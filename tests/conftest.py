@@ -1,10 +1,16 @@
-"""Shared fixtures: a tiny real model folder, and offline environment defaults."""
+"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, and
+offline environment defaults."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+from r2_pipeline.pool.base import Completion
+from r2_pipeline.pool.pool import ModelPool
+from r2_pipeline.pool.prices import PriceTable
+from r2_pipeline.tasks import micro
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -24,3 +30,46 @@ def tiny_member(tmp_path_factory):
         n_examples=500, batch_size=64, learning_rate=3e-3,
     )
     return str(save_model(model, tokenizer, tmp_path_factory.mktemp("member") / "t1"))
+
+class BucketMember:
+    """Answers a micro member prompt exactly when its bucket <= `skill`, else wrongly; confident
+    (log-probability 0) on buckets it masters, unsure above them."""
+
+    def __init__(self, skill: int):
+        self.skill = skill
+        self.fingerprint = f"bucket-{skill}"
+        self.calls: list[str] = []
+
+    def generate(self, prompts, sampling):
+        self.calls += prompts
+        out = []
+        for prompt in prompts:
+            step = micro.parse_expression(f"{int(prompt[:3])} {prompt[3]} {int(prompt[4:7])}")
+            good = step.bucket <= self.skill
+            text = micro.member_answer(step) if good else "000"
+            out.append(Completion(text, len(prompt), 4, [0.0, 0.0, 0.0, 0.0] if good else [-2.0, -2.0, -2.0, 0.0]))
+        return out
+
+
+
+class Blind:
+    """A server that ignores the request for log-probabilities: right answers, none attached."""
+
+    fingerprint = "blind"
+
+    def generate(self, prompts, sampling):
+        return [Completion("007", len(p), 3, None) for p in prompts]
+
+
+@pytest.fixture
+def blind():
+    return Blind()
+
+@pytest.fixture
+def ladder_pool():
+    members = {f"t{k}": BucketMember(k) for k in range(1, 6)}
+    prices = PriceTable.from_config(
+        {f"t{k}": {"input_per_m": 10 ** (k - 3), "output_per_m": 10 ** (k - 3), "date": "d", "source": "s"}
+         for k in range(1, 6)}
+    )
+    return ModelPool(members, prices)

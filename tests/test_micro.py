@@ -154,7 +154,7 @@ def test_plans_cite_question_quantities(subtasks, cited):
 
 
 def test_plan_text_round_trip_and_bad_citations():
-    from r2_pipeline.tasks.micro_task import TASK
+    from r2_pipeline.tasks.micro.task import TASK
 
     world = generate_world(WORLD)[0]
     for question, subtasks in zip(world["question"], world["subtasks"]):

@@ -8,7 +8,6 @@ from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
 from r2_pipeline.reasoning.execute import execute, final_value
-from r2_pipeline.reasoning.rewards import DecomposerEnv
 from r2_pipeline.reasoning.router import (
     RouterUsage,
     allocator_rule,
@@ -18,7 +17,8 @@ from r2_pipeline.reasoning.router import (
     trust_or_escalate,
     validate_member,
 )
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.rl.rewards import DecomposerEnv
+from r2_pipeline.tasks.micro.task import TASK
 
 PRICE = {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
 

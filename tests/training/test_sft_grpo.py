@@ -11,7 +11,7 @@ import torch
 from r2_pipeline.pipelines.rl_refinement.nodes import refine_allocator, refine_decomposer
 from r2_pipeline.pipelines.sft_nodes import fit_sft
 from r2_pipeline.tasks import micro
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 from r2_pipeline.training.tiny import save_model
 
 TRAINER = {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1,

@@ -12,7 +12,6 @@ import numpy as np
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
-from ..tasks import micro
 
 # allocate(question indices, step index, filled subtasks, histories) -> member per question
 Allocate = Callable[[list[int], int, list[str], list[list[tuple[str, Any]]]], list[str]]
@@ -98,7 +97,7 @@ def execute(
 def _run_step(pool, task, questions, plans, traces, active, k, allocate, sampling, recheck) -> None:
     histories = [[(t.filled, t.value) for t in traces[i]] for i in active]
     # the first subtask refers to nothing: text like "#1" in it is the question's own, not a reference
-    filled = [plans[i][k] if k == 0 else micro.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
+    filled = [plans[i][k] if k == 0 else task.substitute(plans[i][k], [t.value for t in traces[i]]) for i in active]
     # a step whose earlier answer is missing cannot run: it is not allocated (no router tokens spent)
     ready = [j for j, f in enumerate(filled) if f is not None]
     chosen = allocate([active[j] for j in ready], k, [filled[j] for j in ready], [histories[j] for j in ready]) if ready else []

@@ -44,9 +44,13 @@ class Task(Protocol):
     def grade(self, prediction: Any, example: Example) -> float:
         """1.0 for correct, 0.0 for wrong (token F1 and the like may give values in between)."""
 
+    def substitute(self, subtask: str, answers: list[Any]) -> str | None:
+        """The subtask with earlier answers written in (`#k` is subtask k's); None when one it
+        needs is missing."""
+
 
 TASK_MODULES = {
-    "micro": "r2_pipeline.tasks.micro_task",
+    "micro": "r2_pipeline.tasks.micro.task",
     "p3": "r2_pipeline.tasks.p3",
     "scan": "r2_pipeline.tasks.scan",
     "math": "r2_pipeline.tasks.math_task",

@@ -11,7 +11,7 @@ from typing import Any
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.grading import answer_after_marker
 from r2_pipeline.tasks.loading import load_hub, load_records, take
-from r2_pipeline.tasks.micro import format_decomposition
+from r2_pipeline.tasks.plan_text import format_decomposition, substitute
 
 STEP_MARK = "Now solve only this step:"
 SUBTASK_PROMPT = """{preamble}Problem:
@@ -118,6 +118,10 @@ class BenchmarkTask:
             preamble=f"{self.preamble}\n\n" if self.preamble else "", question=question,
             steps=_steps(history), subtask=subtask, instruction=self.instruction,
         )
+
+    def substitute(self, subtask: str, answers: list[Any]) -> str | None:
+        """`#k` becomes subtask k's answer; None when that answer is missing."""
+        return substitute(subtask, answers)
 
     def parse_subtask(self, prompt: str, text: str) -> Any:
         """The benchmark's own parse; an intermediate step's free answer ('Answer: cupboard' to a

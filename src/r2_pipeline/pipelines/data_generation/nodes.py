@@ -17,12 +17,12 @@ import random
 
 import pandas as pd
 
+from ...labels.candidates import score_candidates, teacher_candidates
+from ...labels.grouped_search import SearchItem, grouped_search
+from ...labels.teacher import Verdict, propose, reviewer
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params
-from ...reasoning.allocation import SearchItem, grouped_search
-from ...reasoning.candidates import score_candidates, teacher_candidates
 from ...reasoning.execute import execute, final_value, fixed_member
-from ...reasoning.teacher import Verdict, propose, reviewer
 from ...tasks import micro
 from ...tasks.base import Example, get_task
 from ...tasks.benchmark import STEP_SAMPLING

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ...baselines.query_router import KNNQueryRouter  # noqa: E402
 from ...pool.base import sampling_from  # noqa: E402
 from ...pool.factory import ladder_order, pool_from_params  # noqa: E402
 from ...reasoning.context import MethodContext  # noqa: E402
@@ -26,8 +27,7 @@ from ...reasoning.methods import (  # noqa: E402
     run_method,
     step_rows,
 )
-from ...reasoning.query_router import KNNQueryRouter  # noqa: E402
-from ...stats import PairedComparison, paired_comparison, score_interval  # noqa: E402
+from ...reporting.stats import PairedComparison, paired_comparison, score_interval  # noqa: E402
 from ...tasks.base import get_task  # noqa: E402
 from ...tracking import log_method_runs  # noqa: E402
 from ...training.ladder import numerics  # noqa: E402

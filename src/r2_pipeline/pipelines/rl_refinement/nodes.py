@@ -14,19 +14,19 @@ import random
 
 import pandas as pd
 
+from ...labels.teacher import reviewer
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
 from ...pool.pool import ModelPool
-from ...reasoning.rewards import (
+from ...reasoning.router import RouterUsage, decompose
+from ...rl.rewards import (
     AllocatorEnv,
     BenchmarkDecomposerEnv,
     DecomposerEnv,
     ReviewedAllocatorEnv,
     make_rewards,
 )
-from ...reasoning.router import RouterUsage, decompose
-from ...reasoning.teacher import reviewer
 from ...tasks import micro
 from ...tasks.base import Example, get_task
 from ...tasks.benchmark import STEP_SAMPLING

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from r2_pipeline.labels.grouped_search import SearchItem, grouped_search, start_tier
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.reasoning.allocation import SearchItem, grouped_search, start_tier
 from r2_pipeline.reasoning.execute import answer_confidence
 from r2_pipeline.tasks import micro
 

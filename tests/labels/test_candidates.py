@@ -2,7 +2,7 @@
 
 import random
 
-from r2_pipeline.reasoning.candidates import (
+from r2_pipeline.labels.candidates import (
     coherence,
     merged,
     score_candidates,

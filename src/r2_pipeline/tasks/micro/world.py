@@ -1,13 +1,12 @@
-"""The micro world: seeded multi-step arithmetic word problems with reference decompositions.
+"""The micro world's questions: steps in five difficulty buckets, sampled into word problems.
 
 A question chains 2-6 operations on a running value; each step's difficulty bucket follows from its
-operation and operand sizes. Pool members answer one substituted step in a fixed-width format.
+operation and operand sizes.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,10 +21,6 @@ BUCKET_NAMES = {
 }
 MAX_VALUE = 999
 WIDTH = 3
-REF = re.compile(r"#(\d+)")
-QUANTITY_REF = re.compile(r"\$(\d+)")
-LITERAL = re.compile(r"(?<![#$\d])\d+")
-EXPR = re.compile(r"^\s*(-?\d+|#\d+)\s*([-+*/x×÷])\s*(-?\d+|#\d+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -242,160 +237,3 @@ def _realise(plan: Sequence[int], rng: random.Random) -> list[Step] | None:
         steps.append(step)
         value = step.value
     return steps
-
-
-# ---------------------------------------------------------------- decompositions and subtasks
-
-
-def format_decomposition(subtasks: Sequence[str]) -> str:
-    return "\n".join(f"{i}. {s}" for i, s in enumerate(subtasks, start=1))
-
-
-def parse_decomposition(text: str) -> list[str] | None:
-    """Numbered lines `k. expr` in order; None when the text is not a decomposition."""
-    subtasks = []
-    for k, line in enumerate([ln for ln in text.strip().splitlines() if ln.strip()], start=1):
-        match = re.match(rf"^\s*{k}\.\s*(.+?)\s*$", line)
-        if not match:
-            return None
-        subtasks.append(match.group(1))
-    return subtasks or None
-
-
-def quantities(question: str) -> list[int]:
-    """The question's numbers in reading order: `$k` in a plan is the k-th of them."""
-    return [int(n) for n in re.findall(r"\d+", question)]
-
-
-def tag_quantities(question: str) -> str:
-    """The question with its k-th number written `$k=n`, as math-word-problem solvers tag
-    quantities: the decomposer reads which citation names which number where it stands."""
-    count = iter(range(1, 1000))
-    return re.sub(r"\d+", lambda m: f"${next(count)}={m.group(0)}", question)
-
-
-def cite_quantities(subtasks: Sequence[str], question: str) -> list[str]:
-    """Write each literal number of a plan that is one of the question's quantities as `$k`.
-
-    Numbers are matched in reading order to the next unused occurrence, so a repeated value cites
-    the occurrence its step comes from. A number the question does not hold stays literal. Plans
-    then cite the question's numbers the way they cite earlier answers (`#k`): a tiny decomposer
-    decides the structure, the operations and which quantities, instead of copying digits."""
-    numbers = [str(q) for q in quantities(question)]
-    used = [False] * len(numbers)
-
-    def cite(match: re.Match) -> str:
-        for k, number in enumerate(numbers):
-            if not used[k] and number == match.group(0):
-                used[k] = True
-                return f"${k + 1}"
-        return match.group(0)
-
-    return [LITERAL.sub(cite, subtask) for subtask in subtasks]
-
-
-def resolve_quantities(subtasks: Sequence[str], question: str) -> list[str] | None:
-    """Replace every `$k` by the question's k-th number; None when a citation is out of range."""
-    numbers = quantities(question)
-    resolved = [_fill_references(QUANTITY_REF, subtask, numbers) for subtask in subtasks]
-    return None if None in resolved else resolved
-
-
-def substitute(subtask: str, answers: Sequence[int | None]) -> str | None:
-    """Replace `#k` by the answer of subtask k; None when it refers to a missing answer."""
-    return _fill_references(REF, subtask, answers)
-
-
-def _fill_references(pattern: re.Pattern, text: str, values: Sequence[int | None]) -> str | None:
-    """Replace each 1-based reference `pattern` matches by its value; None when one is missing."""
-    missing = False
-
-    def fill(match: re.Match) -> str:
-        nonlocal missing
-        k = int(match.group(1))
-        if not 1 <= k <= len(values) or values[k - 1] is None:
-            missing = True
-            return match.group(0)
-        return str(values[k - 1])
-
-    filled = pattern.sub(fill, text)
-    return None if missing else filled
-
-
-def parse_expression(expr: str) -> Step | None:
-    match = EXPR.match(expr)
-    if not match or "#" in expr:
-        return None
-    op = {"x": "*", "×": "*", "÷": "/"}.get(match.group(2), match.group(2))
-    return Step(int(match.group(1)), op, int(match.group(3)))
-
-
-def evaluate_subtasks(subtasks: Sequence[str]) -> list[int] | None:
-    """Exact values of a decomposition's subtasks, or None if any step is not one valid operation."""
-    steps = filled_subtasks(subtasks)
-    return None if steps is None else [value for _, value in steps]
-
-
-def filled_subtasks(subtasks: Sequence[str]) -> list[tuple[str, int]] | None:
-    """Each subtask with the exact earlier values substituted, and its own exact value; None if
-    any step is not one valid operation."""
-    out: list[tuple[str, int]] = []
-    for subtask in subtasks:
-        filled = substitute(subtask, [value for _, value in out])
-        step = parse_expression(filled) if filled is not None else None
-        if step is None:
-            return None
-        try:
-            out.append((filled, step.value))
-        except ValueError:
-            return None
-    return out
-
-
-# ---------------------------------------------------------------- what a pool member sees
-
-
-def _pad(value: int) -> str:
-    return f"{value:0{WIDTH}d}" if value >= 0 else str(value)
-
-
-def member_operands(step: Step) -> tuple[int, int]:
-    """The operands in the order a member reads them: products put the larger factor first
-    (`6 * 432` is asked as `432*006=`), one pattern to learn instead of two, the way a person
-    would set it up on paper."""
-    if step.op == "*" and step.right > step.left:
-        return step.right, step.left
-    return step.left, step.right
-
-
-def member_prompt(expr: str) -> str:
-    """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it, the
-    operands in `member_operands` order."""
-    step = parse_expression(expr)
-    if step is None:
-        return expr.replace(" ", "") + "="
-    left, right = member_operands(step)
-    return f"{_pad(left)}{step.op}{_pad(right)}="
-
-
-def member_answer(step: Step) -> str:
-    """The target text: least-significant digit first, but division most-significant first."""
-    text = _pad(step.value)
-    return text if step.op == "/" else text[::-1]
-
-
-def parse_member_answer(prompt: str, text: str) -> int | None:
-    """Value of the digits a member's completion opens with; None when they are fewer than WIDTH.
-    Every digit it wrote counts: `0961` to `480/005=` is 961, not 96 (and wrong), and `6901` to
-    `016+080=` is 1096 (least-significant first), while `1110` is 111 (a leading zero)."""
-    digits = re.match(r"\d*", text.strip()).group(0)
-    if len(digits) < WIDTH:
-        return None
-    op = prompt[WIDTH] if len(prompt) > WIDTH else "+"
-    return int(digits if op == "/" else digits[::-1])
-
-
-def parse_final_answer(text: str) -> int | None:
-    """A final answer given as free text (the last integer in it)."""
-    found = re.findall(r"-?\d+", text or "")
-    return int(found[-1]) if found else None

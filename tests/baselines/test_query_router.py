@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
+from r2_pipeline.baselines.query_router import KNNQueryRouter
 from r2_pipeline.reasoning.methods import (
     expand_methods,
     method_kind,
     query_router_threshold,
     router_decoding,
 )
-from r2_pipeline.reasoning.query_router import KNNQueryRouter
 
 QUESTIONS = ["add two small numbers", "add two small values", "multiply three big numbers", "multiply big values"]
 # outcomes[i, m]: member m (cheap, dear) solved training question i

@@ -3,7 +3,7 @@
 import pytest
 
 from r2_pipeline.pool.base import SamplingParams
-from r2_pipeline.reasoning.rewards import (
+from r2_pipeline.rl.rewards import (
     AllocatorEnv,
     Outcome,
     correctness,
@@ -11,7 +11,7 @@ from r2_pipeline.reasoning.rewards import (
     format_reward,
     make_rewards,
 )
-from r2_pipeline.tasks.micro_task import TASK
+from r2_pipeline.tasks.micro.task import TASK
 
 CASES = [
     # outcome,                                   correctness, cost(lambda=0.5), format
@@ -80,7 +80,7 @@ def test_allocator_cost_is_measured_against_the_whole_question(ladder_pool):
 
 def test_rewards_read_conversational_prompts_and_completions():
     """A chat model's GRPO passes message lists (grpo_train); the environment sees the text."""
-    from r2_pipeline.reasoning.rewards import Outcome, make_rewards
+    from r2_pipeline.rl.rewards import Outcome, make_rewards
 
     class Env:
         seen: list = []

@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..paths import from_root
-from . import micro
-from .base import Example
+from ...paths import from_root
+from .. import plan_text
+from ..base import Example
+from . import plans, prompts
 
 
 class MicroTask:
@@ -33,21 +34,24 @@ class MicroTask:
         return example.question
 
     def parse(self, text: str) -> int | None:
-        return micro.parse_final_answer(text)
+        return prompts.parse_final_answer(text)
 
     def grade(self, prediction: Any, example: Example) -> float:
         return float(prediction is not None and int(prediction) == int(example.answer))
 
     # A micro subtask is self-contained once earlier answers are substituted in.
     def subtask_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
-        return micro.member_prompt(subtask)
+        return prompts.member_prompt(subtask)
 
     def parse_subtask(self, prompt: str, text: str) -> int | None:
-        return micro.parse_member_answer(prompt, text)
+        return prompts.parse_member_answer(prompt, text)
+
+    def substitute(self, subtask: str, answers: list[Any]) -> str | None:
+        return plan_text.substitute(subtask, answers)
 
     def exact_subtask(self, subtask: str | None) -> int | None:
         """The exact value of a substituted subtask (what the micro verifier checks against)."""
-        step = micro.parse_expression(subtask) if subtask else None
+        step = plans.parse_expression(subtask) if subtask else None
         try:
             return step.value if step is not None else None
         except ValueError:
@@ -59,21 +63,21 @@ class MicroTask:
     # What the router sees and writes: the same builders serve SFT data, RL rollouts and evaluation.
     def decomposer_prompt(self, question: str) -> str:
         """The question with its numbers tagged `$k=n`; the plan cites them as `$k`."""
-        return f"{micro.tag_quantities(question)}\nSteps:\n"
+        return f"{plans.tag_quantities(question)}\nSteps:\n"
 
     def format_plan(self, subtasks: list[str], question: str | None = None) -> str:
         """The decomposer's target text; with the question, its numbers are cited as `$k`."""
         if question is not None:
-            subtasks = micro.cite_quantities(subtasks, question)
-        return micro.format_decomposition(subtasks)
+            subtasks = plans.cite_quantities(subtasks, question)
+        return plan_text.format_decomposition(subtasks)
 
     def parse_plan(self, text: str, question: str | None = None) -> list[str] | None:
         """Subtasks of a decomposer's text, `$k` citations resolved against the question; None
         when the text is not a plan or cites a number the question does not have."""
-        plan = micro.parse_decomposition(text)
+        plan = plan_text.parse_decomposition(text)
         if plan is None or question is None:
             return plan
-        return micro.resolve_quantities(plan, question)
+        return plans.resolve_quantities(plan, question)
 
     def allocator_prompt(self, question: str, history: list[tuple[str, Any]], subtask: str) -> str:
         """Micro: the subtask with earlier answers substituted, in the members' own format.
@@ -81,7 +85,7 @@ class MicroTask:
         Substitution already carries what earlier subtasks contribute to this one's difficulty;
         the question text adds nothing a micro allocator could use, and would make it 40x longer.
         """
-        return micro.member_prompt(subtask) + ">"
+        return prompts.member_prompt(subtask) + ">"
 
 
 def examples_row(row: dict) -> Example:

@@ -18,7 +18,7 @@ from ..pool.base import SamplingParams, sampling_from
 from ..pool.pool import ModelPool
 from ..tasks.base import Example
 from ..tasks.benchmark import parse_plan
-from ..tasks.micro import format_decomposition
+from ..tasks.plan_text import format_decomposition
 
 INSTRUCTION = (
     "Break the problem into a short numbered list of subtasks, solved in order. A subtask may use "

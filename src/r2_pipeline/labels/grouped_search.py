@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
-from .execute import answer_confidence
+from ..reasoning.execute import answer_confidence
 
 
 @dataclass

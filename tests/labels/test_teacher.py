@@ -3,11 +3,11 @@ verdicts, and the grouped search verified by a reviewer instead of an exact valu
 
 import pytest
 
+from r2_pipeline.labels.grouped_search import SearchItem, grouped_search
+from r2_pipeline.labels.teacher import parse_verdict, propose, review, teacher_prompt
 from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
-from r2_pipeline.reasoning.allocation import SearchItem, grouped_search
-from r2_pipeline.reasoning.teacher import parse_verdict, propose, review, teacher_prompt
 from r2_pipeline.tasks.base import Example, get_task
 from r2_pipeline.tasks.benchmark import parse_plan
 
@@ -99,7 +99,7 @@ def test_grouped_search_verified_by_a_reviewer():
 def test_reviewed_allocator_env_rewards_the_reviewers_verdict():
     """Benchmark allocator phase: the sampled member answers the subtask in context; the reviewer's
     verdict is the correctness; a name outside the pool is a format failure, never run."""
-    from r2_pipeline.reasoning.rewards import ReviewedAllocatorEnv
+    from r2_pipeline.rl.rewards import ReviewedAllocatorEnv
 
     task = get_task("gsm8k")
     small = Scripted(lambda p, seed: "Answer: 5")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from r2_pipeline.pipelines.evaluation.nodes import compare_methods
-from r2_pipeline.stats import (
+from r2_pipeline.reporting.stats import (
     PairedComparison,
     beats,
     mcnemar_exact,
@@ -90,7 +90,7 @@ def test_paired_interval_brackets_the_difference_and_is_reproducible():
 def test_the_bootstrap_in_blocks_is_the_bootstrap_in_one_draw():
     """Blocks bound memory on big benchmarks; drawn from one generator, they give the same
     resamples as a single draw."""
-    from r2_pipeline.stats import _bootstrap
+    from r2_pipeline.reporting.stats import _bootstrap
 
     rng = np.random.default_rng(5)
     diff, ca, cb = rng.random(50) - 0.5, rng.random(50), rng.random(50) + 0.1
@@ -126,7 +126,7 @@ def test_a_baseline_free_on_most_questions_has_an_infinite_upper_ratio():
 
 def test_a_ratio_bound_next_to_an_infinite_resample_is_its_order_statistic():
     """Interpolating between 3 and inf gives nan; the bound is 3, not inf."""
-    from r2_pipeline.stats import ratio_bounds
+    from r2_pipeline.reporting.stats import ratio_bounds
 
     assert ratio_bounds(np.array([1.0, 2.0, 3.0, np.inf, np.inf]), [50, 50]) == (3.0, 3.0)
     assert ratio_bounds(np.array([1.0, 2.0, np.inf, np.inf, np.nan]), [10, 90]) == (pytest.approx(1.3), math.inf)

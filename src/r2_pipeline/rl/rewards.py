@@ -14,8 +14,8 @@ from typing import Any
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
-from .execute import execute, final_value
-from .router import RouterUsage, allocator_rule, validate_member
+from ..reasoning.execute import execute, final_value
+from ..reasoning.router import RouterUsage, allocator_rule, validate_member
 
 
 @dataclass(frozen=True)

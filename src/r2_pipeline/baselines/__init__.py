@@ -1,0 +1,1 @@
+"""Baselines that route without R2's decomposer and allocator."""

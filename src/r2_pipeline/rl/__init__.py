@@ -1,0 +1,1 @@
+"""Reinforcement learning of the router: GRPO environments and rewards looked up by name."""

@@ -1,0 +1,46 @@
+"""The micro world: seeded multi-step arithmetic word problems (`world`), their plans (`plans`), what a
+pool member sees (`prompts`) and the benchmark over the generated splits (`micro.task`, imported apart: it needs the benchmark registry)."""
+
+from ..plan_text import REF, format_decomposition, parse_decomposition, substitute
+from .plans import (
+    EXPR,
+    cite_quantities,
+    evaluate_subtasks,
+    filled_subtasks,
+    parse_expression,
+    quantities,
+    resolve_quantities,
+    tag_quantities,
+)
+from .prompts import (
+    member_answer,
+    member_operands,
+    member_prompt,
+    parse_final_answer,
+    parse_member_answer,
+)
+from .world import (
+    BUCKET_NAMES,
+    BUCKETS,
+    MAX_VALUE,
+    OPS,
+    WIDTH,
+    Problem,
+    Step,
+    apply_op,
+    bucket_ops,
+    reference_subtasks,
+    sample_bucket_step,
+    sample_problem,
+    sample_step,
+    step_bucket,
+)
+
+__all__ = [
+    "BUCKETS", "BUCKET_NAMES", "EXPR", "MAX_VALUE", "OPS", "REF", "WIDTH", "Problem",
+    "Step", "apply_op", "bucket_ops", "cite_quantities", "evaluate_subtasks", "filled_subtasks",
+    "format_decomposition", "member_answer", "member_operands", "member_prompt", "parse_decomposition",
+    "parse_expression", "parse_final_answer", "parse_member_answer", "quantities", "reference_subtasks",
+    "resolve_quantities", "sample_bucket_step", "sample_problem", "sample_step", "step_bucket", "substitute",
+    "tag_quantities",
+]
