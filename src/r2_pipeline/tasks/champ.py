@@ -11,13 +11,26 @@ from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.grading import extract_math_answer, math_equal, same_text
+from r2_pipeline.tasks.grading import (
+    TEXT_CMD,
+    answer_after_marker,
+    last_boxed,
+    last_number,
+    math_equal,
+    same_text,
+)
 from r2_pipeline.tasks.loading import package_file
 
 WORD = re.compile(r"[A-Za-z]{2,}[.,;:]?")
 ASIDE = re.compile(r"\s+\((?=[A-Za-z]{2,}|[a-z]\.[a-z]\.)[^()]*\)")  # prose: "(i.e., ...)", "(none of them)"
 ASIDE_OPEN = re.compile(r"\((?:[A-Za-z]{2,}|[a-z]\.[a-z]\.)")  # '(i.e.,' '(for' left by a nested aside
 CONJUNCTIONS = {"and", "or"}
+PLUS_MINUS = re.compile(r"±|\\pm(?![A-Za-z])")
+MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+# 'The limit exists and is equal to 1/2': the last verb that states a value, and the value after it
+STATED = re.compile(r"^(?P<lead>.*)\b(?:is equal to|equals|is|are)\s+(?P<value>.+)$", re.I | re.S)
+NOT_A_STATEMENT = re.compile(r"\b(?:not|no|never|yes)\b|n't", re.I)
+VERDICT = re.compile(r"^(?:\\(?:boxed|text|textbf|mathrm)\{|[^A-Za-z\\])*(yes|no)\b", re.I)
 
 
 class CHAMP(BenchmarkTask):
@@ -41,12 +54,99 @@ class CHAMP(BenchmarkTask):
         return Example(str(row.get("identifier", f"champ-{index}")), question, answer, meta)
 
     def parse(self, text: str) -> str | None:
-        return extract_math_answer(text)
+        """\\boxed{} first, then an answer marker, then the last `$...$` span ('Hence $x = \\pm 1$.'
+        is `x = \\pm 1`, where the last number would be `1`), then a reply that is one line of math
+        as a whole (`\\frac{1}{2}`), then the last number."""
+        return (last_boxed(text) or answer_after_marker(text) or last_math_span(text)
+                or math_line(text) or last_number(text))
 
     def grade(self, prediction: Any, example: Example) -> float:
-        golds = example.meta.get("golds") or [example.answer]
-        return float(any(same_text(prediction, gold) if nested_aside(gold) or plain_notation(gold)
-                         else math_equal(prediction, gold) for gold in golds))
+        """1.0 when any form of the prediction equals any gold variant, 0.0 otherwise (and when the
+        prediction answers 'No' to a 'Yes' gold or the reverse, whatever math follows)."""
+        if prediction is None or swaps_verdict(str(prediction), example.answer):
+            return 0.0
+        golds = example.meta.get("golds") or answer_variants(example.answer)
+        return float(any(_equal(form, gold) for form in answer_forms(str(prediction)) for gold in golds))
+
+
+def _equal(prediction: str, gold: str) -> bool:
+    prediction, gold = PLUS_MINUS.sub(r"\\pm ", prediction), PLUS_MINUS.sub(r"\\pm ", gold)
+    if nested_aside(gold) or plain_notation(gold):
+        return same_text(prediction, gold)
+    return math_equal(prediction, gold)
+
+
+def answer_forms(text: str) -> list[str]:
+    """A prediction, the value it states ('The limit is $\\frac{1}{2}$' -> `\\frac{1}{2}`), and each
+    with its ± written out (`expand_plus_minus`)."""
+    forms = [text]
+    if (value := stated_value(text)) and value not in forms:
+        forms.append(value)
+    return forms + [e for f in forms if (e := expand_plus_minus(f)) and e not in forms]
+
+
+def last_math_span(text: str | None) -> str | None:
+    """The inside of the last `$...$`, `$$...$$`, `\\(...\\)` or `\\[...\\]` in the text."""
+    spans = MATH_SPAN.findall(text or "")
+    return next((s.strip() for s in spans[-1] if s.strip()), None) if spans else None
+
+
+def math_line(text: str | None) -> str | None:
+    """The reply itself when it is one line with no prose word in it."""
+    line = (text or "").strip().rstrip(".")
+    return line if line and "\n" not in line and is_math(line) else None
+
+
+def swaps_verdict(prediction: str, gold: str) -> bool:
+    """The gold opens with Yes (No) and the prediction with No (Yes)."""
+    said, meant = VERDICT.match(prediction.strip()), VERDICT.match(gold.strip())
+    return bool(said and meant) and said.group(1).lower() != meant.group(1).lower()
+
+
+def is_math(text: str) -> bool:
+    """No prose word in the text ('and', 'the', '(i.e.,'), once `\\text{}` and `$` are set aside."""
+    tokens = TEXT_CMD.sub(r" \1 ", text).replace("$", " ").split()
+    return bool(tokens) and not any(WORD.fullmatch(t) or ASIDE_OPEN.match(t) for t in tokens)
+
+
+def stated_value(text: str) -> str | None:
+    """The math a sentence states something is: 'The limit exists and is equal to 1/2' -> '1/2',
+    'The only possible value for the limit is sqrt(a)' -> 'sqrt(a)'. None when words lead to no
+    verb, when the lead negates or opens with Yes/No ('The limit is not 2', 'Yes, and the
+    sequence is ...'), or when prose follows ('0 is the only possible value')."""
+    match = STATED.match(TEXT_CMD.sub(r"\1", text).strip().rstrip("."))
+    if not match or not any(WORD.fullmatch(t) for t in match["lead"].replace("$", " ").split()):
+        return None
+    value = match["value"].strip()
+    if NOT_A_STATEMENT.search(match["lead"]) or not is_math(value):
+        return None
+    return value.strip("$").strip() or None
+
+
+def expand_plus_minus(text: str) -> str | None:
+    """'a(1±sqrt(2)), a(1±sqrt(5))/2' -> 'a(1+sqrt(2)), a(1-sqrt(2)), a(1+sqrt(5))/2,
+    a(1-sqrt(5))/2': math-verify reads ± (or \\pm) only outside brackets. None for prose, for text
+    without ±, and for an item with two (whose signs may or may not go together)."""
+    if not PLUS_MINUS.search(text) or not is_math(text):
+        return None
+    items = []
+    for item in _top_level_items(text.strip().strip("$")):
+        signs = len(PLUS_MINUS.findall(item))
+        if signs > 1:
+            return None
+        items += [PLUS_MINUS.sub(sign, item, count=1) for sign in "+-"] if signs else [item]
+    return ", ".join(items)
+
+
+def _top_level_items(text: str) -> list[str]:
+    """The comma-separated items of a list, commas inside brackets or braces left alone."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += 1 if char in "([{" else -1 if char in ")]}" else 0
+        if char == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    return [*items, text[start:].strip()]
 
 
 def answer_variants(answer: str) -> list[str]:
@@ -67,10 +167,11 @@ def answer_variants(answer: str) -> list[str]:
                 head = [] if listed else head
                 break
             head.append(token)
-        for variant in (alt, " ".join(head).rstrip(",")):
+        for variant in (alt, " ".join(head).rstrip(","), stated_value(alt)):
             if variant and variant not in variants:
                 variants.append(variant)
-    return variants + [latex_notation(v) for v in variants if plain_notation(v)]
+    variants += [latex_notation(v) for v in variants if plain_notation(v)]
+    return variants + [e for v in variants if (e := expand_plus_minus(v)) and e not in variants]
 
 
 PLAIN_BIG = re.compile(r"\b(sum|prod)_\(")
