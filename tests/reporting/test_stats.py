@@ -235,7 +235,7 @@ def test_compare_runs_pairs_a_method_across_two_runs():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "benchmarks" / "compare_runs.py"
+    path = Path(__file__).parents[2] / "benchmarks" / "compare_runs.py"
     spec = importlib.util.spec_from_file_location("compare_runs", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
