@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import binomtest
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -22,11 +23,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be within 0..{n}, got {successes}")
-    z, p = _z(confidence), successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # exact at the ends: all wrong has 0 as its lower bound, all right 1 as its upper one
-    return (0.0 if successes == 0 else centre - half), (1.0 if successes == n else centre + half)
+    # scipy's is exact at the ends: all wrong has 0 as its lower bound, all right 1 as its upper one
+    interval = binomtest(successes, n).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def score_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
@@ -49,12 +48,10 @@ def _z(confidence: float) -> float:
 def mcnemar_exact(a_better: int, b_better: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs: questions only A got right (A
     scored higher) and questions only B got right. Questions both got right, or both wrong, say
-    nothing about which method is better."""
+    nothing about which method is better. It is the two-sided exact binomial test of 1/2 on them;
+    with none, there is no evidence either way (p = 1)."""
     n = a_better + b_better
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(a_better, b_better) + 1))
-    return min(1.0, 2 * tail / 2**n)
+    return float(binomtest(a_better, n).pvalue) if n else 1.0
 
 
 @dataclass
