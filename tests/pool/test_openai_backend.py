@@ -11,6 +11,7 @@ import time
 
 import pandas as pd
 import pytest
+from aiolimiter import AsyncLimiter
 
 from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.cache import CallCache
@@ -25,7 +26,7 @@ from r2_pipeline.pool.openai_backend import (
 )
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import Price, PriceTable
-from r2_pipeline.pool.ratelimit import RateLimiter, TokenBucket, bucket_for, token_bucket_for
+from r2_pipeline.pool.ratelimit import RateLimiter, requests_limiter, tokens_limiter
 from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
@@ -107,7 +108,7 @@ def test_request_params_send_sampling_fields_only_when_sampling():
 def test_top_logprobs_are_read_from_both_response_styles():
     from types import SimpleNamespace as NS
 
-    from r2_pipeline.pool.openai_backend import _choice_top_logprobs
+    from r2_pipeline.pool.openai_wire import _choice_top_logprobs
 
     alt = [NS(token="t", logprob=0.0)], [NS(token="3", logprob=-0.5), NS(token="5", logprob=-1.0)]
     chat = NS(logprobs=NS(content=[NS(token="t", logprob=0.0, top_logprobs=alt[0]),
@@ -133,41 +134,63 @@ def test_retry_after_seconds(headers, expected):
     assert retry_after_seconds(headers) == expected
 
 
-def test_token_bucket_paces_after_the_burst():
-    now = [0.0]
-    bucket = TokenBucket(rate_per_s=2.0, burst=2, clock=lambda: now[0])
-    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
-    now[0] = 10.0  # a long idle refills only up to the burst
-    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.5]
-    assert bucket_for(None, 8) is None
-    assert bucket_for(120, 8).burst == 8
+def test_request_limiter_bursts_within_the_in_flight_cap():
+    """A per-minute request limit lets at most `max_concurrency` (or the minute's count) start at once,
+    then one start every 60/rpm seconds."""
+    assert requests_limiter(None, 8) is None
+    limiter = requests_limiter(120, 8)
+    assert (limiter.max_rate, limiter.time_period / limiter.max_rate) == (8, 0.5)
+    slow = requests_limiter(0.5, 8)  # one request every two minutes
+    assert (slow.max_rate, slow.time_period) == (1, 120.0)
 
 
-def test_token_bucket_takes_amounts_and_refuses_more_than_its_burst():
-    now = [0.0]
-    bucket = TokenBucket(rate_per_s=100.0, burst=300, clock=lambda: now[0])
-    assert [bucket.reserve(200), bucket.reserve(100), bucket.reserve(50)] == [0.0, 0.0, 0.5]
-    with pytest.raises(ValueError, match="cannot reserve 301 at once from a bucket of 300"):
-        bucket.reserve(301)
+def test_token_limiter_holds_a_minute_and_refuses_more():
     # as OpenAI's cookbook parallel processor: a full minute's tokens, refilled continuously
-    assert token_bucket_for(None) is None
-    assert (token_bucket_for(30_000).burst, token_bucket_for(30_000).rate) == (30_000, 500.0)
+    assert tokens_limiter(None) is None
+    limiter = tokens_limiter(30_000)
+    assert (limiter.max_rate, limiter.time_period) == (30_000, 60.0)
+    with pytest.raises(ValueError, match="maximum capacity"):
+        asyncio.run(limiter.acquire(30_001))
 
 
-def test_rate_limiter_paces_request_starts_by_their_tokens():
+def rate_limited_starts(limiter: AsyncLimiter, tokens: list[int]) -> list[float]:
     async def starts() -> list[float]:
-        limiter = RateLimiter(8, tokens=TokenBucket(rate_per_s=100.0, burst=10))
+        slots = RateLimiter(8, tokens=limiter)
         begun = time.monotonic()
         times = []
-        for tokens in (10, 10, 5):
-            async with limiter.slot(tokens):
+        for amount in tokens:
+            async with slots.slot(amount):
                 times.append(time.monotonic() - begun)
         return times
 
-    first, second, third = asyncio.run(starts())
+    return asyncio.run(starts())
+
+
+def test_rate_limiter_paces_request_starts_by_their_tokens():
+    first, second, third = rate_limited_starts(AsyncLimiter(10, time_period=0.1), [10, 10, 5])
     # the second waits for 10 tokens at 100 a second, the third for 5 more: lower bounds only, since
     # a busy machine may start any of them late
     assert second - first >= 0.09 and third >= 0.14
+
+
+def test_a_closed_batch_stops_waiting_for_its_budget():
+    """A request waiting for tokens when the batch fails is not sent, and takes none of them."""
+    from r2_pipeline.pool.ratelimit import BatchStopped
+
+    async def close_while_waiting() -> bool:
+        tokens = AsyncLimiter(10, time_period=60)
+        slots = RateLimiter(2, tokens=tokens)
+        async with slots.slot(10):
+            pass
+        asyncio.get_running_loop().call_later(0.05, slots.close)
+        with pytest.raises(BatchStopped):
+            async with slots.slot(5):  # would wait 30 s for 5 tokens
+                pass
+        return tokens.has_capacity(0)  # still the first request's 10 tokens at most, not 15
+
+    begun = time.monotonic()
+    assert asyncio.run(asyncio.wait_for(close_while_waiting(), 5))
+    assert time.monotonic() - begun < 1.0
 
 
 def test_request_tokens_count_the_prompt_and_max_new_tokens(make_backend, tiny_model_dir):
@@ -290,6 +313,16 @@ def test_requests_per_minute_spaces_request_starts(make_backend, proxy):
     make_backend(max_concurrency=1, requests_per_minute=600).generate(PROMPTS[:4], SAMPLING)
     gaps = [b - a for a, b in zip(proxy.starts, proxy.starts[1:])]
     assert min(gaps) >= 0.09  # 600/min is one start per 0.1 s
+
+
+def test_request_budget_spans_batches(make_backend, proxy):
+    """The per-minute limiter outlives a batch: two one-prompt batches in a row are paced as one
+    (a fresh budget would send the second at once)."""
+    backend = make_backend(max_concurrency=1, requests_per_minute=120)
+    backend.generate(PROMPTS[:1], SAMPLING)
+    backend.generate(PROMPTS[1:2], SAMPLING)
+    first, second = proxy.starts
+    assert second - first >= 0.45  # 120/min is one start per 0.5 s
 
 
 def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_server, tmp_path):
