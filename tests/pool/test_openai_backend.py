@@ -409,11 +409,22 @@ def test_transient_faults_are_retried(make_backend, proxy, direct, fault):
 
 def test_a_servers_wait_is_kept_within_reason():
     """Retry-After 0 would spend every retry at once; an hour (a daily quota) would stall the batch."""
-    backend = OpenAIBackend("http://h:1/v1", "m", backoff_s=1.0, max_backoff_s=60.0)
-    assert backend._delay(0, 3.0) == 3.0
-    assert 0.5 <= backend._delay(0, 0.0) <= 1.0 and 2.0 <= backend._delay(2, 0.0) <= 4.0
-    assert 30.0 <= backend._delay(9, 3600.0) <= 60.0
-    assert 0.5 <= backend._delay(0, None) <= 1.0
+    from tenacity import RetryCallState
+
+    from r2_pipeline.pool.retry import Transient, backoff
+
+    wait = backoff(backoff_s=1.0, max_backoff_s=60.0)
+
+    def delay(retry: int, retry_after: float | None) -> float:
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = retry + 1
+        state.set_exception((Transient, Transient("HTTP 429", retry_after), None))
+        return wait(state)
+
+    assert delay(0, 3.0) == 3.0
+    assert 0.5 <= delay(0, 0.0) <= 1.0 and 2.0 <= delay(2, 0.0) <= 4.0
+    assert 30.0 <= delay(9, 3600.0) <= 60.0
+    assert 0.5 <= delay(0, None) <= 1.0
 
 
 def test_retries_give_up_with_a_clear_error(make_backend, proxy):

@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .base import Completion, SamplingParams
 from .loop import run_sync
 from .openai_wire import endpoint_fingerprint, redact, request_params, to_completion
 from .ratelimit import BatchStopped, RateLimiter, requests_limiter, tokens_limiter
-from .retry import Transient, retry_after_seconds
+from .retry import Transient, backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -187,23 +187,35 @@ class OpenAIBackend:
         tokens: int = 0,
     ) -> Completion:
         """`tokens`: what each attempt counts against `tokens_per_minute` (`request_tokens`)."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                async with limiter.slot(tokens):
-                    return await self._call(client, prompt, sampling)
-            except Transient as exc:
-                if attempt == self.max_retries:
-                    raise EndpointError(
-                        f"{self._where()}: gave up after {attempt + 1} attempts; last: {exc.reason}"
-                    ) from None
-                delay = self._delay(attempt, exc.retry_after)
-                if exc.retry_after is not None:  # the server is limiting us: every request waits
-                    limiter.pause(delay)
-                logger.warning(
-                    "%s: %s; retry %d in %.2fs", self._where(), exc.reason, attempt + 1, delay
-                )
-                await limiter.sleep(delay)
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Completion:
+            async with limiter.slot(tokens):
+                return await self._call(client, prompt, sampling)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception()
+            if exc.retry_after is not None:  # the server is limiting us: every request waits
+                limiter.pause(state.upcoming_sleep)
+            logger.warning("%s: %s; retry %d in %.2fs", self._where(), exc.reason,
+                           state.attempt_number, state.upcoming_sleep)
+
+        def give_up(state: RetryCallState) -> None:
+            if limiter.closed:  # the batch failed elsewhere: its error tells
+                raise BatchStopped
+            raise EndpointError(
+                f"{self._where()}: gave up after {state.attempt_number} attempts; "
+                f"last: {state.outcome.exception().reason}"
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Transient),
+            stop=stop_after_attempt(self.max_retries + 1) | (lambda _: limiter.closed),
+            wait=backoff(self.backoff_s, self.max_backoff_s),
+            sleep=limiter.sleep,
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+        )
+        return await retrying(attempt)
 
     def request_tokens(self, prompt: str, sampling: SamplingParams) -> int:
         """What one request counts against `tokens_per_minute`, as OpenAI counts it: the prompt's
@@ -230,15 +242,6 @@ class OpenAIBackend:
                 "the endpoint would refuse it every time. Lower max_new_tokens or raise the limit"
             )
         return tokens
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's own wait when it is positive and at most `max_backoff_s`; else the jittered
-        exponential backoff: `Retry-After: 0` would spend every retry at once, and a daily quota's
-        hour would stall the whole batch (it then gives up after `max_retries`, cached answers kept)."""
-        if retry_after is not None and 0 < retry_after <= self.max_backoff_s:
-            return retry_after
-        # jitter spreads the retries of a batch that failed together
-        return min(self.max_backoff_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
 
     async def _call(
         self, client: openai.AsyncOpenAI, prompt: str, sampling: SamplingParams
