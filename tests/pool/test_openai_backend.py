@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 
@@ -315,16 +316,6 @@ def test_requests_per_minute_spaces_request_starts(make_backend, proxy):
     assert min(gaps) >= 0.09  # 600/min is one start per 0.1 s
 
 
-def test_request_budget_spans_batches(make_backend, proxy):
-    """The per-minute limiter outlives a batch: two one-prompt batches in a row are paced as one
-    (a fresh budget would send the second at once)."""
-    backend = make_backend(max_concurrency=1, requests_per_minute=120)
-    backend.generate(PROMPTS[:1], SAMPLING)
-    backend.generate(PROMPTS[1:2], SAMPLING)
-    first, second = proxy.starts
-    assert second - first >= 0.45  # 120/min is one start per 0.5 s
-
-
 def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_server, tmp_path):
     first = ModelPool({"tiny": make_backend()}, prices(), CallCache(tmp_path / "calls.sqlite"))
     before = live_server.requests_logged()
@@ -340,38 +331,77 @@ def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_serve
     assert second.ledger.calls["tiny"] == len(PROMPTS)
 
 
-def test_killed_server_resumes_without_resending_answered_prompts(
-    make_backend, proxy, live_server, direct, tmp_path
+@pytest.mark.server
+def test_a_killed_server_stops_the_batch_at_once_and_a_rerun_sends_only_the_rest(
+    make_backend, proxy, live_server, direct, tmp_path, caplog
 ):
-    prompts = [f"{p} {i}" for i, p in enumerate(PROMPTS + PROMPTS)]
+    """SIGKILL mid-run: the breaker ends the batch within seconds with one error, after sending the
+    dead server hardly anything more; once it is back, a rerun sends exactly the unanswered prompts."""
+    caplog.set_level(logging.DEBUG, logger="r2_pipeline")
+    prompts = [f"{p} {i}" for i in range(6) for p in PROMPTS]
+    at_kill: dict[str, float] = {}
 
     def kill_after_some_answers():
-        while len(proxy.answered) < 4:
-            time.sleep(0.01)
+        while len(proxy.answered) < 8:
+            time.sleep(0.005)
+        # counted before the kill, so requests sent meanwhile count as sent after it
+        at_kill.update(posts=len(proxy.posts()), in_flight=proxy.in_flight, time=time.monotonic())
         live_server.kill()
 
     killer = threading.Thread(target=kill_after_some_answers)
-    killer.start()
-    pool = ModelPool(
-        {"tiny": make_backend(max_concurrency=2, max_retries=1)},
-        prices(),
-        CallCache(tmp_path / "c.sqlite"),
-    )
-    with pytest.raises(EndpointError, match="gave up"):
-        pool.generate("tiny", prompts, SAMPLING)
-    killer.join()
-    answered = set(proxy.answered)
-    assert 4 <= len(answered) < len(prompts)
-
-    live_server.start()
+    backend = make_backend(max_concurrency=4)
+    pool = ModelPool({"tiny": backend}, prices(), CallCache(tmp_path / "c.sqlite"))
+    try:
+        killer.start()
+        with pytest.raises(EndpointUnreachable) as err:
+            pool.generate("tiny", prompts, SAMPLING)
+        stopped_in = time.monotonic() - at_kill["time"]
+        killer.join()
+        sent_after = len(proxy.posts()) - at_kill["posts"]
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        measured = (f"stopped {stopped_in:.2f}s after the kill, {sent_after} requests sent after it "
+                    f"({at_kill['in_flight']:.0f} in flight then), {len(warnings)} warnings")
+        assert stopped_in < 5.0, measured
+        assert sent_after <= at_kill["in_flight"] + backend.breaker_failures, measured
+        assert len(warnings) < 10, measured
+        answered = set(proxy.answered)
+        assert 8 <= len(answered) < len(prompts)
+        message = str(err.value)
+        assert "'tiny'" in message and proxy.url in message and "APIConnectionError" in message
+        assert f"{len(prompts) - len(answered)} of {len(prompts)} prompts are unanswered" in message
+    finally:
+        live_server.ensure_up()
     proxy.reset()
-    resumed = ModelPool(
-        {"tiny": make_backend(max_concurrency=2)}, prices(), CallCache(tmp_path / "c.sqlite")
-    )
+    resumed = ModelPool({"tiny": make_backend()}, prices(), CallCache(tmp_path / "c.sqlite"))
     out = resumed.generate("tiny", prompts, SAMPLING)
-    assert not answered & set(proxy.prompts_sent())
     assert sorted(proxy.prompts_sent()) == sorted(set(prompts) - answered)
     assert as_tuples(out) == as_tuples(direct.generate(prompts, SAMPLING))
+
+
+@pytest.mark.server
+def test_a_429_storm_with_retry_after_is_waited_out(make_backend, proxy, direct, caplog):
+    """Throttling is a busy server, not a dead one: a run of 429s with Retry-After never opens the
+    breaker (here set to open at the second connection failure), the answers are the same, and the
+    retries are counted in a line or two, not one line each."""
+    caplog.set_level(logging.DEBUG, logger="r2_pipeline")
+    proxy.faults.extend([{"status": 429, "headers": {"retry-after-ms": "50"}}] * 12)
+    out = make_backend(max_concurrency=4, breaker_failures=2).generate(PROMPTS, SAMPLING)
+    assert as_tuples(out) == as_tuples(direct.generate(PROMPTS, SAMPLING))
+    assert len(proxy.posts()) == len(PROMPTS) + 12
+    summaries = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and "retr" in r.getMessage()]
+    assert 1 <= len(summaries) <= 2
+    assert sum(int(re.search(r"HTTP 429 x(\d+)", m).group(1)) for m in summaries) == 12
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= 2
+
+
+def test_request_budget_spans_batches(make_backend, proxy):
+    """The per-minute limiter outlives a batch: two one-prompt batches in a row are paced as one
+    (a fresh budget would send the second at once)."""
+    backend = make_backend(max_concurrency=1, requests_per_minute=120)
+    backend.generate(PROMPTS[:1], SAMPLING)
+    backend.generate(PROMPTS[1:2], SAMPLING)
+    first, second = proxy.starts
+    assert second - first >= 0.45  # 120/min is one start per 0.5 s
 
 
 @pytest.mark.parametrize(
@@ -561,3 +591,4 @@ def test_redact_hides_keys_without_garbling(text, secrets, expected):
     from r2_pipeline.pool.openai_backend import redact
 
     assert redact(text, *secrets) == expected
+

@@ -1,7 +1,8 @@
 """Any OpenAI-compatible endpoint (a vLLM server, an API provider, a local server) as a pool member.
 
 One request per prompt, sent concurrently under the member's limits, retried on transient failures;
-every answer is handed to `on_result` as it arrives so the pool can cache it before the batch ends.
+every answer is handed to `on_result` as it arrives so the pool can cache it before the batch ends. A
+dead endpoint opens the batch's circuit breaker: one error, nothing more sent.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .base import Completion, SamplingParams
+from .breaker import Breaker
 from .loop import run_sync
 from .openai_wire import endpoint_fingerprint, redact, request_params, to_completion
 from .ratelimit import BatchStopped, RateLimiter, requests_limiter, tokens_limiter
-from .retry import Transient, backoff, retry_after_seconds
+from .retry import RetryLog, Transient, backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ class EndpointUnreachable(EndpointError):
     """Nothing answered at the endpoint's address."""
 
 
-async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> None:
-    """Run all; the first error closes the batch (no new requests, those in flight finish), then raises."""
+async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> list[BaseException]:
+    """Run all; the first error closes the batch (no new requests, those in flight finish). Returns
+    the errors, less the requests stopped by the closing."""
 
     async def guarded(coro: Awaitable[None]) -> None:
         try:
@@ -50,11 +53,7 @@ async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> None:
             raise
 
     outcomes = await asyncio.gather(*(guarded(c) for c in coros), return_exceptions=True)
-    errors = [
-        o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, BatchStopped)
-    ]
-    if errors:
-        raise errors[0]
+    return [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, BatchStopped)]
 
 
 class OpenAIBackend:
@@ -80,9 +79,29 @@ class OpenAIBackend:
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
+        breaker_failures: int = 8,
+        breaker_window_s: float = 10.0,
     ):
+        """Retries: a request that fails transiently (a dropped or refused connection, a timeout,
+        HTTP 408/409/429/5xx, a malformed response) is tried again up to `max_retries` times, after
+        the server's Retry-After when it is positive and at most `max_backoff_s`, else after half to
+        all of min(`max_backoff_s`, `backoff_s` * 2**retry) seconds. A Retry-After holds back the
+        whole batch; a request waiting to retry gives its slot to another.
+
+        Circuit breaker: `breaker_failures` connection failures in a row (refused, reset, DNS,
+        timeouts), all within `breaker_window_s` seconds, mean the endpoint is gone: the batch stops
+        sending, retries waiting stop, and one EndpointUnreachable names the member, its URL, the
+        failure and how many prompts are unanswered. Any answer from the server, a 429 or a 503
+        included, starts the count again: a busy server is not a dead one. The defaults stop at once
+        on a killed local server (it refuses every connection in milliseconds) while a request that
+        times out now and then, between answers, never opens it.
+        """
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if isinstance(breaker_failures, bool) or not isinstance(breaker_failures, int) or breaker_failures < 1:
+            raise ValueError(f"breaker_failures must be a positive integer, got {breaker_failures!r}")
+        if not breaker_window_s > 0:
+            raise ValueError(f"breaker_window_s must be a positive number of seconds, got {breaker_window_s!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.style = style
@@ -94,12 +113,15 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.breaker_failures = breaker_failures
+        self.breaker_window_s = breaker_window_s
         self.extra_body = dict(extra_body) if extra_body else None
         self.tokenizer_path = tokenizer_path
         self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body, weights)
         self._requests = requests_limiter(requests_per_minute, max_concurrency)
         self.tokens_per_minute = tokens_per_minute
         self._tokens = tokens_limiter(tokens_per_minute)
+        self._retry_log = RetryLog(self._where())
         self._tokenizer: Any = None
         self._warned_estimate = False
 
@@ -167,21 +189,37 @@ class OpenAIBackend:
     ) -> list[Completion]:
         tokens = self._request_tokens(prompts, sampling)
         limiter = RateLimiter(self.max_concurrency, self._requests, tokens=self._tokens)
+        breaker = Breaker(self.breaker_failures, self.breaker_window_s, on_open=limiter.close)
         results: list[Completion | None] = [None] * len(prompts)
 
         async def one(i: int, client: openai.AsyncOpenAI) -> None:
-            results[i] = await self._call_with_retries(client, limiter, prompts[i], sampling, tokens[i])
+            results[i] = await self._call_with_retries(
+                client, limiter, breaker, prompts[i], sampling, tokens[i]
+            )
             if on_result is not None:
                 on_result(i, results[i])
 
-        async with self._client() as client:
-            await run_batch([one(i, client) for i in range(len(prompts))], limiter)
+        try:
+            async with self._client() as client:
+                errors = await run_batch([one(i, client) for i in range(len(prompts))], limiter)
+        finally:
+            self._retry_log.flush()
+        if breaker.is_open:
+            raise EndpointUnreachable(
+                f"{self._where()}: the endpoint stopped answering: {breaker.describe()}. Nothing more "
+                f"was sent; {results.count(None)} of {len(prompts)} prompts are unanswered (answers "
+                "received were passed on as they came: with the call cache, a rerun sends only the "
+                "unanswered ones). Is the server up?"
+            )
+        if errors:
+            raise errors[0]
         return results  # type: ignore[return-value]
 
     async def _call_with_retries(
         self,
         client: openai.AsyncOpenAI,
         limiter: RateLimiter,
+        breaker: Breaker,
         prompt: str,
         sampling: SamplingParams,
         tokens: int = 0,
@@ -190,17 +228,25 @@ class OpenAIBackend:
 
         async def attempt() -> Completion:
             async with limiter.slot(tokens):
-                return await self._call(client, prompt, sampling)
+                try:
+                    completion = await self._call(client, prompt, sampling)
+                except Transient as exc:
+                    if exc.connection:
+                        breaker.failed(exc.reason)
+                    else:
+                        breaker.answered()
+                    raise
+                breaker.answered()
+                return completion
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception()
             if exc.retry_after is not None:  # the server is limiting us: every request waits
                 limiter.pause(state.upcoming_sleep)
-            logger.warning("%s: %s; retry %d in %.2fs", self._where(), exc.reason,
-                           state.attempt_number, state.upcoming_sleep)
+            self._retry_log.note(exc.reason, state.attempt_number, state.upcoming_sleep)
 
         def give_up(state: RetryCallState) -> None:
-            if limiter.closed:  # the batch failed elsewhere: its error tells
+            if limiter.closed:  # the batch failed elsewhere or the breaker opened: its error tells
                 raise BatchStopped
             raise EndpointError(
                 f"{self._where()}: gave up after {state.attempt_number} attempts; "
@@ -251,7 +297,7 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except openai.APIConnectionError as exc:  # timeouts, refused and dropped connections
-            raise Transient(type(exc).__name__) from None
+            raise Transient(type(exc).__name__, connection=True) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise Transient(f"malformed response ({type(exc).__name__})") from None
         return to_completion(response, prompt, sampling, self.style, self._count)

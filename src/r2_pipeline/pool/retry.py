@@ -1,22 +1,33 @@
-"""Retrying endpoint requests: which failures are worth another attempt, and how long to wait (the
-server's Retry-After, else exponential backoff with jitter, by tenacity)."""
+"""Retrying endpoint requests: which failures are worth another attempt, how long to wait (the
+server's Retry-After, else exponential backoff with jitter, by tenacity), and a log that sums a burst
+of retries up in one line every few seconds instead of one line per request."""
 
 from __future__ import annotations
 
 import email.utils
+import logging
+import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from tenacity import RetryCallState, wait_exponential, wait_random_exponential
 
+logger = logging.getLogger(__name__)
+
+WARN_EVERY_S = 5.0
+
 
 class Transient(Exception):
-    """A failure worth retrying; `retry_after` is the server's own wait, when it gave one."""
+    """A failure worth retrying. `retry_after`: the server's own wait, when it gave one.
+    `connection`: nothing answered (refused, reset, DNS, timeout), which counts toward the breaker;
+    a server that answers, even 429 or 503, is busy, not dead."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, connection: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.connection = connection
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -53,3 +64,42 @@ def backoff(backoff_s: float, max_backoff_s: float) -> Callable[[RetryCallState]
         return jittered(state)
 
     return wait
+
+
+class RetryLog:
+    """One member's retries: each at DEBUG, and a WARNING that counts them at most once every
+    `every_s` seconds. A dead or throttling server fails many requests at once; a line per retry
+    would bury the one error that ends the run."""
+
+    def __init__(self, where: str, every_s: float = WARN_EVERY_S, clock: Callable[[], float] = time.monotonic):
+        self.where = where
+        self.every_s = every_s
+        self.clock = clock
+        self.counts: Counter[str] = Counter()
+        self._since = 0.0
+        self._warned_at = -math.inf
+
+    def note(self, reason: str, attempt: int, delay: float) -> None:
+        logger.debug("%s: %s; retry %d in %.2fs", self.where, reason, attempt, delay)
+        if not self.counts:
+            self._since = self.clock()
+        self.counts[reason] += 1
+        if self._due():
+            self.flush()
+
+    def flush(self) -> None:
+        """Log the retries not yet counted: at WARNING when the last warning is old enough, else at
+        INFO (a batch that ends calls this, so no retry goes unreported)."""
+        if not self.counts:
+            return
+        level = logging.WARNING if self._due() else logging.INFO
+        total = sum(self.counts.values())
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in self.counts.most_common())
+        logger.log(level, "%s: %d %s in %.1fs (%s); each at DEBUG", self.where, total,
+                   "retry" if total == 1 else "retries", self.clock() - self._since, reasons)
+        self.counts.clear()
+        if level == logging.WARNING:
+            self._warned_at = self.clock()
+
+    def _due(self) -> bool:
+        return self.clock() - self._warned_at >= self.every_s
