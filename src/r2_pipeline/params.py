@@ -47,7 +47,8 @@ class MemberParams(BaseModel):
         base_url = extra.get("base_url")
         if base_url is not None and not str(base_url).startswith(("http://", "https://")):
             raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
-        for key in ("batch_size", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s"):
+        for key in ("batch_size", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s",
+                    "breaker_failures", "breaker_window_s"):
             if key in extra and extra[key] is not None and not (_number(extra[key]) and extra[key] > 0):
                 raise ValueError(f"{key} = {extra[key]!r} must be a positive number")
         for key in ("max_retries", "backoff_s", "max_backoff_s"):

@@ -99,6 +99,10 @@ class TransformersServer:
             time.sleep(0.2)
         raise RuntimeError("transformers serve did not come up in time")
 
+    def ensure_up(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -113,7 +117,10 @@ class FaultProxy:
     """An aiohttp reverse proxy on 127.0.0.1 in a background thread.
 
     `faults` is a queue: each POST takes the next entry, if any, and answers with it instead of (or,
-    for `delay`, before) forwarding: {"status", "headers", "body"}, {"text"}, {"drop"}, {"delay"}. `answered` lists the prompts the real server answered.
+    for `delay`, before) forwarding: {"status", "headers", "body"}, {"text"}, {"drop"}, {"delay"}.
+    `answered` lists the prompts the real server answered. When the server is down the proxy drops
+    the client's connection, so the client sees what it would see without the proxy (a 502 would
+    say that something still answers).
     """
 
     def __init__(self, upstream: str):
@@ -216,7 +223,8 @@ class FaultProxy:
             ) as up:
                 data, status = await up.read(), up.status
         except ClientError:
-            return web.json_response({"error": "upstream down"}, status=502)
+            request.transport.close()
+            return web.Response(status=500)
         if status == 200 and record["method"] == "POST":
             self.answered.append(_prompt_of(record["json"]))
             data = self._maybe_strip_usage(data)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 
 import pandas as pd
 import pytest
+from aiolimiter import AsyncLimiter
 
 from r2_pipeline.pool.base import Completion, SamplingParams
 from r2_pipeline.pool.cache import CallCache
@@ -25,7 +27,7 @@ from r2_pipeline.pool.openai_backend import (
 )
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import Price, PriceTable
-from r2_pipeline.pool.ratelimit import RateLimiter, TokenBucket, bucket_for, token_bucket_for
+from r2_pipeline.pool.ratelimit import RateLimiter, requests_limiter, tokens_limiter
 from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
@@ -107,7 +109,7 @@ def test_request_params_send_sampling_fields_only_when_sampling():
 def test_top_logprobs_are_read_from_both_response_styles():
     from types import SimpleNamespace as NS
 
-    from r2_pipeline.pool.openai_backend import _choice_top_logprobs
+    from r2_pipeline.pool.openai_wire import _choice_top_logprobs
 
     alt = [NS(token="t", logprob=0.0)], [NS(token="3", logprob=-0.5), NS(token="5", logprob=-1.0)]
     chat = NS(logprobs=NS(content=[NS(token="t", logprob=0.0, top_logprobs=alt[0]),
@@ -133,41 +135,63 @@ def test_retry_after_seconds(headers, expected):
     assert retry_after_seconds(headers) == expected
 
 
-def test_token_bucket_paces_after_the_burst():
-    now = [0.0]
-    bucket = TokenBucket(rate_per_s=2.0, burst=2, clock=lambda: now[0])
-    assert [bucket.reserve() for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
-    now[0] = 10.0  # a long idle refills only up to the burst
-    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.5]
-    assert bucket_for(None, 8) is None
-    assert bucket_for(120, 8).burst == 8
+def test_request_limiter_bursts_within_the_in_flight_cap():
+    """A per-minute request limit lets at most `max_concurrency` (or the minute's count) start at once,
+    then one start every 60/rpm seconds."""
+    assert requests_limiter(None, 8) is None
+    limiter = requests_limiter(120, 8)
+    assert (limiter.max_rate, limiter.time_period / limiter.max_rate) == (8, 0.5)
+    slow = requests_limiter(0.5, 8)  # one request every two minutes
+    assert (slow.max_rate, slow.time_period) == (1, 120.0)
 
 
-def test_token_bucket_takes_amounts_and_refuses_more_than_its_burst():
-    now = [0.0]
-    bucket = TokenBucket(rate_per_s=100.0, burst=300, clock=lambda: now[0])
-    assert [bucket.reserve(200), bucket.reserve(100), bucket.reserve(50)] == [0.0, 0.0, 0.5]
-    with pytest.raises(ValueError, match="cannot reserve 301 at once from a bucket of 300"):
-        bucket.reserve(301)
+def test_token_limiter_holds_a_minute_and_refuses_more():
     # as OpenAI's cookbook parallel processor: a full minute's tokens, refilled continuously
-    assert token_bucket_for(None) is None
-    assert (token_bucket_for(30_000).burst, token_bucket_for(30_000).rate) == (30_000, 500.0)
+    assert tokens_limiter(None) is None
+    limiter = tokens_limiter(30_000)
+    assert (limiter.max_rate, limiter.time_period) == (30_000, 60.0)
+    with pytest.raises(ValueError, match="maximum capacity"):
+        asyncio.run(limiter.acquire(30_001))
 
 
-def test_rate_limiter_paces_request_starts_by_their_tokens():
+def rate_limited_starts(limiter: AsyncLimiter, tokens: list[int]) -> list[float]:
     async def starts() -> list[float]:
-        limiter = RateLimiter(8, tokens=TokenBucket(rate_per_s=100.0, burst=10))
+        slots = RateLimiter(8, tokens=limiter)
         begun = time.monotonic()
         times = []
-        for tokens in (10, 10, 5):
-            async with limiter.slot(tokens):
+        for amount in tokens:
+            async with slots.slot(amount):
                 times.append(time.monotonic() - begun)
         return times
 
-    first, second, third = asyncio.run(starts())
+    return asyncio.run(starts())
+
+
+def test_rate_limiter_paces_request_starts_by_their_tokens():
+    first, second, third = rate_limited_starts(AsyncLimiter(10, time_period=0.1), [10, 10, 5])
     # the second waits for 10 tokens at 100 a second, the third for 5 more: lower bounds only, since
     # a busy machine may start any of them late
     assert second - first >= 0.09 and third >= 0.14
+
+
+def test_a_closed_batch_stops_waiting_for_its_budget():
+    """A request waiting for tokens when the batch fails is not sent, and takes none of them."""
+    from r2_pipeline.pool.ratelimit import BatchStopped
+
+    async def close_while_waiting() -> bool:
+        tokens = AsyncLimiter(10, time_period=60)
+        slots = RateLimiter(2, tokens=tokens)
+        async with slots.slot(10):
+            pass
+        asyncio.get_running_loop().call_later(0.05, slots.close)
+        with pytest.raises(BatchStopped):
+            async with slots.slot(5):  # would wait 30 s for 5 tokens
+                pass
+        return tokens.has_capacity(0)  # still the first request's 10 tokens at most, not 15
+
+    begun = time.monotonic()
+    assert asyncio.run(asyncio.wait_for(close_while_waiting(), 5))
+    assert time.monotonic() - begun < 1.0
 
 
 def test_request_tokens_count_the_prompt_and_max_new_tokens(make_backend, tiny_model_dir):
@@ -307,38 +331,77 @@ def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_serve
     assert second.ledger.calls["tiny"] == len(PROMPTS)
 
 
-def test_killed_server_resumes_without_resending_answered_prompts(
-    make_backend, proxy, live_server, direct, tmp_path
+@pytest.mark.server
+def test_a_killed_server_stops_the_batch_at_once_and_a_rerun_sends_only_the_rest(
+    make_backend, proxy, live_server, direct, tmp_path, caplog
 ):
-    prompts = [f"{p} {i}" for i, p in enumerate(PROMPTS + PROMPTS)]
+    """SIGKILL mid-run: the breaker ends the batch within seconds with one error, after sending the
+    dead server hardly anything more; once it is back, a rerun sends exactly the unanswered prompts."""
+    caplog.set_level(logging.DEBUG, logger="r2_pipeline")
+    prompts = [f"{p} {i}" for i in range(6) for p in PROMPTS]
+    at_kill: dict[str, float] = {}
 
     def kill_after_some_answers():
-        while len(proxy.answered) < 4:
-            time.sleep(0.01)
+        while len(proxy.answered) < 8:
+            time.sleep(0.005)
+        # counted before the kill, so requests sent meanwhile count as sent after it
+        at_kill.update(posts=len(proxy.posts()), in_flight=proxy.in_flight, time=time.monotonic())
         live_server.kill()
 
     killer = threading.Thread(target=kill_after_some_answers)
-    killer.start()
-    pool = ModelPool(
-        {"tiny": make_backend(max_concurrency=2, max_retries=1)},
-        prices(),
-        CallCache(tmp_path / "c.sqlite"),
-    )
-    with pytest.raises(EndpointError, match="gave up"):
-        pool.generate("tiny", prompts, SAMPLING)
-    killer.join()
-    answered = set(proxy.answered)
-    assert 4 <= len(answered) < len(prompts)
-
-    live_server.start()
+    backend = make_backend(max_concurrency=4)
+    pool = ModelPool({"tiny": backend}, prices(), CallCache(tmp_path / "c.sqlite"))
+    try:
+        killer.start()
+        with pytest.raises(EndpointUnreachable) as err:
+            pool.generate("tiny", prompts, SAMPLING)
+        stopped_in = time.monotonic() - at_kill["time"]
+        killer.join()
+        sent_after = len(proxy.posts()) - at_kill["posts"]
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        measured = (f"stopped {stopped_in:.2f}s after the kill, {sent_after} requests sent after it "
+                    f"({at_kill['in_flight']:.0f} in flight then), {len(warnings)} warnings")
+        assert stopped_in < 5.0, measured
+        assert sent_after <= at_kill["in_flight"] + backend.breaker_failures, measured
+        assert len(warnings) < 10, measured
+        answered = set(proxy.answered)
+        assert 8 <= len(answered) < len(prompts)
+        message = str(err.value)
+        assert "'tiny'" in message and proxy.url in message and "APIConnectionError" in message
+        assert f"{len(prompts) - len(answered)} of {len(prompts)} prompts are unanswered" in message
+    finally:
+        live_server.ensure_up()
     proxy.reset()
-    resumed = ModelPool(
-        {"tiny": make_backend(max_concurrency=2)}, prices(), CallCache(tmp_path / "c.sqlite")
-    )
+    resumed = ModelPool({"tiny": make_backend()}, prices(), CallCache(tmp_path / "c.sqlite"))
     out = resumed.generate("tiny", prompts, SAMPLING)
-    assert not answered & set(proxy.prompts_sent())
     assert sorted(proxy.prompts_sent()) == sorted(set(prompts) - answered)
     assert as_tuples(out) == as_tuples(direct.generate(prompts, SAMPLING))
+
+
+@pytest.mark.server
+def test_a_429_storm_with_retry_after_is_waited_out(make_backend, proxy, direct, caplog):
+    """Throttling is a busy server, not a dead one: a run of 429s with Retry-After never opens the
+    breaker (here set to open at the second connection failure), the answers are the same, and the
+    retries are counted in a line or two, not one line each."""
+    caplog.set_level(logging.DEBUG, logger="r2_pipeline")
+    proxy.faults.extend([{"status": 429, "headers": {"retry-after-ms": "50"}}] * 12)
+    out = make_backend(max_concurrency=4, breaker_failures=2).generate(PROMPTS, SAMPLING)
+    assert as_tuples(out) == as_tuples(direct.generate(PROMPTS, SAMPLING))
+    assert len(proxy.posts()) == len(PROMPTS) + 12
+    summaries = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and "retr" in r.getMessage()]
+    assert 1 <= len(summaries) <= 2
+    assert sum(int(re.search(r"HTTP 429 x(\d+)", m).group(1)) for m in summaries) == 12
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= 2
+
+
+def test_request_budget_spans_batches(make_backend, proxy):
+    """The per-minute limiter outlives a batch: two one-prompt batches in a row are paced as one
+    (a fresh budget would send the second at once)."""
+    backend = make_backend(max_concurrency=1, requests_per_minute=120)
+    backend.generate(PROMPTS[:1], SAMPLING)
+    backend.generate(PROMPTS[1:2], SAMPLING)
+    first, second = proxy.starts
+    assert second - first >= 0.45  # 120/min is one start per 0.5 s
 
 
 @pytest.mark.parametrize(
@@ -376,11 +439,22 @@ def test_transient_faults_are_retried(make_backend, proxy, direct, fault):
 
 def test_a_servers_wait_is_kept_within_reason():
     """Retry-After 0 would spend every retry at once; an hour (a daily quota) would stall the batch."""
-    backend = OpenAIBackend("http://h:1/v1", "m", backoff_s=1.0, max_backoff_s=60.0)
-    assert backend._delay(0, 3.0) == 3.0
-    assert 0.5 <= backend._delay(0, 0.0) <= 1.0 and 2.0 <= backend._delay(2, 0.0) <= 4.0
-    assert 30.0 <= backend._delay(9, 3600.0) <= 60.0
-    assert 0.5 <= backend._delay(0, None) <= 1.0
+    from tenacity import RetryCallState
+
+    from r2_pipeline.pool.retry import Transient, backoff
+
+    wait = backoff(backoff_s=1.0, max_backoff_s=60.0)
+
+    def delay(retry: int, retry_after: float | None) -> float:
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = retry + 1
+        state.set_exception((Transient, Transient("HTTP 429", retry_after), None))
+        return wait(state)
+
+    assert delay(0, 3.0) == 3.0
+    assert 0.5 <= delay(0, 0.0) <= 1.0 and 2.0 <= delay(2, 0.0) <= 4.0
+    assert 30.0 <= delay(9, 3600.0) <= 60.0
+    assert 0.5 <= delay(0, None) <= 1.0
 
 
 def test_retries_give_up_with_a_clear_error(make_backend, proxy):
@@ -517,3 +591,4 @@ def test_redact_hides_keys_without_garbling(text, secrets, expected):
     from r2_pipeline.pool.openai_backend import redact
 
     assert redact(text, *secrets) == expected
+

@@ -1,30 +1,28 @@
 """Any OpenAI-compatible endpoint (a vLLM server, an API provider, a local server) as a pool member.
 
 One request per prompt, sent concurrently under the member's limits, retried on transient failures;
-every answer is handed to `on_result` as it arrives so the pool can cache it before the batch ends.
+every answer is handed to `on_result` as it arrives so the pool can cache it before the batch ends. A
+dead endpoint opens the batch's circuit breaker: one error, nothing more sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import hashlib
-import json
 import logging
 import os
-import random
-import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from ..paths import from_root
 from .base import Completion, SamplingParams
-from .ratelimit import BatchStopped, RateLimiter, bucket_for, token_bucket_for
+from .breaker import Breaker
+from .loop import run_sync
+from .openai_wire import endpoint_fingerprint, redact, request_params, to_completion
+from .ratelimit import BatchStopped, RateLimiter, requests_limiter, tokens_limiter
+from .retry import RetryLog, Transient, backoff, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -43,103 +41,9 @@ class EndpointUnreachable(EndpointError):
     """Nothing answered at the endpoint's address."""
 
 
-class _Transient(Exception):
-    """A failure worth retrying; `retry_after` is the server's own wait, when it gave one."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def redact(text: str, *secrets: Any) -> str:
-    """Keys never reach an error message, whatever a server or client library echoed.
-
-    A short key (a local server's placeholder such as "EMPTY" or "x") is replaced only where it
-    stands as a whole token, so it cannot garble the rest of the message.
-    """
-    for secret in map(str, filter(None, secrets)):
-        if secret == "EMPTY":
-            continue
-        if len(secret) >= 8:
-            text = text.replace(secret, "***")
-        else:
-            text = re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
-    return text
-
-
-def endpoint_fingerprint(
-    base_url: str, model: str, style: str, extra_body: Mapping[str, Any] | None = None,
-    weights: str | Path | None = None,
-) -> str:
-    """Cache identity of an endpoint's model; style is included because chat wraps the prompt, and
-    `extra_body` (vLLM's `top_k`, `repetition_penalty`, chat template arguments) because it changes
-    the answers. A URL and a name say nothing of the weights behind them: `weights`, the local
-    folder our own server serves, adds its files' hash, so a retrained model is never answered
-    from the old one's cache."""
-    parts = [base_url.rstrip("/"), model, style]
-    if extra_body:
-        parts.append(json.dumps(extra_body, sort_keys=True, default=str))
-    if weights is not None:
-        from .local import folder_fingerprint  # noqa: PLC0415  (torch only for members that name weights)
-
-        if not Path(from_root(weights)).is_dir():
-            raise ValueError(f"weights {str(weights)!r} is not a folder: name the local model folder the "
-                             "endpoint serves (its files' hash joins the cache key)")
-        parts.append("weights=" + folder_fingerprint(from_root(weights)))
-    payload = "\x1f".join(parts)
-    return "openai-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def request_params(sampling: SamplingParams, style: str) -> dict[str, Any]:
-    """Keyword arguments of one create() call; sampling-only fields are sent only when sampling."""
-    params: dict[str, Any] = {
-        "max_tokens": sampling.max_new_tokens,
-        "temperature": sampling.temperature,
-    }
-    if not sampling.greedy:
-        params.update(top_p=sampling.top_p, seed=sampling.seed)
-    if sampling.stop:
-        params["stop"] = list(sampling.stop)
-    if sampling.logprobs or sampling.top_logprobs:
-        # completions ask for the top-k alongside the chosen token; 1 is the smallest every server takes
-        params["logprobs"] = True if style == "chat" else max(1, sampling.top_logprobs)
-        if style == "chat" and sampling.top_logprobs:
-            params["top_logprobs"] = sampling.top_logprobs
-    return params
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a server asked for: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
-    if not headers:
-        return None
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        return None if parsed is None else max(0.0, email.utils.mktime_tz(parsed) - time.time())
-
-
-def run_sync(make_coro: Callable[[], Awaitable[Any]]) -> Any:
-    """Run a coroutine from sync code; in a worker thread when this thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make_coro())
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(lambda: asyncio.run(make_coro())).result()
-
-
-async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> None:
-    """Run all; the first error closes the batch (no new requests, those in flight finish), then raises."""
+async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> list[BaseException]:
+    """Run all; the first error closes the batch (no new requests, those in flight finish). Returns
+    the errors, less the requests stopped by the closing."""
 
     async def guarded(coro: Awaitable[None]) -> None:
         try:
@@ -149,11 +53,7 @@ async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> None:
             raise
 
     outcomes = await asyncio.gather(*(guarded(c) for c in coros), return_exceptions=True)
-    errors = [
-        o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, BatchStopped)
-    ]
-    if errors:
-        raise errors[0]
+    return [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, BatchStopped)]
 
 
 class OpenAIBackend:
@@ -179,9 +79,29 @@ class OpenAIBackend:
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
+        breaker_failures: int = 8,
+        breaker_window_s: float = 10.0,
     ):
+        """Retries: a request that fails transiently (a dropped or refused connection, a timeout,
+        HTTP 408/409/429/5xx, a malformed response) is tried again up to `max_retries` times, after
+        the server's Retry-After when it is positive and at most `max_backoff_s`, else after half to
+        all of min(`max_backoff_s`, `backoff_s` * 2**retry) seconds. A Retry-After holds back the
+        whole batch; a request waiting to retry gives its slot to another.
+
+        Circuit breaker: `breaker_failures` connection failures in a row (refused, reset, DNS,
+        timeouts), all within `breaker_window_s` seconds, mean the endpoint is gone: the batch stops
+        sending, retries waiting stop, and one EndpointUnreachable names the member, its URL, the
+        failure and how many prompts are unanswered. Any answer from the server, a 429 or a 503
+        included, starts the count again: a busy server is not a dead one. The defaults stop at once
+        on a killed local server (it refuses every connection in milliseconds) while a request that
+        times out now and then, between answers, never opens it.
+        """
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        if isinstance(breaker_failures, bool) or not isinstance(breaker_failures, int) or breaker_failures < 1:
+            raise ValueError(f"breaker_failures must be a positive integer, got {breaker_failures!r}")
+        if not breaker_window_s > 0:
+            raise ValueError(f"breaker_window_s must be a positive number of seconds, got {breaker_window_s!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.style = style
@@ -193,12 +113,15 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.breaker_failures = breaker_failures
+        self.breaker_window_s = breaker_window_s
         self.extra_body = dict(extra_body) if extra_body else None
         self.tokenizer_path = tokenizer_path
         self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body, weights)
-        self._bucket = bucket_for(requests_per_minute, max_concurrency)
+        self._requests = requests_limiter(requests_per_minute, max_concurrency)
         self.tokens_per_minute = tokens_per_minute
-        self._token_bucket = token_bucket_for(tokens_per_minute)
+        self._tokens = tokens_limiter(tokens_per_minute)
+        self._retry_log = RetryLog(self._where())
         self._tokenizer: Any = None
         self._warned_estimate = False
 
@@ -264,45 +187,81 @@ class OpenAIBackend:
     async def _generate_all(
         self, prompts: list[str], sampling: SamplingParams, on_result: OnResult | None
     ) -> list[Completion]:
-        limiter = RateLimiter(self.max_concurrency, self._bucket, tokens=self._token_bucket)
-        results: list[Completion | None] = [None] * len(prompts)
         tokens = self._request_tokens(prompts, sampling)
+        limiter = RateLimiter(self.max_concurrency, self._requests, tokens=self._tokens)
+        breaker = Breaker(self.breaker_failures, self.breaker_window_s, on_open=limiter.close)
+        results: list[Completion | None] = [None] * len(prompts)
 
         async def one(i: int, client: openai.AsyncOpenAI) -> None:
-            results[i] = await self._call_with_retries(client, limiter, prompts[i], sampling, tokens[i])
+            results[i] = await self._call_with_retries(
+                client, limiter, breaker, prompts[i], sampling, tokens[i]
+            )
             if on_result is not None:
                 on_result(i, results[i])
 
-        async with self._client() as client:
-            await run_batch([one(i, client) for i in range(len(prompts))], limiter)
+        try:
+            async with self._client() as client:
+                errors = await run_batch([one(i, client) for i in range(len(prompts))], limiter)
+        finally:
+            self._retry_log.flush()
+        if breaker.is_open:
+            raise EndpointUnreachable(
+                f"{self._where()}: the endpoint stopped answering: {breaker.describe()}. Nothing more "
+                f"was sent; {results.count(None)} of {len(prompts)} prompts are unanswered (answers "
+                "received were passed on as they came: with the call cache, a rerun sends only the "
+                "unanswered ones). Is the server up?"
+            )
+        if errors:
+            raise errors[0]
         return results  # type: ignore[return-value]
 
     async def _call_with_retries(
         self,
         client: openai.AsyncOpenAI,
         limiter: RateLimiter,
+        breaker: Breaker,
         prompt: str,
         sampling: SamplingParams,
         tokens: int = 0,
     ) -> Completion:
         """`tokens`: what each attempt counts against `tokens_per_minute` (`request_tokens`)."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                async with limiter.slot(tokens):
-                    return await self._call(client, prompt, sampling)
-            except _Transient as exc:
-                if attempt == self.max_retries:
-                    raise EndpointError(
-                        f"{self._where()}: gave up after {attempt + 1} attempts; last: {exc.reason}"
-                    ) from None
-                delay = self._delay(attempt, exc.retry_after)
-                if exc.retry_after is not None:  # the server is limiting us: every request waits
-                    limiter.pause(delay)
-                logger.warning(
-                    "%s: %s; retry %d in %.2fs", self._where(), exc.reason, attempt + 1, delay
-                )
-                await limiter.sleep(delay)
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Completion:
+            async with limiter.slot(tokens):
+                try:
+                    completion = await self._call(client, prompt, sampling)
+                except Transient as exc:
+                    if exc.connection:
+                        breaker.failed(exc.reason)
+                    else:
+                        breaker.answered()
+                    raise
+                breaker.answered()
+                return completion
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception()
+            if exc.retry_after is not None:  # the server is limiting us: every request waits
+                limiter.pause(state.upcoming_sleep)
+            self._retry_log.note(exc.reason, state.attempt_number, state.upcoming_sleep)
+
+        def give_up(state: RetryCallState) -> None:
+            if limiter.closed:  # the batch failed elsewhere or the breaker opened: its error tells
+                raise BatchStopped
+            raise EndpointError(
+                f"{self._where()}: gave up after {state.attempt_number} attempts; "
+                f"last: {state.outcome.exception().reason}"
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Transient),
+            stop=stop_after_attempt(self.max_retries + 1) | (lambda _: limiter.closed),
+            wait=backoff(self.backoff_s, self.max_backoff_s),
+            sleep=limiter.sleep,
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+        )
+        return await retrying(attempt)
 
     def request_tokens(self, prompt: str, sampling: SamplingParams) -> int:
         """What one request counts against `tokens_per_minute`, as OpenAI counts it: the prompt's
@@ -318,7 +277,7 @@ class OpenAIBackend:
     def _request_tokens(self, prompts: list[str], sampling: SamplingParams) -> list[int]:
         """Every prompt's `request_tokens`, counted once per batch (0 without a token limit); a
         request that no minute's budget could ever admit is refused before anything is sent."""
-        if self._token_bucket is None:
+        if self._tokens is None:
             return [0] * len(prompts)
         tokens = [self.request_tokens(p, sampling) for p in prompts]
         largest = max(tokens)
@@ -330,15 +289,6 @@ class OpenAIBackend:
             )
         return tokens
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's own wait when it is positive and at most `max_backoff_s`; else the jittered
-        exponential backoff: `Retry-After: 0` would spend every retry at once, and a daily quota's
-        hour would stall the whole batch (it then gives up after `max_retries`, cached answers kept)."""
-        if retry_after is not None and 0 < retry_after <= self.max_backoff_s:
-            return retry_after
-        # jitter spreads the retries of a batch that failed together
-        return min(self.max_backoff_s, self.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
-
     async def _call(
         self, client: openai.AsyncOpenAI, prompt: str, sampling: SamplingParams
     ) -> Completion:
@@ -347,10 +297,10 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except openai.APIConnectionError as exc:  # timeouts, refused and dropped connections
-            raise _Transient(type(exc).__name__) from None
+            raise Transient(type(exc).__name__, connection=True) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
-            raise _Transient(f"malformed response ({type(exc).__name__})") from None
-        return self._to_completion(response, prompt, sampling)
+            raise Transient(f"malformed response ({type(exc).__name__})") from None
+        return to_completion(response, prompt, sampling, self.style, self._count)
 
     async def _request(
         self, client: openai.AsyncOpenAI, prompt: str, sampling: SamplingParams
@@ -368,7 +318,7 @@ class OpenAIBackend:
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
         if status in (408, 409, 429) or status >= 500:
-            return _Transient(f"HTTP {status}", retry_after_seconds(exc.response.headers))
+            return Transient(f"HTTP {status}", retry_after_seconds(exc.response.headers))
         if status in (401, 403):
             # the body may echo part of the key, so it is left out
             source = f"the key in ${self.api_key_env}" if self.api_key_env else "the API key"
@@ -393,7 +343,7 @@ class OpenAIBackend:
                     "the API root (OpenAI-compatible servers serve under /v1)"
                 ) from None
             error = self._status_error(exc)
-            if isinstance(error, _Transient):
+            if isinstance(error, Transient):
                 raise EndpointUnreachable(
                     f"{self._where()}: /models answered {error.reason}"
                 ) from None
@@ -402,36 +352,6 @@ class OpenAIBackend:
             raise EndpointUnreachable(
                 f"{self._where()}: no answer from {self.base_url}/models ({type(exc).__name__}); is the server up?"
             ) from None
-
-    # ----- responses -----
-
-    def _to_completion(self, response: Any, prompt: str, sampling: SamplingParams) -> Completion:
-        choice = _first_choice(response)
-        text = self._choice_text(choice)
-        for stop in sampling.stop:  # some servers return the stop string; the pool never does
-            if stop in text:
-                text = text[: text.index(stop)]
-        logprobs = _choice_logprobs(choice, self.style) if sampling.logprobs else None
-        top = _choice_top_logprobs(choice, self.style) if sampling.top_logprobs else None
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        if isinstance(prompt_tokens, int) and isinstance(completion_tokens, int):
-            return Completion(text, prompt_tokens, completion_tokens, logprobs, top_logprobs=top)
-        return Completion(
-            text, self._count(prompt), self._count(text), logprobs, estimated_tokens=True, top_logprobs=top
-        )
-
-    def _choice_text(self, choice: Any) -> str:
-        if self.style == "chat":
-            message = getattr(choice, "message", None)
-            if message is None:
-                raise _Transient("malformed response (choice without message)")
-            return message.content or ""
-        text = getattr(choice, "text", None)
-        if not isinstance(text, str):
-            raise _Transient("malformed response (choice without text)")
-        return text
 
     def _count(self, text: str) -> int:
         """Tokens of `text` by the member's tokenizer; about 4 characters a token without one."""
@@ -448,35 +368,3 @@ class OpenAIBackend:
             self._tokenizer = load_tokenizer(self.tokenizer_path)
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-
-def _first_choice(response: Any) -> Any:
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise _Transient("malformed response (no choices)")
-    return choices[0]
-
-
-def _choice_top_logprobs(choice: Any, style: str) -> list[dict[str, float]] | None:
-    """Per position, the server's top-k tokens and log-probabilities; None when it sent none."""
-    logprobs = getattr(choice, "logprobs", None)
-    if logprobs is None:
-        return None
-    if style == "chat":
-        content = getattr(logprobs, "content", None) or []
-        top = [{alt.token: float(alt.logprob) for alt in (getattr(item, "top_logprobs", None) or [])}
-               for item in content]
-    else:
-        top = [{tok: float(v) for tok, v in (pos or {}).items()} for pos in (getattr(logprobs, "top_logprobs", None) or [])]
-    return top if any(top) else None
-
-
-def _choice_logprobs(choice: Any, style: str) -> list[float] | None:
-    """Chosen-token log-probabilities, or None when the server ignored the request for them."""
-    logprobs = getattr(choice, "logprobs", None)
-    if logprobs is None:
-        return None
-    if style == "chat":
-        content = getattr(logprobs, "content", None)
-        return [float(item.logprob) for item in content] if content else None
-    values = getattr(logprobs, "token_logprobs", None)
-    return [float(v) for v in values if v is not None] if values else None
