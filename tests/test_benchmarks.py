@@ -1,18 +1,30 @@
 """The scripts of benchmarks/ and studies/, and the compare_runs command: each answers `--help`
-offline, and studies import no other study nor the evaluation's method-name parsers."""
+offline, studies import no other study nor the evaluation's method-name parsers, and the studies
+run end to end on a tiny project."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
+
+from r2_pipeline.analysis import parse_rules, reference_steps
+from r2_pipeline.pipelines.data_generation.nodes import generate_dev, generate_world
+from r2_pipeline.training.tiny import char_tokenizer, save_model, tiny_llama
 
 ROOT = Path(__file__).parents[1]
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "studies").glob("*.py"))
+WORLD = {"seed": 7, "min_steps": 2, "max_steps": 3, "bucket_weights": [0.3, 0.25, 0.2, 0.15, 0.1]}
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "KEDRO_DISABLE_TELEMETRY": "1",
            "PYTHONPATH": str(ROOT / "src")}
 
@@ -46,3 +58,57 @@ def test_a_study_imports_no_other_study_nor_the_method_names(path):
             imported |= {node.module or ""} | {f"{node.module}.{alias.name}" for alias in node.names}
     assert not {name.split(".")[0] for name in imported} & studies
     assert not any(name.startswith("r2_pipeline.reasoning.methods") for name in imported)
+
+
+def load_study(name: str):
+    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tiny_project(tmp_path, tiny_member, monkeypatch):
+    """conf/base as it is, over a small world with a dev split; every pool member and the allocator
+    are a tiny member folder (it reads unknown characters as <unk>: weak, but it runs)."""
+    shutil.copytree(ROOT / "conf/base", tmp_path / "conf/base")
+    params = {"data_generation": {"world": {**WORLD, "sizes": {"train": 20, "validation": 3, "test": 5, "dev": 4}}}}
+    (tmp_path / "conf/base/parameters_data_generation.yml").write_text(yaml.safe_dump(params))
+    for folder in ("01_raw", "03_primary", "06_models", "07_model_output", "cache"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    splits = generate_world(params["data_generation"])
+    for name, split in zip(("train", "validation", "test", "dev"),
+                           (*splits, generate_dev(*splits, params["data_generation"]))):
+        split.to_parquet(tmp_path / f"data/01_raw/world_{name}.parquet")
+    ladder = list(yaml.safe_load((ROOT / "conf/base/parameters_pool.yml").read_text())["pool"]["members"])
+    (tmp_path / "data/06_models/pool_manifest.json").write_text(json.dumps({m: {"path": tiny_member} for m in ladder}))
+    steps = reference_steps(splits[0])
+    labels = [ladder[len(filled) % len(ladder)] for filled in steps["filled"]]  # one label per step
+    pd.DataFrame({"filled": steps["filled"], "label": labels}).to_parquet(tmp_path / "data/03_primary/allocation_labels.parquet")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, ladder
+
+
+def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
+    root, ladder = tiny_project
+    rules = parse_rules("greedy,cheapest_likely:0.9,escalate:0.99")
+    load_study("oracle_floor").main("dev")
+    load_study("allocator_frontier").main([tiny_member], "dev", rules)
+    load_study("confidence_cascade").main(tiny_member, "dev", rules, [0.5, 0.9])
+    load_study("allocator_ceiling").main(tiny_member, "dev", rules, extra_questions=2, taus=[0.9])
+    tokenizer = char_tokenizer("abcdefghijklmnopqrstuvwxyz0123456789 +-*/=$.,?")
+    decomposer = save_model(tiny_llama(tokenizer, 16, 1, max_position_embeddings=512), tokenizer, root / "decomposer")
+    load_study("decomposer_errors").main(str(decomposer), 1, "dev")
+    out = capsys.readouterr().out
+    assert "steps of 4 dev questions" in out and f"| {ladder[-1]} alone |" in out and "| escalate:0.99 |" in out
+    assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
+
+
+def test_router_price_reads_a_finished_run(tiny_project, capsys):
+    root, _ = tiny_project
+    rows = [{"method": method, "correct": True, "cost_usd": cost, "pool_cost_usd": cost - 0.1 * tokens,
+             "router_prompt_tokens": tokens, "router_completion_tokens": tokens}
+            for method, cost, tokens in (("single:t5", 10.0, 0), ("r2_sft", 4.0, 20))]
+    pd.DataFrame(rows).to_parquet(root / "data/07_model_output/evaluation_results.parquet")
+    load_study("router_price").main()
+    assert "| r2_sft | 1.000 | 20 / 20 |" in capsys.readouterr().out
