@@ -6,8 +6,8 @@ Without a folder it trains a small micro tier first (about a minute).
 
 from __future__ import annotations
 
+import argparse
 import random
-import sys
 import tempfile
 import time
 
@@ -36,9 +36,8 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    folder = sys.argv[1] if len(sys.argv) > 1 else model_folder()
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 512
+def main(folder: str | None, n: int) -> None:
+    folder = folder or model_folder()
     batch = prompts(n)
     sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1)
     rows = []
@@ -57,4 +56,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", help="a saved model (default: train a small micro tier first)")
+    parser.add_argument("n", nargs="?", type=int, default=512, help="prompts")
+    args = parser.parse_args()
+    main(args.folder, args.n)

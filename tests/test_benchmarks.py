@@ -1,10 +1,16 @@
-"""Benchmark helpers: oracle_floor's dev set (fresh questions, refused when the pipeline trained on
-them) and confidence_cascade's readings on a hand-made frame."""
+"""The scripts of benchmarks/ and studies/, and the compare_runs command: each answers `--help`
+offline, studies import no other study nor the evaluation's method-name parsers, and the studies
+run end to end on a tiny project."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
-import math
+import json
+import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,106 +18,97 @@ import pandas as pd
 import pytest
 import yaml
 
-from r2_pipeline.pipelines.data_generation.nodes import generate_world
+from r2_pipeline.analysis import parse_rules, reference_steps
+from r2_pipeline.pipelines.data_generation.nodes import generate_dev, generate_world
+from r2_pipeline.training.tiny import char_tokenizer, save_model, tiny_llama
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
-WORLD = {"seed": 7, "sizes": {"train": 20, "validation": 3, "test": 5}, "extra_train": 0, "min_steps": 2,
-         "max_steps": 4, "bucket_weights": [0.3, 0.25, 0.2, 0.15, 0.1]}
+ROOT = Path(__file__).parents[1]
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "studies").glob("*.py"))
+WORLD = {"seed": 7, "min_steps": 2, "max_steps": 3, "bucket_weights": [0.3, 0.25, 0.2, 0.15, 0.1]}
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "KEDRO_DISABLE_TELEMETRY": "1",
+           "PYTHONPATH": str(ROOT / "src")}
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+def test_benchmarks_and_studies_are_apart():
+    assert {p.stem for p in SCRIPTS if p.parent.name == "benchmarks"} == {"bench_endpoint", "bench_pool_batching"}
+    studies = {p.stem for p in SCRIPTS if p.parent.name == "studies"}
+    readme = (ROOT / "studies/README.md").read_text()
+    assert studies and all(f"studies/{name}.py" in readme for name in studies)
+
+
+@pytest.mark.parametrize("command", [[str(p)] for p in SCRIPTS] + [["-m", "r2_pipeline.reporting.compare_runs"]],
+                         ids=[p.stem for p in SCRIPTS] + ["compare_runs"])
+def test_every_script_answers_help(command):
+    done = subprocess.run([sys.executable, *command, "--help"], check=False, cwd=ROOT, env=OFFLINE, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage:")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.py")), ids=lambda p: p.stem)
+def test_a_study_imports_no_other_study_nor_the_method_names(path):
+    """What studies share is r2_pipeline.analysis; decoding rules are their own CLI options, not
+    evaluation method names."""
+    studies = {p.stem for p in (ROOT / "studies").glob("*.py")}
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {node.module or ""} | {f"{node.module}.{alias.name}" for alias in node.names}
+    assert not {name.split(".")[0] for name in imported} & studies
+    assert not any(name.startswith("r2_pipeline.reasoning.methods") for name in imported)
+
+
+def load_study(name: str):
+    spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.fixture
-def oracle_floor(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the benchmarks import each other by module name
-    yield load("oracle_floor")
-    for name in ("oracle_floor", "allocator_frontier", "confidence_cascade"):
-        sys.modules.pop(name, None)
+def tiny_project(tmp_path, tiny_member, monkeypatch):
+    """conf/base as it is, over a small world with a dev split; every pool member and the allocator
+    are a tiny member folder (it reads unknown characters as <unk>: weak, but it runs)."""
+    shutil.copytree(ROOT / "conf/base", tmp_path / "conf/base")
+    params = {"data_generation": {"world": {**WORLD, "sizes": {"train": 20, "validation": 3, "test": 5, "dev": 4}}}}
+    (tmp_path / "conf/base/parameters_data_generation.yml").write_text(yaml.safe_dump(params))
+    for folder in ("01_raw", "03_primary", "06_models", "07_model_output", "cache"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    splits = generate_world(params["data_generation"])
+    for name, split in zip(("train", "validation", "test", "dev"),
+                           (*splits, generate_dev(*splits, params["data_generation"]))):
+        split.to_parquet(tmp_path / f"data/01_raw/world_{name}.parquet")
+    ladder = list(yaml.safe_load((ROOT / "conf/base/parameters_pool.yml").read_text())["pool"]["members"])
+    (tmp_path / "data/06_models/pool_manifest.json").write_text(json.dumps({m: {"path": tiny_member} for m in ladder}))
+    steps = reference_steps(splits[0])
+    labels = [ladder[len(filled) % len(ladder)] for filled in steps["filled"]]  # one label per step
+    pd.DataFrame({"filled": steps["filled"], "label": labels}).to_parquet(tmp_path / "data/03_primary/allocation_labels.parquet")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, ladder
 
 
-@pytest.fixture
-def confidence_cascade(oracle_floor):
-    return load("confidence_cascade")
+def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
+    root, ladder = tiny_project
+    rules = parse_rules("greedy,cheapest_likely:0.9,escalate:0.99")
+    load_study("oracle_floor").main("dev")
+    load_study("allocator_frontier").main([tiny_member], "dev", rules)
+    load_study("confidence_cascade").main(tiny_member, "dev", rules, [0.5, 0.9])
+    load_study("allocator_ceiling").main(tiny_member, "dev", rules, extra_questions=2, taus=[0.9])
+    tokenizer = char_tokenizer("abcdefghijklmnopqrstuvwxyz0123456789 +-*/=$.,?")
+    decomposer = save_model(tiny_llama(tokenizer, 16, 1, max_position_embeddings=512), tokenizer, root / "decomposer")
+    load_study("decomposer_errors").main(str(decomposer), 1, "dev")
+    out = capsys.readouterr().out
+    assert "steps of 4 dev questions" in out and f"| {ladder[-1]} alone |" in out and "| escalate:0.99 |" in out
+    assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
 
 
-def project(root: Path, world: dict, trained_extra: int) -> Path:
-    """conf/base says `world`; data/01_raw holds the training split of a run with `trained_extra`."""
-    (root / "conf/base").mkdir(parents=True)
-    (root / "conf/base/parameters_data_generation.yml").write_text(yaml.safe_dump({"data_generation": {"world": world}}))
-    (root / "data/01_raw").mkdir(parents=True)
-    train, _, _ = generate_world({"world": {**world, "extra_train": trained_extra}})
-    train.to_parquet(root / "data/01_raw/world_train.parquet")
-    return root
-
-
-def test_dev_questions_are_drawn_after_every_split(oracle_floor, tmp_path):
-    dev = oracle_floor.dev_world(project(tmp_path, WORLD, trained_extra=0), size=8)
-    train, validation, test = generate_world({"world": WORLD})
-    assert len(dev) == 8
-    drawn = set(train["question"]) | set(validation["question"]) | set(test["question"])
-    assert not set(dev["question"]) & drawn
-
-
-def test_a_dev_set_the_pipeline_trained_on_is_refused(oracle_floor, tmp_path):
-    # `kedro run --params data_generation.world.extra_train=8` trains on the 8 questions conf/base's
-    # dev set would be
-    root = project(tmp_path, WORLD, trained_extra=8)
-    with pytest.raises(SystemExit, match=r"8 of the 8 dev questions are in .*world_train.parquet.*extra_train"):
-        oracle_floor.dev_world(root, size=8)
-    # with conf/base saying what the run used, the dev set moves past them
-    (root / "conf/base/parameters_data_generation.yml").write_text(
-        yaml.safe_dump({"data_generation": {"world": {**WORLD, "extra_train": 8}}}))
-    assert len(oracle_floor.dev_world(root, size=8)) == 8
-
-
-def test_no_training_split_on_disk_is_no_overlap(oracle_floor, tmp_path):
-    root = project(tmp_path, WORLD, trained_extra=0)
-    (root / "data/01_raw/world_train.parquet").unlink()
-    assert len(oracle_floor.dev_world(root, size=4)) == 4
-
-
-def ladder_frame():
-    """Two questions on a three-member ladder: q1's one step only c answers (a and b are sure, and
-    agree, on the same wrong value); q2's first step b answers unsure, its second step every member."""
-    ladder = ["a", "b", "c"]
-    steps = pd.DataFrame({
-        "id": ["q1", "q2", "q2"],
-        "a": [False, False, True], "b": [False, True, True], "c": [True, True, True],
-        "a_cost": [1.0, 1.0, 1.0], "b_cost": [10.0, 10.0, 10.0], "c_cost": [100.0, 100.0, 100.0],
-    })
-    conf = pd.DataFrame({
-        "a": [0.99, 0.2, 0.99], "b": [0.99, 0.4, 0.99], "c": [1.0, 1.0, 1.0],
-        "a_value": [7, 1, 5], "b_value": [7, 3, 5], "c_value": [9, 3, 5],
-    })
-    return steps, conf, ladder
-
-
-def test_cascade_readings_match_the_pipelines_climb(confidence_cascade):
-    steps, conf, ladder = ladder_frame()
-    choice = ["c", "a", "a"]
-    # nothing unsure below 0.1: the allocator's choice stands, and a's wrong answer costs q2
-    assert confidence_cascade.cascade(steps, conf, ladder, choice, 0.1, "climb") == (0.5, 102 / 300, 0.0)
-    # at 0.5, q2's first step climbs a -> b (0.4, unsure) -> c: right, and every call paid
-    acc, cost, again = confidence_cascade.cascade(steps, conf, ladder, choice, 0.5, "climb")
-    assert (acc, cost, again) == (1.0, (100 + 1 + 10 + 100 + 1) / 300, 1 / 3)
-    # agree: b's unsure 3 is not a's 1, so it climbs as before; `top` skips b
-    assert confidence_cascade.cascade(steps, conf, ladder, choice, 0.5, "agree") == (1.0, 212 / 300, 1 / 3)
-    assert confidence_cascade.cascade(steps, conf, ladder, choice, 0.5, "top")[1] == (100 + 1 + 100 + 1) / 300
-    # had b given a's value, the two would agree and b's answer stand, c never asked
-    conf.loc[1, "b_value"] = 1
-    assert confidence_cascade.cascade(steps, conf, ladder, choice, 0.5, "agree") == (1.0, 112 / 300, 1 / 3)
-    assert confidence_cascade.cascade(steps, conf, ladder, choice, 0.5, "climb")[1] == 212 / 300
-
-
-def test_the_steps_sent_to_the_top_and_whether_the_rung_below_would_do(confidence_cascade):
-    steps, conf, ladder = ladder_frame()
-    out = confidence_cascade.below_the_top(steps, conf, ladder, ["c", "a", "c"], [0.5, 0.995])
-    # q1's step (a and b sure and agreeing on the wrong 7) and q2's second (both right, 5)
-    assert out["steps"] == 2 and out["below_right"] == 0.5
-    assert out["sure"] == [2, 0] and out["sure_right"][0] == 0.5 and math.isnan(out["sure_right"][1])
-    assert out["agree"] == 2 and out["agree_right"] == 0.5
+def test_router_price_reads_a_finished_run(tiny_project, capsys):
+    root, _ = tiny_project
+    rows = [{"method": method, "correct": True, "cost_usd": cost, "pool_cost_usd": cost - 0.1 * tokens,
+             "router_prompt_tokens": tokens, "router_completion_tokens": tokens}
+            for method, cost, tokens in (("single:t5", 10.0, 0), ("r2_sft", 4.0, 20))]
+    pd.DataFrame(rows).to_parquet(root / "data/07_model_output/evaluation_results.parquet")
+    load_study("router_price").main()
+    assert "| r2_sft | 1.000 | 20 / 20 |" in capsys.readouterr().out

@@ -230,24 +230,6 @@ def test_no_pairs_no_rows():
     assert out.empty and "accuracy_diff" in out.columns
 
 
-def test_compare_runs_pairs_a_method_across_two_runs():
-    """benchmarks/compare_runs.py: the same method from two runs' per-question tables."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[2] / "benchmarks" / "compare_runs.py"
-    spec = importlib.util.spec_from_file_location("compare_runs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    run_a = results({"r2": ([True, True, False], [1.0, 1.0, 1.0])}, ids={"r2": ["a", "b", "c"]})
-    run_b = results({"r2": ([False, True, False], [2.0, 2.0, 2.0])}, ids={"r2": ["c", "a", "b"]})
-    row = module.compare("r2", "r2", run_a, run_b, resamples=50).iloc[0]
-    # by id: a right in both, b right only in run A, c wrong in both
-    assert (row["method_better"], row["baseline_better"]) == (1, 0) and row["cost_ratio"] == pytest.approx(0.5)
-    with pytest.raises(SystemExit, match="no benchmark has both 'r2' .* and 'r2_sft'"):
-        module.compare("r2", "r2_sft", run_a, run_b)
-
-
 def test_a_query_router_only_a_benchmark_lists_is_fitted():
     """`methods` of one benchmark count as much as the top-level list: the query router it names
     is fitted, and its comparison pairs are valid."""

@@ -40,35 +40,61 @@ def generate_world(data_generation: dict) -> tuple[pd.DataFrame, pd.DataFrame, p
     Splits are drawn in order (train, validation, test); `extra_train` more training questions are
     drawn after the test split, so growing the training set never changes validation or test."""
     world = data_generation["world"]
-    rng = random.Random(world["seed"])
     total = sum(world["sizes"][s] for s in SPLITS)
-    extra = world.get("extra_train", 0)
+    problems = _draw(random.Random(world["seed"]), world, set(), total + world.get("extra_train", 0))
+    frame = pd.DataFrame([_row(f"micro-{i:06d}", p) for i, p in enumerate(problems)])
+    train, validation, test = (frame.iloc[a:b] for a, b in _cuts([world["sizes"][s] for s in SPLITS]))
+    train = pd.concat([train, frame.iloc[total:]])
+    return tuple(split.reset_index(drop=True) for split in (train, validation, test))  # type: ignore[return-value]
+
+
+def generate_dev(world_train: pd.DataFrame, world_validation: pd.DataFrame, world_test: pd.DataFrame,
+                 data_generation: dict) -> pd.DataFrame:
+    """`sizes.dev` questions for studies to tune on, none of them (with `dedup: problem`, none of
+    their problems) in train (extra training questions included), validation or test.
+
+    They come from a stream of their own, seeded from `world.seed`, so the other splits are the
+    same with or without them; a larger dev split starts with the smaller one's questions."""
+    world = data_generation["world"]
+    seen = set().union(*(_keys(split, world) for split in (world_train, world_validation, world_test)))
+    problems = _draw(random.Random(f"dev/{world['seed']}"), world, seen, world["sizes"].get("dev", 0))
+    return pd.DataFrame([_row(f"micro-dev-{i:06d}", p) for i, p in enumerate(problems)], columns=COLUMNS)
+
+
+def _keys(split: pd.DataFrame, world: dict) -> set[str]:
+    """What `dedup` compares, for the rows of a written split (`_row` stores the subtasks as `_draw` keys them)."""
+    return set(split["subtasks"] if world.get("dedup", "question") == "problem" else split["question"])
+
+
+def _draw(rng: random.Random, world: dict, seen: set[str], count: int) -> list[micro.Problem]:
+    """`count` problems whose question (or, with `dedup: problem`, reference subtasks) is not in
+    `seen`, nor repeated; `seen` grows with each."""
     by_problem = world.get("dedup", "question") == "problem"
-    seen, rows, repeats = set(), [], 0
-    while len(rows) < total + extra:
+    problems, repeats = [], 0
+    while len(problems) < count:
         problem = micro.sample_problem(rng, world["min_steps"], world["max_steps"], world["bucket_weights"])
         key = json.dumps(problem.subtasks) if by_problem else problem.question
         if key in seen:
             repeats += 1
             if repeats > MAX_REPEATS:
                 raise ValueError(
-                    f"the micro world ran out of distinct {world.get('dedup', 'question')}s after {len(rows)} of "
-                    f"{total + extra}: {MAX_REPEATS} draws in a row were repeats. Lower data_generation.world.sizes "
+                    f"the micro world ran out of distinct {world.get('dedup', 'question')}s after {len(problems)} of "
+                    f"{count}: {MAX_REPEATS} draws in a row were repeats. Lower data_generation.world.sizes "
                     f"or extra_train, or allow more steps (min_steps {world['min_steps']}, max_steps "
                     f"{world['max_steps']})")
             continue
         seen.add(key)
         repeats = 0
-        rows.append(_row(len(rows), problem))
-    frame = pd.DataFrame(rows)
-    train, validation, test = (frame.iloc[a:b] for a, b in _cuts([world["sizes"][s] for s in SPLITS]))
-    train = pd.concat([train, frame.iloc[total:]])
-    return tuple(split.reset_index(drop=True) for split in (train, validation, test))  # type: ignore[return-value]
+        problems.append(problem)
+    return problems
 
 
-def _row(index: int, problem: micro.Problem) -> dict:
+COLUMNS = ["id", "question", "answer", "subtasks", "buckets", "n_steps", "hardest_bucket"]
+
+
+def _row(id_: str, problem: micro.Problem) -> dict:
     return {
-        "id": f"micro-{index:06d}",
+        "id": id_,
         "question": problem.question,
         "answer": problem.answer,
         "subtasks": json.dumps(problem.subtasks),

@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     build_sft_datasets,
+    generate_dev,
     generate_world,
     label_allocations,
     measure_member_outcomes,
@@ -19,6 +20,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(generate_world, "params:data_generation", ["world_train", "world_validation", "world_test"],
                  name="generate_world_node"),
+            Node(generate_dev, ["world_train", "world_validation", "world_test", "params:data_generation"], "world_dev",
+                 name="generate_dev_node"),
             Node(propose_decompositions, ["world_train", "params:data_generation", *POOL], "decomposition_candidates",
                  name="propose_decompositions_node"),
             Node(score_decompositions, ["decomposition_candidates", "world_train", *POOL, "params:data_generation"],

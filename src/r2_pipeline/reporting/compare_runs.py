@@ -1,8 +1,10 @@
-"""Paired comparison of two methods that may come from different runs: for example r2 after a
-lambda-0 run against r2 after a lambda-2 run, on the same test questions. Within one run the
-evaluation pipeline already writes these rows (data/08_reporting/method_comparisons.csv); across
-runs, each run's per-question table is an artifact of its MLflow evaluation run (the file in
-data/07_model_output is overwritten by the next run):
+"""A command: the paired comparison of two methods that may come from different runs.
+
+For example r2 after a lambda-0 run against r2 after a lambda-2 run, on the same test questions.
+Within one run the evaluation pipeline already writes these rows
+(data/08_reporting/method_comparisons.csv); across runs, each run's per-question table is an
+artifact of its MLflow evaluation run (the file in data/07_model_output is overwritten by the next
+run):
     MLFLOW_TRACKING_URI=sqlite:///mlflow.db mlflow artifacts download --run-id <evaluation run> \
         --artifact-path evaluation_results.parquet --dst-path /tmp/run_a
 
@@ -10,8 +12,8 @@ Usage, from the project root:
     kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=0.0"
     cp data/07_model_output/evaluation_results.parquet /tmp/lambda0.parquet  # or download it later
     kedro run --pipelines rl_refinement,evaluation --params "rl_refinement.cost_lambda=2.0"
-    python benchmarks/compare_runs.py r2 r2 --results data/07_model_output/evaluation_results.parquet \
-        --baseline-results /tmp/lambda0.parquet
+    python -m r2_pipeline.reporting.compare_runs r2 r2 \
+        --results data/07_model_output/evaluation_results.parquet --baseline-results /tmp/lambda0.parquet
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import argparse
 
 import pandas as pd
 
-from r2_pipeline.pipelines.evaluation.nodes import aligned_answers
-from r2_pipeline.reporting.stats import paired_comparison
+from .stats import paired_comparison
 
 RESULTS = "data/07_model_output/evaluation_results.parquet"
 
@@ -35,12 +36,23 @@ def compare(method: str, baseline: str, results: pd.DataFrame, baseline_results:
         b = baseline_results[(baseline_results["benchmark"] == benchmark) & (baseline_results["method"] == baseline)]
         if a.empty or b.empty:
             continue
-        a, b = aligned_answers(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
+        a, b = paired_rows(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
         stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], confidence, resamples, seed)
         rows.append({"benchmark": benchmark, **stats.as_dict()})
     if not rows:
         raise SystemExit(f"no benchmark has both {method!r} in --results and {baseline!r} in --baseline-results")
     return pd.DataFrame(rows)
+
+
+def paired_rows(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
+    """Both methods' rows in the same question order; they must have answered the same questions."""
+    for name, table in ((method, a), (baseline, b)):
+        if table.index.has_duplicates:
+            raise SystemExit(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
+    if set(a.index) != set(b.index):
+        raise SystemExit(f"{benchmark}: {method} and {baseline} answered different questions "
+                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
+    return a, b.loc[a.index]
 
 
 def main() -> None:
@@ -58,9 +70,9 @@ def main() -> None:
     columns = ["benchmark", "n", "accuracy", "baseline_accuracy", "accuracy_diff", "accuracy_diff_low",
                "accuracy_diff_high", "method_better", "baseline_better", "mcnemar_p", "cost_ratio",
                "cost_ratio_low", "cost_ratio_high", "beats"]
-    print(f"{args.method} ({args.results}) against {args.baseline} ({args.baseline_results or args.results}), "
-          f"{args.confidence:.0%} intervals from {args.resamples} paired resamples")
-    print(table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    heading = (f"{args.method} ({args.results}) against {args.baseline} ({args.baseline_results or args.results}), "
+               f"{args.confidence:.0%} intervals from {args.resamples} paired resamples")
+    print(heading, table[columns].to_string(index=False, float_format=lambda x: f"{x:.4g}"), sep="\n")  # noqa: T201 (a command)
 
 
 if __name__ == "__main__":

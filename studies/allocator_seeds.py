@@ -3,22 +3,21 @@
 Trains the allocator as `allocator_sft` does (its parameters from conf/base, its data from
 data/05_model_input/allocator_sft.parquet) once per seed, with optional overrides of the trainer or
 backbone settings. A seed is both the trainer's (data order) and, for a tiny backbone, the
-initial weights' (`backbone.seed`); `--trainer-seed-only` keeps the weights' seed at the shipped
-value, as every seed study before stop 19 did (so those spreads leave out initialisation). Each
-allocator is scored alone on a split's reference plans, as allocator_frontier does:
-question accuracy and pool cost relative to the dearest member, per decoding rule (`min_success`
-thresholds read by cheapest_likely, `escalate=<p>`). Then the mean
+initial weights' (`backbone.seed`); `--trainer-seed-only` keeps the weights' seed at the
+configured value (the spread then leaves out initialisation). Each allocator is scored alone on a
+split's reference plans, as allocator_frontier.py does: question accuracy and pool cost relative to
+the dearest member, per decoding rule (`greedy`, `cheapest_likely:<p>`, `escalate:<p>`). Then the mean
 and standard deviation over seeds. A change to the allocator is worth more than noise only when it
-moves the mean by more than the spread; one run per variant is not enough to tell (README).
+moves the mean by more than the spread; one run per variant is not enough to tell.
 
 `--init-from-member t4` starts the allocator from a trained pool member instead of a fresh tiny
 backbone: the member's weights and tokenizer, with the allocator's extra tokens (`>` and the member
 names) added. The member has learnt the very steps whose outcome the allocator predicts. Its weights
 are given, so its seeds vary the trainer's seed (data order) only, as `--trainer-seed-only` does.
-`--keep DIR` keeps each seed's allocator (DIR/seed_<k>) for other benchmarks to read.
+`--keep DIR` keeps each seed's allocator (DIR/seed_<k>) for other studies to read.
 
 Usage, from the project root after `kedro run` (each seed trains for about two minutes on 2 cores):
-    python benchmarks/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules 0.9,0.93,escalate=0.99]
+    python studies/allocator_seeds.py [--seeds 0,1,2] [--split dev] [--rules cheapest_likely:0.93,escalate:0.99]
         [--set trainer.max_steps=8000 --set backbone.hidden_size=128 ...] [--trainer-seed-only]
         [--init-from-member t4] [--keep DIR]
 """
@@ -36,12 +35,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
-from oracle_floor import member_outcomes
 
+from r2_pipeline.analysis import (
+    SPLITS,
+    allocator_outputs,
+    choose,
+    conf,
+    member_outcomes,
+    parse_rules,
+    readings,
+    score,
+)
 from r2_pipeline.pipelines.sft_nodes import fit_sft
-from r2_pipeline.reasoning.router import member_probabilities, validate_member
 from r2_pipeline.training.tiny import save_model
+
+RULES = "cheapest_likely:0.9,cheapest_likely:0.93,cheapest_likely:0.95"
 
 
 def override(settings: dict, assignments: list[str]) -> dict:
@@ -94,8 +102,7 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str], trai
     root = Path.cwd()
     if init_member and any(a.startswith("backbone.") for a in assignments):
         raise SystemExit(f"--init-from-member {init_member} replaces the backbone block: leave out --set backbone.*")
-    settings = yaml.safe_load((root / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
-    settings = override(settings, assignments)
+    settings = override(conf(root, "allocator_sft"), assignments)
     data = pd.read_parquet(root / "data/05_model_input/allocator_sft.parquet")
     steps, ladder = member_outcomes(root, split)
     rows = []
@@ -108,23 +115,21 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str], trai
             with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints every logging step
                 (model, tokenizer), _ = fit_sft(data, seeded(settings, seed, trainer_only))
             folder = str(save_model(model, tokenizer, Path(keep or tmp) / f"seed_{seed}"))
-            outs = allocator_outputs(folder, steps, ladder)
-            probs = [member_probabilities(o.top_logprobs, ladder) for o in outs]
-            named = [validate_member(o.text, ladder) or ladder[-1] for o in outs]
+            probs, named = readings(allocator_outputs(folder, steps, ladder), ladder)
             for rule in rules:
                 accuracy, cost, *_ = score(steps, ladder, choose(rule, probs, named, ladder))
-                rows.append({"seed": seed, "rule": rule_name(rule), "accuracy": float(accuracy), "cost": float(cost)})
+                rows.append({"seed": seed, "rule": str(rule), "accuracy": float(accuracy), "cost": float(cost)})
     table = pd.DataFrame(rows)
 
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; allocator_sft "
           f"settings{' with ' + ', '.join(assignments) if assignments else ''}; pool cost relative to {ladder[-1]}\n")
-    print("| seed | " + " | ".join(f"{rule_name(r)}: accuracy / cost" for r in rules) + " |")
+    print("| seed | " + " | ".join(f"{r}: accuracy / cost" for r in rules) + " |")
     print("|---|" + "---|" * len(rules))
     for seed, group in table.groupby("seed"):
         print(f"| {seed} | " + " | ".join(f"{a:.3f} / {c:.3f}" for a, c in zip(group["accuracy"], group["cost"])) + " |")
     cells = []
     for rule in rules:
-        group = table[table["rule"] == rule_name(rule)]
+        group = table[table["rule"] == str(rule)]
         cells.append(" / ".join(f"{group[k].mean():.3f} ± {spread(group[k]):.3f}" for k in ("accuracy", "cost")))
     print("| mean ± sd | " + " | ".join(cells) + " |")
 
@@ -137,9 +142,9 @@ def spread(values: pd.Series) -> float:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
-    parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
-    parser.add_argument("--rules", default="0.9,0.93,0.95", type=parse_rules,
-                        help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
+    parser.add_argument("--split", default="dev", choices=SPLITS)
+    parser.add_argument("--rules", default=RULES, type=parse_rules,
+                        help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")
     parser.add_argument("--set", dest="assignments", action="append", default=[],
                         help="an allocator_sft setting, block.key=value (repeatable)")
     parser.add_argument("--trainer-seed-only", action="store_true",
@@ -147,7 +152,7 @@ if __name__ == "__main__":
     parser.add_argument("--init-from-member", metavar="MEMBER",
                         help="start from this trained pool member's weights and tokenizer (e.g. t4)")
     parser.add_argument("--keep", metavar="DIR",
-                        help="save each seed's allocator as DIR/seed_<k> (e.g. for confidence_cascade.py DIR/seed_0)")
+                        help="save each seed's allocator as DIR/seed_<k> (e.g. for studies/confidence_cascade.py DIR/seed_0)")
     args = parser.parse_args()
     main(args.seeds, args.split, args.rules, args.assignments, args.trainer_seed_only, args.init_from_member,
          args.keep)

@@ -4,7 +4,7 @@ The allocator learns, from grouped-search labels, which members answer a step. W
 answers is a function of the step's digits, so a gradient-boosted tree (scikit-learn, installed with
 mlflow) trained on exactly the same labels, from the operation and the operands' digits, shows what
 those labels allow. Both are read the same way: P(label <= m) estimates P(m answers the step), and
-`min_success` picks the cheapest member that reaches it (reasoning/router.py cheapest_likely).
+a threshold picks the cheapest member that reaches it (reasoning/router.py cheapest_likely).
 
 A third allocator, **memory + tree**, bounds what any learner of these labels could do. The labels
 are a function of the step (a member's greedy answer depends on the step's text alone), so it answers
@@ -12,21 +12,21 @@ every step it has a label for with that label, as a perfect memoriser would, and
 the rest. **memory + allocator LM** reads the LM for the rest instead: what the LM would give if it
 remembered every step it was trained on (how much it does remember is printed too).
 `--extra-questions N` adds the oracle labels (the cheapest member that answers) of N fresh questions,
-drawn after the dev set, to what the tree and the memory learn from: how far more training questions
-could move that bound. `--taus` adds, for every allocator and rule, the pipeline's `+recheck=<tau>`
-cascade on top (confidence_cascade.py's `climb`): what the better allocators would give with the
+drawn after the dev split from its stream (in no split), to what the tree and the memory learn from: how far more training questions
+could move that bound. `--taus` adds, for every allocator and rule, the pipeline's recheck at tau
+on top (confidence_cascade.py's `climb`): what the better allocators would give with the
 executing member's confidence read too.
 
 Printed: per bucket the share of steps with a label (seen in training); per (member, bucket) pair
 where the choice is hard, the AUC of each model's P(member answers) against whether it does; then the
 accuracy-cost frontiers (pool cost relative to the dearest member, router tokens excluded) beside
-the step-level oracle and the dearest member alone. Run on `dev` (3000 fresh questions) or
+the step-level oracle and the dearest member alone. Run on `dev` (data_generation's world_dev) or
 validation; the tree and the memory are diagnostics, not routers of the pipeline (R2's allocator is
 an LM).
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/allocator_ceiling.py [--split dev] [--rules 0.93,escalate=0.99] [--extra-questions N]
-        [--taus 0.7,0.85] [allocator folder]
+    python studies/allocator_ceiling.py [--split dev] [--rules cheapest_likely:0.93,escalate:0.99]
+        [--extra-questions N] [--taus 0.7,0.85] [allocator folder]
 """
 
 from __future__ import annotations
@@ -35,20 +35,32 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from allocator_frontier import allocator_outputs, choose, parse_rules, rule_name, score
-from confidence_cascade import cascade, confidence_words, confidences, parse_taus
-from oracle_floor import DEV_SIZE, dev_world, member_outcomes, outcomes_of
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from r2_pipeline.analysis import (
+    SPLITS,
+    allocator_outputs,
+    cascade,
+    choose,
+    confidence_words,
+    confidences,
+    fresh_questions,
+    member_outcomes,
+    outcomes_of,
+    parse_rules,
+    parse_taus,
+    readings,
+    score,
+)
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
-from r2_pipeline.reasoning.router import member_probabilities, validate_member
+from r2_pipeline.reasoning.router import member_probabilities
 from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro.task import TASK
 
 PAIRS = [("t2", 2), ("t3", 2), ("t3", 3), ("t4", 3), ("t4", 4)]
-RULES = [0.9, 0.93, 0.95]
+RULES = "cheapest_likely:0.9,cheapest_likely:0.93,cheapest_likely:0.95"
 
 
 def digit_features(filled: pd.Series) -> pd.DataFrame:
@@ -72,11 +84,10 @@ def cumulative(probs: list[dict[str, float]], ladder: list[str], member: str) ->
 
 def extra_labels(root: Path, questions: int) -> pd.DataFrame:
     """`filled` and `label` for the reference steps of `questions` fresh questions drawn after the dev
-    set, labelled with the cheapest member that answers each (the dearest when none does)."""
+    split, labelled with the cheapest member that answers each (the dearest when none does)."""
     if questions == 0:
         return pd.DataFrame({"filled": [], "label": []})
-    world = dev_world(root, DEV_SIZE + questions).iloc[DEV_SIZE:].reset_index(drop=True)
-    steps = outcomes_of(root, world)[0]
+    steps = outcomes_of(root, fresh_questions(root, questions))[0]
     return pd.DataFrame({"filled": steps["filled"], "label": steps["oracle"]})
 
 
@@ -117,8 +128,7 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: l
         table.setdefault(key, label)
     remembered = [table.get(TASK.allocator_prompt("", [], f)) for f in steps["filled"]]
     memory_probs = [{label: 1.0} if label else p for label, p in zip(remembered, tree_probs)]
-    lm_outs = allocator_outputs(folder, steps, ladder)
-    lm_probs = [member_probabilities(o.top_logprobs, ladder) for o in lm_outs]
+    lm_probs, lm_named = readings(allocator_outputs(folder, steps, ladder), ladder)
     lm_memory_probs = [{label: 1.0} if label else p for label, p in zip(remembered, lm_probs)]
 
     print(f"{len(steps)} reference steps of {steps['id'].nunique()} {split} questions; the allocator LM learned "
@@ -145,7 +155,6 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: l
     print("|---|---|---|---|" + "---|" * len(buckets))
     print("| - | oracle | " + " | ".join(score(steps, ladder, list(steps["oracle"]))) + " |")
     print(f"| - | {ladder[-1]} alone | " + " | ".join(score(steps, ladder, [ladder[-1]] * len(steps))) + " |")
-    lm_named = [validate_member(o.text, ladder) or ladder[-1] for o in lm_outs]
     lm_memory_named = [label or named for label, named in zip(remembered, lm_named)]
     allocators = (("allocator LM", lm_probs, lm_named),
                   ("memory + allocator LM", lm_memory_probs, lm_memory_named),
@@ -153,12 +162,12 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: l
                   ("memory + tree", memory_probs, [max(p, key=p.get) for p in memory_probs]))
     for name, probs, named in allocators:
         for rule in rules:
-            print(f"| {name} | {rule_name(rule)} | " + " | ".join(score(steps, ladder, choose(rule, probs, named, ladder)))
+            print(f"| {name} | {rule} | " + " | ".join(score(steps, ladder, choose(rule, probs, named, ladder)))
                   + " |")
     if not taus:
         return
     conf = confidences(root, steps, ladder)
-    print(f"\nWith `+recheck=<tau>` (a step whose confidence, {confidence_words(root)}, is below tau climbs one "
+    print(f"\nWith the pipeline's recheck at tau (a step whose confidence, {confidence_words(root)}, is below tau climbs one "
           "rung, every call paid):\n\n| allocator | rule | tau | accuracy | pool cost vs dearest | steps asked again |\n"
           "|---|---|---|---|---|---|")
     for name, probs, named in allocators:
@@ -166,19 +175,19 @@ def main(folder: str, split: str, rules: list, extra_questions: int = 0, taus: l
             choice = choose(rule, probs, named, ladder)
             for tau in taus:
                 accuracy, cost, again = cascade(steps, conf, ladder, choice, tau, "climb")
-                print(f"| {name} | {rule_name(rule)} | {tau} | {accuracy:.3f} | {cost:.3f} | {again:.3f} |")
+                print(f"| {name} | {rule} | {tau} | {accuracy:.3f} | {cost:.3f} | {again:.3f} |")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", nargs="?", default="data/06_models/allocator_sft")
-    parser.add_argument("--split", default="dev", choices=["dev", "validation", "test"])
+    parser.add_argument("--split", default="dev", choices=SPLITS)
     parser.add_argument("--rules", type=parse_rules, default=RULES,
-                        help="comma-separated: greedy, min_success thresholds (0.9) and/or escalate=<p>")
+                        help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")
     parser.add_argument("--extra-questions", type=int, default=0,
                         help="oracle labels of this many fresh questions (drawn after dev) for the tree and the memory")
     parser.add_argument("--taus", type=parse_taus, default=[],
-                        help="comma-separated confidence thresholds in (0, 1]: also the +recheck cascade at each")
+                        help="comma-separated confidence thresholds in (0, 1]: also the recheck cascade at each")
     args = parser.parse_args()
     if args.extra_questions < 0:
         parser.error("--extra-questions must be 0 or more")

@@ -7,11 +7,12 @@ while a member reads one 8-token step, so this assumption carries much of the re
 counts make the table free: no model is rerun.
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/router_price.py
+    python studies/router_price.py
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -61,4 +62,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()

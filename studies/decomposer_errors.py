@@ -1,20 +1,22 @@
-"""Where a trained decomposer's plans go wrong, against the reference plans of the micro test split.
+"""Where a trained decomposer's plans go wrong, against the reference plans of a micro split (default test).
 
-Each test question is decomposed greedily (one batch) and its plan compared with the reference:
+Each question is decomposed greedily (one batch) and its plan compared with the reference:
 exact, unparseable, wrong number of steps, or the first differing step has a wrong operation, a
 wrong left or a wrong right operand. Exact plans bound what any allocation can reach.
 
 Usage, from the project root after `kedro run`:
-    python benchmarks/decomposer_errors.py [--split validation] [--show N] [decomposer folder ...]
+    python studies/decomposer_errors.py [--split dev] [--show N] [decomposer folder ...]
 (default: the test split, 3 examples, data/06_models/decomposer_sft). Compare decomposers on the
-validation split, then read the test split once.
+dev or validation split, then read the test split once.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
+from r2_pipeline.analysis import SPLITS, read_split
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.tasks import micro
@@ -40,7 +42,7 @@ def category(plan: list[str] | None, reference: list[str]) -> str:
 
 
 def main(folder: str, show: int, split: str = "test") -> None:
-    examples = TASK.load(f"data/01_raw/world_{split}.parquet")
+    examples = TASK.load(read_split(Path.cwd(), split))
     questions = [e.question for e in examples]
     references = [e.meta["subtasks"] for e in examples]
     outs = trained_router(folder).generate([TASK.decomposer_prompt(q) for q in questions],
@@ -58,7 +60,7 @@ def main(folder: str, show: int, split: str = "test") -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", default=["data/06_models/decomposer_sft"])
-    parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument("--show", type=int, default=3, help="wrong plans to print")
     args = parser.parse_args()
     for path in args.folders:
