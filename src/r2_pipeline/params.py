@@ -6,7 +6,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveInt,
@@ -14,86 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from .pool.factory import check_ladder
-from .pool.pool import BACKENDS
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PriceParams(Strict):
-    input_per_m: float = Field(ge=0)
-    output_per_m: float = Field(ge=0)
-    date: str
-    source: str
-
-
-class MemberParams(BaseModel):
-    """A member's keys pass through to its backend's constructor, so each must be one of its arguments."""
-
-    model_config = ConfigDict(extra="allow")
-    backend: str
-
-    @model_validator(mode="after")
-    def known_backend(self):
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
-        known = _backend_arguments(self.backend)
-        unknown = sorted(set(self.model_extra or {}) - known) if known is not None else []
-        if unknown:
-            raise ValueError(f"keys that the {self.backend} backend does not take: {unknown}; known: {sorted(known)}")
-        extra = self.model_extra or {}
-        base_url = extra.get("base_url")
-        if base_url is not None and not str(base_url).startswith(("http://", "https://")):
-            raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
-        for key in ("batch_size", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s"):
-            if key in extra and extra[key] is not None and not (_number(extra[key]) and extra[key] > 0):
-                raise ValueError(f"{key} = {extra[key]!r} must be a positive number")
-        for key in ("max_retries", "backoff_s", "max_backoff_s"):
-            if key in extra and not (_number(extra[key]) and extra[key] >= 0):
-                raise ValueError(f"{key} = {extra[key]!r} must be a number >= 0")
-        return self
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _backend_arguments(backend: str) -> set[str] | None:
-    """Keyword arguments of a backend's class; None where it takes any (vLLM passes extras to vllm.LLM)."""
-    import inspect
-
-    if backend == "transformers":
-        from .pool.local import TransformersBackend as cls
-    elif backend == "openai":
-        from .pool.openai_backend import OpenAIBackend as cls
-    else:
-        return None
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-
-
-class PoolParams(Strict):
-    members: dict[str, MemberParams] = Field(min_length=1)
-    prices: dict[str, PriceParams]
-    price_table: str
-    cache_path: str | None = None
-    router_member: str | None = None
-    # cheapest to dearest, when prices alone do not order the members (ties, or a member whose input
-    # and output prices rank differently); default: by output price, then input price
-    ladder: list[str] | None = None
-
-    @model_validator(mode="after")
-    def every_member_priced(self):
-        unpriced = [m for m in self.members if m not in self.prices]
-        if unpriced:
-            raise ValueError(f"members without a price: {unpriced}")
-        if self.ladder is not None:
-            check_ladder(self.ladder, self.members)
-        if self.router_member and self.router_member not in self.prices:
-            raise ValueError(f"router_member {self.router_member!r} has no price")
-        return self
+from .pool.params import PoolParams, Strict
 
 
 class TierParams(Strict):
