@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from .factory import check_ladder
 from .pool import BACKENDS
@@ -85,4 +85,21 @@ class PoolParams(Strict):
             check_ladder(self.ladder, self.members)
         if self.router_member and self.router_member not in self.prices:
             raise ValueError(f"router_member {self.router_member!r} has no price")
+        return self
+
+
+class SamplingBlock(Strict):
+    """A `sampling` block. Unset (or null) fields keep the reader's defaults (pool.base.sampling_from),
+    e.g. 64 new tokens for the decomposer's plan and 4 for a micro member name."""
+
+    max_new_tokens: PositiveInt | None = None
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def no_empty_stop(self):
+        if "" in self.stop:
+            raise ValueError("stop holds an empty string, which would end every answer before its first token")
         return self
