@@ -70,9 +70,13 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"methods": ["single", "query_router@0.7"]}),
          r"'query_router@0\.7', which runs on the micro benchmark only: it is fitted on the members' outcomes"),
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
-        # routers are passed to evaluation by position: reordering them would mislabel every router
-        (lambda p: p["evaluation"].update(routers=["r2", "r2_sft", "r2_round_1", "r2_round_2"]),
-         r"parameter evaluation: routers .*must be \['r2_sft', 'r2_round_1', 'r2_round_2', 'r2'\]"),
+        # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/pipeline.py
+        (lambda p: p["evaluation"].update(routers=["r2_sft", "r2"]),
+         r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_round_1', "
+         r"'r2_round_2', 'r2'\], one per GRPO round \(ROUNDS in pipelines/rl_refinement/pipeline\.py\)"),
+        (lambda p: p["rl_refinement"].update(rounds=3),
+         r"parameter rl_refinement: `rounds` is not a parameter: the pipeline is unrolled for ROUNDS = 2, set in "
+         r"pipelines/rl_refinement/pipeline\.py"),
         # a member nobody trains would only fail after model_pool had retrained and overwritten the pool
         (lambda p: p["pool"]["members"].update(t6={"backend": "transformers"}) or p["pool"]["prices"].update(
             t6=p["pool"]["prices"]["t5"]), r"pool members \['t6'\] use the transformers backend without a `path`"),
@@ -125,7 +129,6 @@ def test_base_parameters_are_valid():
         (lambda p: p["pretrained_backbone"].pop("gguf"), r"pretrained_backbone\.gguf.*Field required"),
         (lambda p: p["data_generation"]["decomposition"]["weights"].pop("coherence"),
          r"data_generation\.decomposition\.weights\.coherence.*Field required"),
-        (lambda p: p["evaluation"].pop("routers"), r"evaluation\.routers.*Field required"),
         (lambda p: p["evaluation"].update(methods=["single:t9", "r2"]),
          r"evaluation\.methods: 'single:t9' names no pool member"),
         (lambda p: p["evaluation"]["benchmarks"]["micro"].update(methods=["tier:t0"]),

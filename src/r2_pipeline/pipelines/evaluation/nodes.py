@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -42,13 +43,18 @@ def evaluate_methods(
     evaluation: dict,
     member_outcomes: pd.DataFrame | None = None,
     *router_folders: str,
+    routers: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every method on every test question: a per-question table and a per-step table.
 
-    `router_folders` are (decomposer, allocator) folder pairs, in the order of `evaluation.routers`.
+    `router_folders` are (decomposer, allocator) folder pairs, one per name in `routers` (the
+    pipeline binds them: rl_refinement's trained_routers).
     """
+    if len(router_folders) != 2 * len(routers):
+        raise ValueError(f"routers {list(routers)} need {2 * len(routers)} folders, got {len(router_folders)}")
+    folders = dict(zip(routers, zip(router_folders[::2], router_folders[1::2])))
     built = pool_from_params(pool_manifest, pool)
-    context = method_context(pool, evaluation, built, member_outcomes, router_folders)
+    context = method_context(pool, evaluation, built, member_outcomes, folders)
     results, steps = [], []
     for benchmark, spec in evaluation["benchmarks"].items():
         task = get_task(benchmark)
@@ -99,19 +105,17 @@ def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict) -> tup
     skipped = sorted({m for methods in planned.values() for m in methods if method_kind(m) not in BASELINE_KINDS})
     if skipped:
         logger.warning("evaluation_baselines skips %s: they need trained routers (pipeline `evaluation`)", skipped)
-    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "benchmarks": benchmarks, "routers": []}, None)
+    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "benchmarks": benchmarks}, None)
 
 
-def method_context(pool: dict, evaluation: dict, built, member_outcomes, router_folders) -> MethodContext:
-    names = list(evaluation.get("routers", []))
-    if len(router_folders) != 2 * len(names):
-        raise ValueError(f"evaluation.routers {names} needs {2 * len(names)} folders, got {len(router_folders)}")
+def method_context(pool: dict, evaluation: dict, built, member_outcomes, routers) -> MethodContext:
+    """`routers`: name -> (decomposer folder, allocator folder), the final router last."""
+    routers = dict(routers)
+    names = list(routers)
     router = evaluation.get("router") or {}
     ladder = ladder_order(pool)
     context = MethodContext(
-        routers={
-            name: (_local(router_folders[2 * k]), _local(router_folders[2 * k + 1])) for k, name in enumerate(names)
-        },
+        routers={name: (_local(decomposer), _local(allocator)) for name, (decomposer, allocator) in routers.items()},
         router_price=pool["prices"][pool["router_member"]] if pool.get("router_member") else None,
         final_router=names[-1] if names else "",
         router_sampling=sampling_from(router.get("sampling"), max_new_tokens=64),

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from ...pool.params import SamplingBlock, Strict
+from ..rl_refinement.pipeline import trained_routers
 
 
 class BenchmarkSpec(Strict):
@@ -63,8 +64,6 @@ class EvaluationParams(Strict):
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
     methods: list[str] = Field(min_length=1)
-    # the trained routers, in the order the evaluation pipeline passes their folders
-    routers: list[str]
     sampling: SamplingBlock = SamplingBlock()
     router: RouterBlock = RouterBlock()
     query_router: QueryRouterBlock = QueryRouterBlock()
@@ -76,14 +75,13 @@ class EvaluationParams(Strict):
         pipelines/evaluation/nodes.py planned_methods reads the same from the raw dict."""
         return list(dict.fromkeys(m for b in self.benchmarks.values() for m in b.methods or self.methods))
 
-    @model_validator(mode="after")
-    def routers_match_pipeline(self):
-        from .pipeline import ROUTERS
-
-        if self.routers != list(ROUTERS):
-            raise ValueError(f"routers {self.routers} must be {list(ROUTERS)}, the order in which the evaluation "
-                             "pipeline passes their folders (ROUTERS in pipelines/evaluation/pipeline.py)")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def no_routers_key(cls, data):
+        if isinstance(data, dict) and "routers" in data:
+            raise ValueError(f"`routers` is not a parameter: the trained routers are {list(trained_routers())}, "
+                             "one per GRPO round (ROUNDS in pipelines/rl_refinement/pipeline.py)")
+        return data
 
     @model_validator(mode="after")
     def known_benchmarks(self):
@@ -117,8 +115,8 @@ class EvaluationParams(Strict):
                 if method_kind(method) not in RUNNERS:
                     raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
                 check_method(method)
-                if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in self.routers:
-                    raise ValueError(f"method {method!r} names no trained router; routers: {self.routers}")
+                if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in trained_routers():
+                    raise ValueError(f"method {method!r} names no trained router; routers: {list(trained_routers())}")
         for name, spec in self.benchmarks.items():
             for method in (spec.methods or self.methods) if name != "micro" else []:
                 if method_kind(method) in MICRO_ONLY_KINDS:

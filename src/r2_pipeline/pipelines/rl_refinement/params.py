@@ -50,7 +50,6 @@ class GRPOPhase(TrainerBlock):
 
 
 class RLParams(Strict):
-    rounds: PositiveInt
     cost_lambda: float = Field(ge=0)
     rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
     fallback: str
@@ -65,16 +64,17 @@ class RLParams(Strict):
     sampling: SamplingBlock | None = None
     allocator_sampling: SamplingBlock | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def no_rounds_key(cls, data):
+        if isinstance(data, dict) and "rounds" in data:
+            from .pipeline import ROUNDS
+
+            raise ValueError(f"`rounds` is not a parameter: the pipeline is unrolled for ROUNDS = {ROUNDS}, set in "
+                             "pipelines/rl_refinement/pipeline.py (the registry needs it before parameters load)")
+        return data
+
     @model_validator(mode="after")
-    def rule_needs_threshold(self):
+    def threshold_for_rule(self):
         rule_needs_threshold(self.rule, self.min_success)
-        return self
-
-    @model_validator(mode="after")
-    def rounds_match_registry(self):
-        from . import ROUNDS
-
-        if self.rounds != ROUNDS:
-            raise ValueError(f"rounds = {self.rounds}, but the pipeline is unrolled for {ROUNDS} "
-                             "(ROUNDS in pipelines/rl_refinement/pipeline.py)")
         return self
