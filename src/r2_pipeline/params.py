@@ -46,14 +46,17 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     return validated
 
 
-def _evaluation_problems(evaluation, pool, data) -> list[str]:
+def _evaluation_problems(evaluation: EvaluationParams, pool: PoolParams, data) -> list[str]:
     """What the evaluation block says about the pool and the teacher."""
     members = list(pool.members)
-    problems = _comparison_problems(evaluation, pool) + _repeated_method_problems(evaluation, members)
-    if data is not None and data.teacher.kind == "endpoint":
-        problems += _teacher_overlap_problems(data, evaluation)
-    return problems + [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
-                       for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
+    problems = _teacher_overlap_problems(data, evaluation) if data is not None and data.teacher.kind == "endpoint" else []
+    repeated = _repeated_method_problems(evaluation, members)
+    if repeated:  # the checks below read the methods each benchmark runs, once each
+        return problems + repeated
+    planned = evaluation.planned(members)
+    return problems + _comparison_problems(evaluation, pool, planned) + [
+        f"parameter evaluation.methods: {m.label!r} names no pool member; members: {members}"
+        for m in planned if set(m.named_members()) - set(members)]
 
 
 def _teacher_overlap_problems(data, evaluation) -> list[str]:
@@ -88,15 +91,17 @@ def _teacher_overlap_problems(data, evaluation) -> list[str]:
     return problems
 
 
-def _repeated_method_problems(evaluation, members: list[str]) -> list[str]:
-    """A method listed twice for one benchmark (itself, or through `single`/`tier`) would run and be
-    counted twice: twice the questions in its accuracy, twice its cost."""
-    from .reasoning.methods import expand_methods
+def _repeated_method_problems(evaluation: EvaluationParams, members: list[str]) -> list[str]:
+    """A method listed twice for one benchmark (by name, through `single`/`tier`, or as one reading
+    under two names) would run and be counted twice: twice the questions in its accuracy, twice its
+    cost."""
+    from .methods import benchmark_methods
+    from .pipelines.rl_refinement import trained_routers
 
-    problems = []
-    for name, spec in evaluation.benchmarks.items():
+    problems, settings = [], evaluation.settings()
+    for name in evaluation.benchmarks:
         try:
-            expand_methods(spec.methods or evaluation.methods, members)
+            benchmark_methods(settings, name, members, list(trained_routers()))
         except ValueError as error:
             problems.append(f"parameter evaluation ({name}): {error}")
     return problems
@@ -144,14 +149,15 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     return problems
 
 
-def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
+def _router_price_problems(pool: PoolParams, evaluation: EvaluationParams | None, rl) -> list[str]:
     """The router's own tokens are priced as `pool.router_member`: whatever runs a router needs one."""
-    from .reasoning.methods import ROUTED_KINDS, method_kind
-
     if pool.router_member is not None:
         return []
-    routed = [] if evaluation is None else sorted(
-        m for m in evaluation.planned_methods() if method_kind(m) in ROUTED_KINDS)
+    try:
+        planned = [] if evaluation is None else evaluation.planned(list(pool.members))
+    except ValueError:  # a method listed twice: _repeated_method_problems names it
+        planned = []
+    routed = sorted(m.label for m in planned if m.uses_router)
     users = ([f"evaluation methods {routed}"] if routed else []) + (["rl_refinement"] if rl is not None else [])
     if not users:
         return []
@@ -159,13 +165,12 @@ def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
             "tokens are priced as that entry of pool.prices (e.g. `router_member: router` with a `router` price)"]
 
 
-def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams) -> list[str]:
+def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams, planned) -> list[str]:
+    from .methods import resolve_comparisons
     from .pool.factory import ladder_order
-    from .reasoning.methods import resolve_comparisons
 
     try:
-        resolve_comparisons(evaluation.comparisons.pairs, evaluation.planned_methods(), list(pool.members),
-                            ladder_order(pool.model_dump())[-1])
+        resolve_comparisons(evaluation.comparisons.pairs, planned, ladder_order(pool.model_dump())[-1])
     except ValueError as err:
         return [str(err)]
     return []

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
+from ...methods import parse_method, planned_methods
+from ...methods.decoding import rule_needs_threshold
+from ...methods.kinds import QUERY_ROUTER_THRESHOLD
 from ...pool.params import SamplingBlock, Strict
 from ..rl_refinement.pipeline import trained_routers
+
+
+def _method(entry: str | dict[str, Any]) -> str | dict[str, Any]:
+    """An entry of `methods` (methods/spec.py): a kind or trained router by name, or a mapping
+    {kind, name, ...fields}. Kept as written: the nodes read the same entries."""
+    parse_method(entry, list(trained_routers()))
+    return entry
+
+
+MethodEntry = Annotated[str | dict[str, Any], AfterValidator(_method)]
 
 
 class BenchmarkSpec(Strict):
     source: str | None = None
     split: str = "test"
     limit: PositiveInt | None = None
-    methods: list[str] | None = None
+    methods: list[MethodEntry] | None = None
     sampling: SamplingBlock | None = None
 
 
@@ -32,28 +45,20 @@ class RouterBlock(Strict):
     allocator_sampling: SamplingBlock | None = None
 
     @model_validator(mode="after")
-    def rule_needs_threshold(self):
+    def threshold_for_rule(self):
         rule_needs_threshold(self.rule, self.min_success)
         return self
 
 
-def rule_needs_threshold(rule: str, min_success: float | None) -> None:
-    """`escalate` reads the allocator at a threshold; without one the allocator is read greedily and
-    the rule would be silently ignored."""
-    if rule != "cheapest_likely" and min_success is None:
-        raise ValueError(f"rule {rule!r} needs min_success, the threshold it reads the allocator at (null is "
-                         "greedy: the member the allocator names)")
-
-
 class QueryRouterBlock(Strict):
     k: PositiveInt = 25
-    threshold: float = Field(default=0.9, ge=0, le=1)
+    threshold: float = Field(default=QUERY_ROUTER_THRESHOLD, ge=0, le=1)
 
 
 class ComparisonsBlock(Strict):
     """Paired comparisons of methods on the same questions (stats.paired_comparison)."""
 
-    # [method, baseline]; `largest` names `single:<the dearest pool member>`
+    # [method, baseline] by method name; `largest` names the `single` method on the dearest pool member
     pairs: list[tuple[str, str]] = []
     confidence: float = Field(default=0.95, gt=0, lt=1)
     resamples: PositiveInt = 2000
@@ -63,17 +68,16 @@ class ComparisonsBlock(Strict):
 class EvaluationParams(Strict):
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     experiment: str
-    methods: list[str] = Field(min_length=1)
+    methods: list[MethodEntry] = Field(min_length=1)
     sampling: SamplingBlock = SamplingBlock()
     router: RouterBlock = RouterBlock()
     query_router: QueryRouterBlock = QueryRouterBlock()
     comparisons: ComparisonsBlock = ComparisonsBlock()
     seed: int = 0
 
-    def planned_methods(self) -> list[str]:
-        """Every method some benchmark runs (its own `methods`, else the top-level list), once each;
-        pipelines/evaluation/nodes.py planned_methods reads the same from the raw dict."""
-        return list(dict.fromkeys(m for b in self.benchmarks.values() for m in b.methods or self.methods))
+    def settings(self) -> dict[str, Any]:
+        """The block as the nodes read it (methods as written)."""
+        return self.model_dump()
 
     @model_validator(mode="before")
     @classmethod
@@ -100,27 +104,17 @@ class EvaluationParams(Strict):
         return self
 
     @model_validator(mode="after")
-    def known_methods(self):
-        from ...reasoning.methods import (
-            MICRO_ONLY_KINDS,
-            RUNNERS,
-            TRAINED_ROUTER_KINDS,
-            check_method,
-            method_kind,
-            router_name,
-        )
-
-        for spec_methods in [self.methods] + [b.methods or [] for b in self.benchmarks.values()]:
-            for method in spec_methods:
-                if method_kind(method) not in RUNNERS:
-                    raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
-                check_method(method)
-                if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in trained_routers():
-                    raise ValueError(f"method {method!r} names no trained router; routers: {list(trained_routers())}")
+    def micro_only_methods_on_micro(self):
+        routers = list(trained_routers())
         for name, spec in self.benchmarks.items():
-            for method in (spec.methods or self.methods) if name != "micro" else []:
-                if method_kind(method) in MICRO_ONLY_KINDS:
-                    raise ValueError(f"benchmark {name!r} runs method {method!r}, which runs on the micro benchmark "
-                                     f"only: it {MICRO_ONLY_KINDS[method_kind(method)]}. List the micro-only "
-                                     f"methods in benchmarks.micro.methods")
+            for entry in (spec.methods or self.methods) if name != "micro" else []:
+                method = parse_method(entry, routers)
+                if method.micro_only:
+                    raise ValueError(f"benchmark {name!r} runs method {method.label!r}, which runs on the micro "
+                                     f"benchmark only: it {method.micro_only}. List the micro-only methods in "
+                                     "benchmarks.micro.methods")
         return self
+
+    def planned(self, members: list[str]):
+        """Every method some benchmark runs (methods/spec.py planned_methods)."""
+        return planned_methods(self.settings(), members, list(trained_routers()))

@@ -9,6 +9,8 @@ from ..rl_refinement import trained_routers
 from ..rl_refinement.pipeline import reading_round_models
 from .nodes import compare_methods, evaluate_methods, log_runs, plot_accuracy_cost, summarize
 
+SETTINGS = ["params:pool", "params:evaluation"]
+
 
 def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs) -> Pipeline:
     """`routers`: method name -> (decomposer dataset, allocator dataset); default, every trained router."""
@@ -18,14 +20,14 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
     with reading_round_models():
         return Pipeline(
             [
-                Node(evaluate,
-                     ["world_test", "pool_manifest", "params:pool", "params:evaluation", "member_outcomes", *folders],
+                Node(evaluate, ["world_test", "pool_manifest", *SETTINGS, "member_outcomes", *folders],
                      ["evaluation_results", "evaluation_steps"], name="evaluate_methods_node"),
-                Node(summarize, ["evaluation_results", "params:pool"], "metrics", name="summarize_node"),
-                Node(compare_methods, ["evaluation_results", "params:pool", "params:evaluation"],
-                     "method_comparisons", name="compare_methods_node"),
-                Node(plot_accuracy_cost, ["metrics", "params:evaluation"], "accuracy_cost_plot",
+                Node(summarize, ["evaluation_results", *SETTINGS], "metrics", name="summarize_node"),
+                Node(compare_methods, ["evaluation_results", *SETTINGS], "method_comparisons",
+                     name="compare_methods_node"),
+                Node(plot_accuracy_cost, ["metrics", "params:evaluation", "params:pool"], "accuracy_cost_plot",
                      name="plot_accuracy_cost_node"),
-                Node(log_runs, ["metrics", "params:evaluation"], "mlflow_method_runs", name="log_runs_node"),
+                Node(log_runs, ["metrics", "params:evaluation", "params:pool"], "mlflow_method_runs",
+                     name="log_runs_node"),
             ]
         )

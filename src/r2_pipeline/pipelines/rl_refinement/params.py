@@ -6,10 +6,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from ...methods.decoding import rule_needs_threshold
 from ...pool.params import SamplingBlock, Strict
 from ...training.params import TrainerBlock
 from ..data_generation.params import ReviewerParams
-from ..evaluation.params import rule_needs_threshold
 
 
 class GRPOPhase(TrainerBlock):
