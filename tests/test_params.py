@@ -167,6 +167,10 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=[{"name": "a", "kind": "query_router", "threshold": 0.5},
                                                    {"name": "b", "kind": "query_router", "threshold": 0.50}]),
          r"methods 'a' and 'b' are one reading"),
+        # a name is one method everywhere: metrics, plot and comparisons know methods by name
+        (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"methods": [{"name": "r2", "router": "r2_sft"}]}),
+         r"parameter evaluation: method name 'r2' stands for two methods on different benchmarks "
+         r"\(benchmarks\.gsm8k\.methods\)"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "random", "member": "t3"}]),
          r"random method: member = 't3': Extra inputs are not permitted"),
         (lambda p: p["evaluation"]["benchmarks"]["micro"].update(split="validation"),

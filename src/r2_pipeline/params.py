@@ -53,7 +53,10 @@ def _evaluation_problems(evaluation: EvaluationParams, pool: PoolParams, data) -
     repeated = _repeated_method_problems(evaluation, members)
     if repeated:  # the checks below read the methods each benchmark runs, once each
         return problems + repeated
-    planned = evaluation.planned(members)
+    try:
+        planned = evaluation.planned(members)
+    except ValueError as error:
+        return [*problems, f"parameter evaluation: {error}"]
     return problems + _comparison_problems(evaluation, pool, planned) + [
         f"parameter evaluation.methods: {m.label!r} names no pool member; members: {members}"
         for m in planned if set(m.named_members()) - set(members)]

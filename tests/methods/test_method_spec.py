@@ -8,6 +8,7 @@ from r2_pipeline.methods import (
     RecheckSpec,
     expand_methods,
     parse_method,
+    planned_methods,
     resolve_comparisons,
 )
 from r2_pipeline.methods.kinds import R2, QueryRouter, Single, Tier
@@ -76,6 +77,18 @@ def test_two_names_for_one_reading_or_one_name_twice_are_refused():
     distinct = expand(["r2_sft", {"router": "r2_sft", "recheck": {"tau": 0.9}},
                        {"router": "r2_sft", "recheck": {"tau": 0.9, "agree": True}}])
     assert len({m.reading() for m in distinct}) == 3
+
+
+def test_one_name_is_one_method_on_every_benchmark():
+    """A benchmark's own `methods` replace the top-level list; the planned methods are each
+    benchmark's, once each, and a name must mean the same method wherever it is listed."""
+    evaluation = {**EVALUATION, "methods": ["single", "r2"],
+                  "benchmarks": {"micro": {}, "gsm8k": {"methods": ["r2", {"name": "fast", "router": "r2_sft"}]}}}
+    assert [m.label for m in planned_methods(evaluation, MEMBERS, ROUTERS)] == [
+        "single:t1", "single:t2", "single:t3", "r2", "fast"]
+    evaluation["benchmarks"]["gsm8k"]["methods"] = [{"name": "r2", "router": "r2_sft"}]
+    with pytest.raises(ValueError, match=r"'r2' stands for two methods on different benchmarks \(benchmarks\.gsm8k"):
+        planned_methods(evaluation, MEMBERS, ROUTERS)
 
 
 @pytest.mark.parametrize(("entry", "message"), [

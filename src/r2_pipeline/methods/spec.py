@@ -98,9 +98,14 @@ def benchmark_methods(evaluation: Mapping[str, Any], benchmark: str, members: Se
 
 
 def planned_methods(evaluation: Mapping[str, Any], members: Sequence[str], routers: Collection[str]) -> list[Method]:
-    """Every method some benchmark runs, once each."""
-    planned = {m.label: m for name in evaluation["benchmarks"]
-               for m in benchmark_methods(evaluation, name, members, routers)}
+    """Every method some benchmark runs, once each. One name means one reading on every benchmark:
+    the metrics, the plot and the comparisons know a method by its name."""
+    planned: dict[str, Method] = {}
+    for name in evaluation["benchmarks"]:
+        for method in benchmark_methods(evaluation, name, members, routers):
+            if planned.setdefault(method.label, method).reading() != method.reading():
+                raise ValueError(f"method name {method.label!r} stands for two methods on different benchmarks "
+                                 f"(benchmarks.{name}.methods): give each its own name")
     return list(planned.values())
 
 
