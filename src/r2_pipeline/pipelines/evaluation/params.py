@@ -100,7 +100,7 @@ class EvaluationParams(Strict):
             # threshold "tuned on validation" would be tuned on test
             raise ValueError(f"benchmarks.micro.split = {micro.split!r}: the micro benchmark reads a table, not a "
                              "split (the evaluation pipeline: data_generation's test split); score a router on "
-                             "validation with benchmarks/allocator_frontier.py --split validation")
+                             "validation with studies/allocator_frontier.py --split validation")
         return self
 
     @model_validator(mode="after")
