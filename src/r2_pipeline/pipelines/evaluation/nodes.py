@@ -47,7 +47,8 @@ def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, 
         task, examples, sampling = load_benchmark(benchmark, evaluation, test_split)
         for method in benchmark_methods(evaluation, benchmark, built.members, routers):
             rows, calls = evaluate(benchmark, method, built, task, examples, sampling, context)
-            results, steps = results + rows, steps + calls
+            results += rows
+            steps += calls
             logger.info("%s / %s: accuracy %.3f", benchmark, method.label, pd.DataFrame(rows)["correct"].mean())
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
