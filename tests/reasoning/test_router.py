@@ -217,11 +217,12 @@ def test_decomposer_rollouts_route_as_evaluation_does(ladder_pool):
     assert outcomes[0.9].correct and outcomes[0.9].cost > outcomes[None].cost
 
 
-def test_a_method_suffix_changes_how_the_same_router_is_read(ladder_pool):
-    """`r2_sft`, `r2_sft@0.85`, `r2_sft@escalate=0.85`, `r2_sft@greedy`: one router (t3 at 0.6, t4
-    at 0.3, t5 at 0.1 on every step), four members for the same 12 * 7 step."""
+def test_a_methods_decoding_changes_how_the_same_router_is_read(ladder_pool):
+    """`r2_sft` read as `evaluation.router` says, at cheapest_likely 0.85, escalate 0.85, greedy:
+    one router (t3 at 0.6, t4 at 0.3, t5 at 0.1 on every step), four members for the same 12 * 7 step."""
+    from r2_pipeline.methods import Decoding, expand_methods, run_method
+    from r2_pipeline.methods.kinds import R2
     from r2_pipeline.reasoning.context import MethodContext
-    from r2_pipeline.reasoning.methods import run_method
     from r2_pipeline.tasks.base import Example
 
     class ThreeWay(Scripted):
@@ -231,17 +232,21 @@ def test_a_method_suffix_changes_how_the_same_router_is_read(ladder_pool):
 
     question = "Ann has 12 apples. Then the apples are multiplied by 7. How many apples are there now?"
     context = MethodContext(routers={"r2_sft": (Scripted(lambda p: "1. $1 * $2\n"), ThreeWay(None))},
-                            router_price=PRICE, ladder=ladder_pool.members, fallback="t5", min_success=0.5)
-    chosen = {}
-    for method in ("r2_sft", "r2_sft@0.85", "r2_sft@escalate=0.85", "r2_sft@greedy", "r2_sft@escalate=0.5"):
+                            router_price=PRICE, ladder=ladder_pool.members, fallback="t5")
+
+    def chosen(method):
         result = run_method(method, ladder_pool, TASK, [Example("q", question, 84)], SamplingParams(), context)
-        chosen[method] = result.traces[0][0].member
-    assert chosen == {"r2_sft": "t3", "r2_sft@0.85": "t4", "r2_sft@escalate=0.85": "t5", "r2_sft@greedy": "t3",
-                      "r2_sft@escalate=0.5": "t3"}
-    context.rule = "escalate"
-    context.min_success = 0.85
-    assert run_method("r2_sft", ladder_pool, TASK, [Example("q", question, 84)], SamplingParams(),
-                      context).traces[0][0].member == "t5"
+        return result.traces[0][0].member
+
+    def configured(router):  # the bare name, read as evaluation.router says
+        return expand_methods(["r2_sft"], ladder_pool.members, {"router": router}, ["r2_sft"])[0]
+
+    assert chosen(configured({"min_success": 0.5})) == "t3"
+    readings = [("cheapest_likely", 0.85, "t4"), ("escalate", 0.85, "t5"), ("greedy", None, "t3"),
+                ("escalate", 0.5, "t3")]
+    for rule, min_success, member in readings:
+        assert chosen(R2(router="r2_sft", decoding=Decoding(rule=rule, min_success=min_success))) == member
+    assert chosen(configured({"rule": "escalate", "min_success": 0.85})) == "t5"
 
 
 def test_decomposer_rollouts_read_the_allocator_by_the_configured_rule(ladder_pool):
@@ -271,8 +276,9 @@ def test_estimated_token_counts_are_marked_per_step_and_counted_per_method(ladde
     row and the method's metrics say so, so an estimated cost is never read as a measured one."""
     import pandas as pd
 
+    from r2_pipeline.methods import result_rows, run_method
+    from r2_pipeline.methods.kinds import Single
     from r2_pipeline.pipelines.evaluation.nodes import summarize
-    from r2_pipeline.reasoning.methods import result_rows, run_method
     from r2_pipeline.tasks.base import Example
 
     class NoUsage:
@@ -286,12 +292,13 @@ def test_estimated_token_counts_are_marked_per_step_and_counted_per_method(ladde
                         meta={"subtasks": ["3 + 4"]})]
     results = {}
     for member in ("t1", "t2"):
-        result = run_method(f"single:{member}", pool, TASK, examples, SamplingParams())
+        result = run_method(Single(member=member), pool, TASK, examples, SamplingParams())
         results[member] = result_rows("micro", result, TASK, examples)
         assert [t.estimated_tokens for t in result.traces[0]] == [member == "t1"]
     assert [rows[0]["estimated_token_steps"] for rows in results.values()] == [1, 0]
     frame = pd.DataFrame(results["t1"] + results["t2"])
-    metrics = summarize(frame, {"members": {"t1": {}, "t2": {}}, "prices": {"t1": PRICE, "t2": PRICE}})
+    metrics = summarize(frame, {"members": {"t1": {}, "t2": {}}, "prices": {"t1": PRICE, "t2": PRICE}},
+                        {"benchmarks": {"micro": {}}, "methods": ["single"]})
     assert metrics["micro"]["single:t1"]["estimated_token_steps"] == 1
     assert metrics["micro"]["single:t2"]["estimated_token_steps"] == 0
 
@@ -320,7 +327,7 @@ def test_recheck_climbs_the_ladder_until_an_answer_is_sure(ladder_pool):
     assert costs[2] == pytest.approx((0.01 + 0.1 + 1 + 10 + 100) * one_call)
     assert traces[2][0].completion_tokens == 5 * 4
     # the per-call table: one row per member asked, each with its own cost; `final` marks the answer
-    from r2_pipeline.reasoning.methods import MethodResult, step_rows
+    from r2_pipeline.methods import MethodResult, step_rows
     from r2_pipeline.tasks.base import Example
 
     result = MethodResult("m", traces, 0.0, [0] * 3, [0] * 3, [0.0] * 3)
@@ -373,8 +380,9 @@ def test_a_method_reads_recheck_agree_and_recheck_alpha(ladder_pool):
     """End to end through run_method: the allocator names t3 for a bucket-5 step, which t3 and t4 get
     wrong alike ("000", unsure) and t5 right. +recheck climbs to t5; +recheck_agree stops at t4,
     where t4 repeats t3; recheck_alpha 0.9 reads t3's answer as sure enough (its one sure token)."""
+    from r2_pipeline.methods import Decoding, RecheckSpec, run_method
+    from r2_pipeline.methods.kinds import R2
     from r2_pipeline.reasoning.context import MethodContext
-    from r2_pipeline.reasoning.methods import run_method
     from r2_pipeline.tasks.base import Example
 
     class NamesT3(Scripted):
@@ -386,15 +394,16 @@ def test_a_method_reads_recheck_agree_and_recheck_alpha(ladder_pool):
                             router_price=PRICE, ladder=ladder_pool.members, fallback="t5")
     examples = [Example("q", question, 861)]
 
-    def final(method):
+    def final(recheck=None):
+        method = R2(router="r2_sft", decoding=Decoding(rule="greedy"), recheck=recheck)
         step = run_method(method, ladder_pool, TASK, examples, SamplingParams(max_new_tokens=4), context).traces[0][0]
         return step.member, step.rechecks, step.value
 
-    assert final("r2_sft@greedy") == ("t3", 0, 0)
-    assert final("r2_sft@greedy+recheck=0.5") == ("t5", 2, 861)
-    assert final("r2_sft@greedy+recheck_agree=0.5") == ("t4", 1, 0)
+    assert final() == ("t3", 0, 0)
+    assert final(RecheckSpec(tau=0.5)) == ("t5", 2, 861)
+    assert final(RecheckSpec(tau=0.5, agree=True)) == ("t4", 1, 0)
     context.recheck_alpha = 0.9
-    assert final("r2_sft@greedy+recheck=0.5") == ("t3", 0, 0)
+    assert final(RecheckSpec(tau=0.5)) == ("t3", 0, 0)
 
 
 def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, blind):
@@ -409,42 +418,14 @@ def test_recheck_refuses_a_member_that_sends_no_log_probabilities(ladder_pool, b
                 SamplingParams(max_new_tokens=4), Recheck(("t1", "t2", "t3", "t4"), tau=0.5))
 
 
-def test_a_recheck_suffix_parses_and_only_trained_routers_take_it():
-    from r2_pipeline.reasoning.methods import (
-        check_method,
-        expand_methods,
-        method_kind,
-        recheck_spec,
-        router_decoding,
-        router_name,
-    )
-
-    method = "r2_round_1@escalate=0.9+recheck=0.85"
-    assert (method_kind(method), router_name(method)) == ("r2_round", "r2_round_1")
-    assert router_decoding(method, "cheapest_likely", 0.93) == ("escalate", 0.9)
-    assert recheck_spec(method) == (0.85, False) and recheck_spec("r2_sft@0.9") is None
-    assert recheck_spec("r2_sft+recheck_agree=0.9") == (0.9, True)
-    assert router_name("r2_sft@0.8+recheck_agree=0.9") == "r2_sft"
-    # the two suffixes are two readings; one reading spelled twice is refused
-    assert len(expand_methods(["r2_sft+recheck=0.9", "r2_sft+recheck_agree=0.9"], ["t1"])) == 2
-    with pytest.raises(ValueError, match="listed twice"):
-        expand_methods(["r2_sft+recheck_agree=0.9", "r2_sft+recheck_agree=0.90"], ["t1"])
-    for bad, message in [("r2_sft+recheck=2", r"in \(0, 1\]"), ("r2_sft+retry=0.5", "the \\+ suffixes are"),
-                         ("r2_sft+recheck_agree=x", r"write r2_sft\+recheck_agree=<tau>"),
-                         ("r2_sft+recheck_agreed=0.5", "the \\+ suffixes are"),
-                         ("single:t1+recheck=0.5", "only the trained routers"),
-                         ("query_router+recheck=0.5", "only the trained routers"),
-                         ("query_router@0.5+recheck=0.5", "only the trained routers")]:
-        with pytest.raises(ValueError, match=message):
-            check_method(bad)
-
-
 def test_micro_only_methods_refuse_another_benchmark_before_any_call():
     """The oracle needs exact subtask answers, the query router outcomes on micro-world questions:
     on GSM8K one would crash after the methods before it were paid, the other mean nothing."""
-    from r2_pipeline.reasoning.methods import run_method
+    from r2_pipeline.methods import run_method
+    from r2_pipeline.methods.kinds import Oracle, QueryRouter
     from r2_pipeline.tasks.base import Example, get_task
 
-    for method, reason in [("oracle", "exact answer"), ("query_router@0.7", "micro world's training questions")]:
-        with pytest.raises(ValueError, match=f"{method}'? runs on the micro benchmark only: .*{reason}"):
+    for method, reason in [(Oracle(), "exact answer"),
+                           (QueryRouter(name="query_router@0.7", threshold=0.7), "micro world's training questions")]:
+        with pytest.raises(ValueError, match=f"'{method.label}' runs on the micro benchmark only: .*{reason}"):
             run_method(method, None, get_task("gsm8k"), [Example("g", "What is 2 + 3?", 5)], SamplingParams(), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..tracking import log_curves
+from ..reporting.mlflow_runs import log_curves
 from ..training.sft import load_backbone, sft_train
 
 

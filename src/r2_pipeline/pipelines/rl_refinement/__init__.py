@@ -1,5 +1,5 @@
 """`rl_refinement`: GRPO rounds alternating between the decomposer and the allocator."""
 
-from .pipeline import ROUNDS, create_pipeline, final_models, round_names
+from .pipeline import ROUNDS, create_pipeline, final_models, round_names, trained_routers
 
-__all__ = ["ROUNDS", "create_pipeline", "final_models", "round_names"]
+__all__ = ["ROUNDS", "create_pipeline", "final_models", "round_names", "trained_routers"]

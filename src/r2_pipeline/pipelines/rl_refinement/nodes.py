@@ -20,6 +20,7 @@ from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
 from ...pool.pool import ModelPool
 from ...reasoning.router import RouterUsage, decompose
+from ...reporting.mlflow_runs import log_curves
 from ...rl.rewards import (
     AllocatorEnv,
     BenchmarkDecomposerEnv,
@@ -30,7 +31,6 @@ from ...rl.rewards import (
 from ...tasks import micro
 from ...tasks.base import Example, get_task
 from ...tasks.benchmark import STEP_SAMPLING
-from ...tracking import log_curves
 from ...training.grpo import grpo_train, prompts_per_generation
 
 

@@ -1,4 +1,5 @@
-"""MLflow runs per evaluation method, nested under the kedro-mlflow run of the stage when one is active."""
+"""MLflow runs per evaluation method and per training curve, nested under the kedro-mlflow run of
+the stage when one is active."""
 
 from __future__ import annotations
 
