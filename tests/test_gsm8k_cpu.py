@@ -61,7 +61,6 @@ def test_gsm8k_through_the_evaluation_pipeline(smollm2, tracking, tmp_path):
         "benchmarks": {"gsm8k": {"source": "offline", "limit": QUESTIONS}},
         "experiment": "gsm8k-cpu-test",
         "methods": ["single"],
-        "routers": [],
         "sampling": {"max_new_tokens": MAX_NEW_TOKENS},
     }
     inputs = {
@@ -111,7 +110,6 @@ def test_r2_router_on_gsm8k(smollm2, tracking, tmp_path):
         "benchmarks": {"gsm8k": {"source": "offline", "limit": 2}},
         "experiment": "gsm8k-cpu-r2-test",
         "methods": ["r2_sft"],
-        "routers": ["r2_sft"],
         "router": {"fallback": "smollm2", "sampling": {"max_new_tokens": 48}, "allocator_sampling": {"max_new_tokens": 4}},
         "sampling": {"max_new_tokens": 32},
     }

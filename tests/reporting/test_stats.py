@@ -235,16 +235,17 @@ def test_a_query_router_only_a_benchmark_lists_is_fitted():
     is fitted, and its comparison pairs are valid."""
     from types import SimpleNamespace
 
-    from r2_pipeline.pipelines.evaluation.nodes import method_context, planned_methods
+    from r2_pipeline.methods import planned_methods
+    from r2_pipeline.pipelines.evaluation.nodes import method_context
 
-    spec = {"benchmarks": {"micro": {"methods": ["query_router", "single"]}}, "methods": ["r2"], "routers": [],
+    spec = {"benchmarks": {"micro": {"methods": ["query_router", "single"]}}, "methods": ["r2"],
             "query_router": {"k": 2}}
-    assert planned_methods(spec) == ["query_router", "single"]
+    assert [m.label for m in planned_methods(spec, ["t1", "t2"], ["r2"])] == ["query_router", "single:t1", "single:t2"]
     outcomes = pd.DataFrame({"question": ["add two and two", "take one away", "double it"],
                              "t1": [1.0, 0.0, 1.0], "t2": [1.0, 1.0, 1.0]})
     context = method_context(POOL, spec, SimpleNamespace(cache=None), outcomes, ())
     assert context.query_router is not None
-    assert context.recheck_alpha == 0.0  # `+recheck` reads an answer's lowest token probability
+    assert context.recheck_alpha == 0.0  # a recheck reads an answer's lowest token probability
     lenient = method_context(POOL, {**spec, "router": {"recheck_alpha": 0.1}}, SimpleNamespace(cache=None), outcomes, ())
     assert lenient.recheck_alpha == 0.1
     table = results({"query_router": ([True], [1.0]), "single:t2": ([True], [2.0])})
@@ -273,22 +274,14 @@ def test_null_or_partial_router_blocks_keep_the_defaults():
 
 
 def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
-    from r2_pipeline.pipelines.evaluation.nodes import frontier_family, plot_accuracy_cost
+    from r2_pipeline.reporting.plots import plot_accuracy_cost
 
-    names = ["query_router", "query_router@0.7", "r2_sft", "r2_sft@0.9", "r2_sft@escalate=0.9",
-             "r2_sft@escalate=0.99", "single:t5"]
-    router = {"rule": "cheapest_likely", "min_success": 0.93}
-    assert [frontier_family(n, router) for n in names] == [
-        "query_router", "query_router", "r2_sft@cheapest_likely", "r2_sft@cheapest_likely", "r2_sft@escalate",
-        "r2_sft@escalate", "single:t5"]
-    # the bare name decodes as configured: greedy, or escalate
-    assert frontier_family("r2", {"min_success": None}) == frontier_family("r2@greedy") == "r2@greedy"
-    assert frontier_family("r2", {"rule": "escalate", "min_success": 0.9}) == "r2@escalate"
-    # rechecked readings are a family of their own
-    assert frontier_family("r2_sft@0.8+recheck=0.85", router) == "r2_sft@cheapest_likely+recheck"
-    assert frontier_family("r2_sft@0.8+recheck_agree=0.85", router) == "r2_sft@cheapest_likely+recheck_agree"
+    families = {"query_router": "query_router", "query_router@0.7": "query_router",
+                "r2_sft": "r2_sft@cheapest_likely", "r2_sft@0.9": "r2_sft@cheapest_likely",
+                "r2_sft@escalate=0.9": "r2_sft@escalate", "r2_sft@escalate=0.99": "r2_sft@escalate"}
+    names = [*families, "single:t5"]
     metrics = {"micro": {n: {"cost_usd": 0.01 * (k + 1), "accuracy": 0.5} for k, n in enumerate(names)}}
-    figure = plot_accuracy_cost(metrics, {"router": router})
+    figure = plot_accuracy_cost(metrics, families)
     lines = figure.axes[0].lines
     assert len(lines) == 3  # one line per family with more than one point, in its points' colour
     from matplotlib.colors import to_rgba
@@ -298,33 +291,8 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     assert len({to_rgba(line.get_color()) for line in lines}) == 3
     # the right panel holds the methods near the best accuracy, each labelled; the left the others
     metrics["micro"]["single:t1"] = {"cost_usd": 0.001, "accuracy": 0.1}
-    full, top = plot_accuracy_cost(metrics, {"router": router}).axes
+    full, top = plot_accuracy_cost(metrics, families).axes
     assert [a.get_text() for a in full.texts] == ["single:t1"]
     assert sorted(a.get_text() for a in top.texts) == sorted(names)
     assert [text.get_text() for text in full.get_legend().get_texts()] == [
         "query_router", "r2_sft@cheapest_likely", "r2_sft@escalate"]
-
-
-def test_each_method_run_is_tagged_with_how_it_read_its_router():
-    from r2_pipeline.pipelines.evaluation.nodes import decoding_tags
-
-    evaluation = {"router": {"rule": "cheapest_likely", "min_success": 0.93}, "query_router": {"threshold": 0.9}}
-    plain = {"recheck": "none", "recheck_agree": "none", "recheck_alpha": "none"}
-    assert decoding_tags("r2_sft", evaluation) == {"router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.93",
-                                                   **plain}
-    assert decoding_tags("r2@escalate=0.99", evaluation) == {"router": "r2", "rule": "escalate", "threshold": "0.99",
-                                                             **plain}
-    assert decoding_tags("r2_round_1@greedy", evaluation) == {"router": "r2_round_1", "rule": "greedy",
-                                                               "threshold": "none", **plain}
-    assert decoding_tags("r2_sft@0.8+recheck=0.85", evaluation) == {
-        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.85", "recheck_agree": "false",
-        "recheck_alpha": "0.0"}
-    assert decoding_tags("r2_sft@0.8+recheck_agree=0.9", evaluation) == {
-        "router": "r2_sft", "rule": "cheapest_likely", "threshold": "0.8", "recheck": "0.9", "recheck_agree": "true",
-        "recheck_alpha": "0.0"}
-    # the quantile read is a tag too: two runs apart only in evaluation.router.recheck_alpha stay apart
-    paper = {**evaluation, "router": {**evaluation["router"], "recheck_alpha": 0.1}}
-    assert decoding_tags("r2_sft+recheck=0.9", paper)["recheck_alpha"] == "0.1"
-    assert decoding_tags("query_router", evaluation) == {"router": "query_router", "threshold": "0.9"}
-    assert decoding_tags("query_router@0.7", evaluation) == {"router": "query_router", "threshold": "0.7"}
-    assert decoding_tags("single:t5", evaluation) == {}

@@ -19,8 +19,6 @@ class MethodContext:
     allocator_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(max_new_tokens=4))
     ladder: list[str] = field(default_factory=list)
     fallback: str = ""
-    min_success: float | None = None  # allocator decoding: None greedy, else `rule` at this threshold
-    rule: str = "cheapest_likely"  # or "escalate" (router.ALLOCATOR_RULES)
     recheck_alpha: float = 0.0  # `+recheck`: the quantile of an answer's token probabilities it reads
     seed: int = 0
     query_router: Any = None
