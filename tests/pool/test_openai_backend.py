@@ -28,6 +28,8 @@ from r2_pipeline.pool.prices import Price, PriceTable
 from r2_pipeline.pool.ratelimit import RateLimiter, TokenBucket, bucket_for, token_bucket_for
 from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
+pytestmark = pytest.mark.server
+
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
 SAMPLING = SamplingParams(max_new_tokens=8)
 SECRET = "sk-test-0123456789abcdef"
@@ -307,6 +309,7 @@ def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_serve
     assert second.ledger.calls["tiny"] == len(PROMPTS)
 
 
+@pytest.mark.slow
 def test_killed_server_resumes_without_resending_answered_prompts(
     make_backend, proxy, live_server, direct, tmp_path
 ):

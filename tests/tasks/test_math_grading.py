@@ -134,6 +134,7 @@ def test_champ(reply, gold, expected):
     assert score("champ", reply, gold, golds=answer_variants(gold)) == expected
 
 
+@pytest.mark.slow
 def test_every_champ_gold_grades_correct_when_boxed():
     task = get_task("champ")
     examples = task.load("offline")
@@ -141,6 +142,7 @@ def test_every_champ_gold_grades_correct_when_boxed():
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_no_champ_gold_reads_as_a_bare_number_unless_it_is_one():
     """math-verify reads some plain-text notation as a constant; a gold with a variable in it that
     parses to a number would grade that number right."""
