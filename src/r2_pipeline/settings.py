@@ -3,6 +3,7 @@ warnings that a user of this project cannot act on are silenced here, each by it
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
@@ -55,3 +56,10 @@ logging.getLogger("py.warnings").addFilter(_DropMessages("Add type hints to the 
 # transformers looks a model's loss up by class name, finds none for GPT2LMHeadModel (the micro
 # pool's layout) and falls back to the causal-LM loss, which is the right one.
 logging.getLogger("transformers.modeling_utils").addFilter(_DropMessages("`loss_type=None` was set"))
+
+# TRL's configs default `gradient_checkpointing` to True, so transformers' TrainingArguments warns
+# about the name at every trainer, whatever the parameters say; TRL itself reads the old property.
+warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module="transformers.training_args")
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module="transformers.modeling_utils")
