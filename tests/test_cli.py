@@ -34,7 +34,9 @@ def project(tmp_path_factory) -> Path:
 
 def kedro(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in UNSET}
-    clean.update(PYTHONPATH=str(project / "src"), HF_HUB_OFFLINE="1", **env)
+    # kedro-telemetry keeps a user id in the user's config folder: the copy's own, not the machine's
+    clean.update(PYTHONPATH=str(project / "src"), HF_HUB_OFFLINE="1", XDG_CONFIG_HOME=str(project.parent / "config"),
+                 **env)
     return subprocess.run([str(KEDRO), *args], cwd=project, env=clean, capture_output=True, text=True,
                           timeout=600, check=False)
 
@@ -96,11 +98,14 @@ def test_a_command_changes_no_tracked_file_and_sends_nothing(project):
     assert (project / "pyproject.toml").read_text() == pyproject
     assert proxy.lines == []
     assert "sending anonymous usage data" not in done.stdout + done.stderr
+    user_id = project.parent / "config" / "kedro" / "telemetry.toml"
+    assert not user_id.exists()
 
     (project / ".telemetry").unlink()
     control = kedro(project, "catalog", "list-patterns", "--env", "test", MLFLOW_DISABLE_TELEMETRY="false", **via)
     assert control.returncode == 0, control.stdout[-2000:] + control.stderr[-2000:]
     assert "[tool.kedro_telemetry]" in (project / "pyproject.toml").read_text()
     assert any("heapanalytics.com" in line for line in proxy.lines), proxy.lines
+    assert user_id.exists()
     shutil.copy(ROOT / ".telemetry", project / ".telemetry")
     (project / "pyproject.toml").write_text(pyproject)
