@@ -23,7 +23,8 @@ def configuration_envs(conf_dir: Path) -> list[str]:
 
 
 def check_env(env: str | None, conf_dir: Path) -> None:
-    """Without this, an unknown env loads no mlflow.yml and MLflow fails on a file store instead."""
+    """Kedro itself starts with a missing env folder, and the first error is then MLflow's, about a
+    file store."""
     env = env or os.getenv("KEDRO_ENV")
     if not env or not conf_dir.is_dir():  # no env: Kedro's default `local`; an archive: Kedro reads it
         return
