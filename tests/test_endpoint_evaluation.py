@@ -86,6 +86,7 @@ def endpoint(server, model: str, **extra) -> dict:
 # ----- preflight -----
 
 
+@pytest.mark.slow
 def test_preflight_names_each_unreachable_member_and_its_url(micro_tier, monkeypatch):
     monkeypatch.setenv("PREFLIGHT_TEST_KEY", SECRET)
     dead = f"http://127.0.0.1:{serving.free_port()}/v1"
@@ -112,12 +113,16 @@ def test_preflight_names_each_unreachable_member_and_its_url(micro_tier, monkeyp
     assert "local" not in message and SECRET not in message
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_preflight_reports_a_model_the_server_does_not_serve(server):
     pool = {"members": {"t1": endpoint(server, "no-such-model")}}
     with pytest.raises(EndpointsUnreachable, match=r"t1: .*does not list this model"):
         check_endpoints(pool)
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_preflight_passes_against_a_live_server(server, micro_tier):
     pool = {"members": {"t1": endpoint(server, micro_tier), "t0": {"backend": "transformers"}}}
     assert check_endpoints(pool) == ["t1"]
@@ -179,6 +184,8 @@ def evaluate(test_split: pd.DataFrame, member: dict) -> tuple[dict, pd.DataFrame
     return out["metrics"], out["evaluation_steps"]
 
 
+@pytest.mark.server
+@pytest.mark.integration
 def test_switching_a_member_to_an_endpoint_keeps_the_metrics(server, micro_tier):
     test_split = generate_world({"world": WORLD})[2]
     local_metrics, local_steps = evaluate(
@@ -199,6 +206,8 @@ def test_switching_a_member_to_an_endpoint_keeps_the_metrics(server, micro_tier)
     pd.testing.assert_frame_equal(local_steps[columns], served_steps[columns])
 
 
+@pytest.mark.server
+@pytest.mark.integration
 def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
     """`evaluation_baselines` needs no router folder, world table input or outcome table: the
     paper profile's `single` baselines run against served members before any training."""

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]

@@ -195,6 +195,7 @@ def test_bad_values_name_key_and_value(edit, message):
         validate_params(params)
 
 
+@pytest.mark.integration
 def test_kedro_session_refuses_bad_parameters(tmp_path):
     """Through Kedro itself: the hook stops the run before any node."""
     from kedro.framework.session import KedroSession

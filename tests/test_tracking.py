@@ -18,6 +18,7 @@ def client(tmp_path):
     mlflow.set_tracking_uri(previous)
 
 
+@pytest.mark.slow
 def test_a_summary_row_nan_does_not_become_the_latest_value(client):
     # a trainer's history as a frame: the last (summary) row has no loss, so records give NaN there
     history = pd.DataFrame([

@@ -1,5 +1,9 @@
-"""Kedro settings: OmegaConf with globals shared by catalog, parameters and dvc.yaml."""
+"""Kedro settings: OmegaConf with globals shared by catalog, parameters and dvc.yaml; library
+warnings that a user of this project cannot act on are silenced here, each by its message."""
 
+import logging
+import os
+import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
@@ -26,3 +30,36 @@ CONFIG_LOADER_ARGS = {
     },
     "custom_resolvers": {"project_root": kedro_project_root},
 }
+
+
+# MLflow's own usage telemetry (kedro-telemetry's opt-out is `.telemetry`): set before kedro-mlflow
+# imports mlflow, which reads it once; MLFLOW_DISABLE_TELEMETRY=false in the environment wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+class _DropMessages(logging.Filter):
+    """Drops a logger's records whose message contains one of `texts`."""
+
+    def __init__(self, *texts: str):
+        super().__init__()
+        self.texts = texts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
+
+
+# kedro-mlflow's KedroPipelineModel.predict has no type hints, and MLflow warns when kedro-mlflow
+# defines it. MLflow raises it under its own "once" filter, which overrides warnings.filterwarnings,
+# so it is dropped where Kedro's logging receives Python warnings.
+logging.getLogger("py.warnings").addFilter(_DropMessages("Add type hints to the `predict` method"))
+# transformers looks a model's loss up by class name, finds none for GPT2LMHeadModel (the micro
+# pool's layout) and falls back to the causal-LM loss, which is the right one.
+logging.getLogger("transformers.modeling_utils").addFilter(_DropMessages("`loss_type=None` was set"))
+
+# TRL's configs default `gradient_checkpointing` to True, so transformers' TrainingArguments warns
+# about the name at every trainer, whatever the parameters say; TRL itself reads the old property.
+warnings.filterwarnings("ignore", message="`gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module="transformers.training_args")
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+                        module="transformers.modeling_utils")

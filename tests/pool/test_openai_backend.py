@@ -30,6 +30,8 @@ from r2_pipeline.pool.prices import Price, PriceTable
 from r2_pipeline.pool.ratelimit import RateLimiter, requests_limiter, tokens_limiter
 from r2_pipeline.pool.reprice import is_local_url, reprice, spend_summary, with_router_rows
 
+pytestmark = pytest.mark.server
+
 PROMPTS = ["abc", "hello world", "12+34=", "a=b", "x =", "q?", "the cat", "zz top"]
 SAMPLING = SamplingParams(max_new_tokens=8)
 SECRET = "sk-test-0123456789abcdef"
@@ -331,7 +333,7 @@ def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_serve
     assert second.ledger.calls["tiny"] == len(PROMPTS)
 
 
-@pytest.mark.server
+@pytest.mark.slow
 def test_a_killed_server_stops_the_batch_at_once_and_a_rerun_sends_only_the_rest(
     make_backend, proxy, live_server, direct, tmp_path, caplog
 ):

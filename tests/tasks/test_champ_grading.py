@@ -204,12 +204,14 @@ def test_champ_parse_prefers_the_last_math_span_to_the_last_number(reply, parsed
     assert TASK.parse(reply) == parsed
 
 
+@pytest.mark.slow
 def test_every_champ_gold_grades_correct_when_boxed():
     examples = TASK.load("offline")
     wrong = [e.id for e in examples if TASK.grade(TASK.parse(f"\\boxed{{{e.answer}}}"), e) != 1.0]
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_every_stated_champ_gold_grades_correct_as_its_bare_value():
     stated = [(e, stated_value(e.answer)) for e in TASK.load("offline") if stated_value(e.answer)]
     assert len(stated) == 9  # 'The limit exists and is equal to X' (7), 'The only possible value ...' (2)
@@ -217,6 +219,7 @@ def test_every_stated_champ_gold_grades_correct_as_its_bare_value():
     assert [e.id for e, value in stated if TASK.grade(value, e) != 1.0] == []
 
 
+@pytest.mark.slow
 def test_every_champ_gold_with_a_plus_minus_grades_correct_with_the_latex_sign():
     signed = [e for e in TASK.load("offline") if "±" in e.answer]
     assert len(signed) == 3
@@ -225,6 +228,7 @@ def test_every_champ_gold_with_a_plus_minus_grades_correct_with_the_latex_sign()
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_no_champ_gold_reads_as_a_bare_number_unless_it_is_one():
     """math-verify reads some plain-text notation as a constant; a gold with a variable in it that
     parses to a number would grade that number right."""

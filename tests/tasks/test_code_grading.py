@@ -91,6 +91,7 @@ def humaneval():
     return task, task.load("offline")
 
 
+@pytest.mark.slow
 def test_humaneval_canonical_solutions_all_pass_and_broken_ones_fail(humaneval):
     """All 164 canonical solutions, and each one broken (it raises before doing anything)."""
     task, examples = humaneval

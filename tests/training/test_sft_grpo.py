@@ -57,6 +57,7 @@ def routers(world, tmp_path_factory):
     return str(save_model(*dec, out / "decomposer")), str(save_model(*alloc, out / "allocator"))
 
 
+@pytest.mark.slow
 def test_sft_changes_the_weights(world):
     data = pd.DataFrame({"prompt": ["003+004=>"] * 8, "completion": ["t1"] * 8})
     settings = {"backbone": {"kind": "tiny", "tokenizer": "chars", "architecture": "gpt2", "hidden_size": 16,
@@ -89,6 +90,7 @@ def pool_params(member: str) -> tuple[dict, dict]:
              "price_table": "test", "router_member": "router"})
 
 
+@pytest.mark.integration
 def test_grpo_decomposer_phase_changes_only_the_decomposer(routers, world, tiny_member):
     decomposer, allocator = routers
     frozen = folder_hash(allocator), folder_hash(tiny_member)
@@ -103,6 +105,7 @@ def test_grpo_decomposer_phase_changes_only_the_decomposer(routers, world, tiny_
     assert (folder_hash(allocator), folder_hash(tiny_member)) == frozen
 
 
+@pytest.mark.integration
 def test_grpo_allocator_phase_changes_only_the_allocator(routers, world, tiny_member):
     decomposer, allocator = routers
     frozen = folder_hash(decomposer), folder_hash(tiny_member)
@@ -213,6 +216,7 @@ def benchmark_rl_params() -> dict:
     return params
 
 
+@pytest.mark.integration
 def test_grpo_on_a_real_benchmark_trains_each_phase_and_nothing_else(benchmark_routers, gsm8k_tables, tiny_member):
     """Both phases on GSM8K rows of data_generation's tables: plans graded by the benchmark, subtask
     answers judged by the reviewer; each phase changes only its own model."""
@@ -250,6 +254,7 @@ def test_the_allocator_phase_on_a_benchmark_needs_a_reviewer(gsm8k_tables, tiny_
         refine_allocator("unused", "unused", pd.DataFrame(), manifest, pool, params, scored, labels)
 
 
+@pytest.mark.slow
 def test_grpo_scores_a_left_padded_gpt2_row_as_if_unpadded(routers, tmp_path):
     """TRL left-pads the prompts and scores completions without position ids; a GPT-2 allocator
     (learned absolute positions) would number the padding too. With `positioned`, the

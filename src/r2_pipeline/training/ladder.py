@@ -41,6 +41,7 @@ def train_tier(
     seed: int = 0,
     architecture: str = "gpt2",
     init_from=None,
+    label: str = "",
 ) -> tuple:
     """Build (or continue `init_from`, a trained model) and train one tier.
 
@@ -48,7 +49,7 @@ def train_tier(
     seed gives the same weights only where the float kernels are the same: they depend on the CPU
     (one seed trained different pools with ATen's AVX2 and AVX512 kernels on one machine, and a
     third on another kind of CPU), and training from scratch carries a rounding difference into
-    other weights (`numerics`).
+    other weights (`numerics`). `label` prefixes the progress lines ("tier t3 (3/5)").
     """
     import torch
 
@@ -65,7 +66,7 @@ def train_tier(
     )
     ids, labels = encode_pairs(tokenizer, step_pairs(buckets, n_examples, seed))
     losses = train_pairs(
-        model, ids, labels, steps, batch_size, learning_rate, warmup_steps, seed=seed
+        model, ids, labels, steps, batch_size, learning_rate, warmup_steps, seed=seed, label=label
     )
     info = {
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 logger = logging.getLogger(__name__)
+LOG_EVERY = 200  # steps between progress lines
 
 
 def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,8 +49,10 @@ def train_pairs(
     warmup_steps: int = 50,
     weight_decay: float = 0.0,
     seed: int = 0,
+    label: str = "",
 ) -> list[float]:
-    """Train for a fixed number of steps (not seconds: reruns give the same weights)."""
+    """Train for a fixed number of steps (not seconds: reruns give the same weights); logs the loss
+    every LOG_EVERY steps and at the last, prefixed with `label`."""
     gen = torch.Generator().manual_seed(seed)
     attention = (labels != -100).long() | (ids != model.config.pad_token_id).long()
     model.train()
@@ -65,7 +68,8 @@ def train_pairs(
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(out.loss.item())
-        if step % 200 == 0:
-            logger.info("step %d/%d loss %.4f (%.0fs)", step, steps, losses[-1], time.time() - start)
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
+            prefix = f"{label}: " if label else ""
+            logger.info("%sstep %d/%d loss %.4f (%.0fs)", prefix, step + 1, steps, losses[-1], time.time() - start)
     model.eval()
     return losses

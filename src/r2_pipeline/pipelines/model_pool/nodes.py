@@ -20,12 +20,15 @@ logger = logging.getLogger(__name__)
 def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
     """Train every configured tier from scratch; returns the models and one row of facts per tier."""
     models, rows = {}, []
-    for name, tier in model_pool["tiers"].items():
-        logger.info("training pool tier %s", name)
+    tiers = model_pool["tiers"]
+    for number, (name, tier) in enumerate(tiers.items(), 1):
+        label = f"tier {name} ({number}/{len(tiers)})"
         spec = {k: v for k, v in tier.items() if k != "init_from"}
         parent = tier.get("init_from")
+        logger.info("%s: training %d steps%s", label, tier["steps"], f" from {parent}" if parent else "")
         init = models[parent][0] if parent else None
-        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init)
+        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init, label=label)
+        logger.info("%s: trained in %.0fs, final loss %.4f", label, info["seconds"], info["final_loss"])
         models[name] = (model, tokenizer)
         rows.append({"member": name, "init_from": parent or "", **info, **{k: str(v) for k, v in spec.items()}})
     return models, pd.DataFrame(rows)

