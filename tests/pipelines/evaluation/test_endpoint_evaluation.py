@@ -35,7 +35,7 @@ SECRET = "sk-preflight-0123456789abcdef"
 
 def _serving():
     """The pool tests' server helpers (tests/pool/conftest.py), imported by path, not copied."""
-    path = Path(__file__).parent / "pool" / "conftest.py"
+    path = Path(__file__).parents[2] / "pool" / "conftest.py"
     spec = importlib.util.spec_from_file_location("pool_serving", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
