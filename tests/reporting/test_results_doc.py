@@ -52,7 +52,7 @@ def test_page_lists_every_method_and_comparison_cheapest_first(reporting, tmp_pa
 def test_page_states_its_origin_and_machine(reporting, tmp_path):
     page = write_results(reporting, tmp_path / "results.md").read_text()
     assert "python -m r2_pipeline.reporting.results_doc" in page and "do not edit" in page
-    assert "commit: unknown" in page  # tmp_path is outside any git repository
+    assert "commit of the checkout holding the run: unknown" in page  # tmp_path is outside git
     assert "CPU capability: AVX512" in page and "torch: 2.13.0+cpu" in page
     assert "| `t2` | 2000 | 0.0020 | 7.0 |" in page
 
