@@ -1,0 +1,164 @@
+"""Writes docs/results.md from a finished run's reporting folder: every method's accuracy and cost,
+the paired comparisons, and the commit and CPU the numbers came from. Generated, never typed:
+`python -m r2_pipeline.reporting.results_doc [--reporting data/08_reporting] [--out docs/results.md]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "python -m r2_pipeline.reporting.results_doc"
+INPUTS = ("metrics.json", "method_comparisons.csv", "pool_training.csv")
+PLOT = "accuracy_vs_cost.png"
+
+
+def read_reporting(reporting: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """metrics.json, method_comparisons.csv and pool_training.csv of one run; a missing one is named."""
+    missing = [name for name in INPUTS if not (reporting / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(str(reporting / m) for m in missing)} not found: run the "
+                                "pipeline first (`dvc repro`), or point --reporting at a run's folder")
+    metrics = json.loads((reporting / "metrics.json").read_text())
+    return metrics, pd.read_csv(reporting / INPUTS[1]), pd.read_csv(reporting / INPUTS[2])
+
+
+def git_state(cwd: Path, ignored: set[str] = frozenset()) -> str:
+    """The short commit, with "(dirty tree)" when files other than `ignored` (paths relative to the
+    repository) differ from it; "unknown" outside git."""
+    try:
+        commit = _git(cwd, "rev-parse", "--short", "HEAD")
+        changed = {line[3:] for line in _git(cwd, "status", "--porcelain").splitlines()}
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + (" (dirty tree)" if changed - set(ignored) else "")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _repo_relative(paths: list[Path], cwd: Path) -> set[str]:
+    """`paths` relative to the repository's top folder (as `git status` writes them)."""
+    try:
+        top = Path(_git(cwd, "rev-parse", "--show-toplevel")).resolve()
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return {p.resolve().relative_to(top).as_posix() for p in paths if p.resolve().is_relative_to(top)}
+
+
+def machine(training: pd.DataFrame) -> tuple[str, str]:
+    """(CPU capability, torch build) the pool trained with; several values are all listed."""
+    def values(column: str) -> str:
+        found = training[column].dropna().astype(str).unique() if column in training else []
+        return ", ".join(found) or "unknown"
+    return values("cpu_capability"), values("torch")
+
+
+def _number(value, spec: str = ".3f") -> str:
+    return "-" if value is None or pd.isna(value) else format(value, spec)
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def method_table(methods: dict[str, dict]) -> list[str]:
+    """Every method, cheapest first: accuracy with its 95% interval, cost, cost vs the largest member."""
+    lines = [_row(["method", "accuracy [95% CI]", "cost (USD)", "vs largest", "router cost (USD)", "n"]),
+             _row(["---"] * 6)]
+    for name, m in sorted(methods.items(), key=lambda item: (item[1].get("cost_usd", 0.0), item[0])):
+        accuracy = (f"{_number(m.get('accuracy'))} [{_number(m.get('accuracy_ci95_low'))}, "
+                    f"{_number(m.get('accuracy_ci95_high'))}]")
+        lines.append(_row([f"`{name}`", accuracy, _number(m.get("cost_usd"), ".4f"),
+                           _number(m.get("cost_vs_largest")), _number(m.get("router_cost_usd"), ".4f"),
+                           m.get("n", "-")]))
+    return lines
+
+
+def comparison_table(pairs: pd.DataFrame) -> list[str]:
+    """The paired comparisons: accuracy difference and cost ratio with their intervals, McNemar's p."""
+    lines = [_row(["method", "baseline", "accuracy diff [95% CI]", "right only in method / baseline",
+                   "McNemar p", "cost ratio [95% CI]", "beats"]), _row(["---"] * 7)]
+    for r in pairs.itertuples():
+        lines.append(_row([f"`{r.method}`", f"`{r.baseline}`",
+                           f"{r.accuracy_diff:+.3f} [{r.accuracy_diff_low:+.3f}, {r.accuracy_diff_high:+.3f}]",
+                           f"{r.method_better} / {r.baseline_better}", _number(r.mcnemar_p, ".2g"),
+                           f"{r.cost_ratio:.3f} [{r.cost_ratio_low:.3f}, {r.cost_ratio_high:.3f}]",
+                           "yes" if str(r.beats).lower() == "true" else "no"]))
+    return lines
+
+
+def pool_table(training: pd.DataFrame) -> list[str]:
+    """Per tier of the pool: parameters, final training loss, seconds."""
+    lines = [_row(["member", "parameters", "final loss", "seconds"]), _row(["---"] * 4)]
+    for r in training.itertuples():
+        lines.append(_row([f"`{r.member}`", getattr(r, "parameters", "-"),
+                           _number(getattr(r, "final_loss", None), ".4f"), getattr(r, "seconds", "-")]))
+    return lines
+
+
+def benchmark_section(benchmark: str, methods: dict, comparisons: pd.DataFrame) -> list[str]:
+    pairs = comparisons[comparisons["benchmark"] == benchmark]
+    lines = [f"## {benchmark}", "", *method_table(methods), ""]
+    if len(pairs):
+        lines += ["Paired comparisons on the same questions:", "", *comparison_table(pairs), ""]
+    return lines
+
+
+def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, commit: str,
+           date: str, plot: bool = False) -> str:
+    """The whole page as Markdown."""
+    capability, torch = machine(training)
+    lines = ["# Results", "",
+             f"Generated by `{COMMAND}` on {date} from a run's reporting folder; do not edit this page.",
+             "", f"- commit of the checkout holding the run: {commit}",
+             f"- CPU capability: {capability}", f"- torch: {torch}",
+             "", "Numbers hold for this pool on this kind of CPU ([reproducibility.md](reproducibility.md)): compare "
+             "methods within this page, not across machines. Cost is USD under the price table; "
+             "`vs largest` divides by the dearest member's single-model cost.", ""]
+    if plot:
+        lines += [f"![accuracy against cost]({PLOT})", ""]
+    for benchmark, methods in metrics.items():
+        lines += benchmark_section(benchmark, methods, comparisons)
+    lines += ["## The pool", "", *pool_table(training), ""]
+    return "\n".join(lines)
+
+
+def write_results(reporting: Path, out: Path) -> Path:
+    """Render `out` from `reporting` and copy the accuracy-vs-cost plot beside it when there is one."""
+    metrics, comparisons, training = read_reporting(reporting)
+    plot = reporting / PLOT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # the checkout that holds the run's outputs (not this page's, which may be another worktree)
+    commit = git_state(reporting, _repo_relative([out, out.parent / PLOT], reporting))
+    if plot.is_file():
+        shutil.copyfile(plot, out.parent / PLOT)
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out.write_text(render(metrics, comparisons, training, commit, date, plot.is_file()))
+    logger.info("wrote %s from %s (commit %s)", out, reporting, commit)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    args = parser.parse_args(argv)
+    try:
+        print(write_results(args.reporting, args.out))  # noqa: T201
+    except FileNotFoundError as error:
+        parser.exit(1, f"error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The generated results page (reporting/results_doc.py), from small hand-made reporting tables."""
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+
+from r2_pipeline.reporting import results_doc
+from r2_pipeline.reporting.results_doc import main, read_reporting, write_results
+
+METRICS = {"micro": {
+    "single:t1": {"accuracy": 0.1, "accuracy_ci95_low": 0.05, "accuracy_ci95_high": 0.2, "cost_usd": 0.001,
+                  "cost_vs_largest": 0.01, "router_cost_usd": 0.0, "n": 20},
+    "single:t2": {"accuracy": 0.9, "accuracy_ci95_low": 0.7, "accuracy_ci95_high": 0.97, "cost_usd": 0.1,
+                  "cost_vs_largest": 1.0, "router_cost_usd": 0.0, "n": 20},
+    "r2_sft@0.8+recheck_agree=0.85": {"accuracy": 0.85, "accuracy_ci95_low": 0.64, "accuracy_ci95_high": 0.95,
+                                      "cost_usd": 0.02, "cost_vs_largest": 0.2, "router_cost_usd": 0.002, "n": 20},
+}}
+COMPARISON = {"benchmark": "micro", "n": 20, "accuracy": 0.85, "baseline_accuracy": 0.9, "accuracy_diff": -0.05,
+              "accuracy_diff_low": -0.15, "accuracy_diff_high": 0.05, "method_better": 1, "baseline_better": 2,
+              "mcnemar_p": 1.0, "cost_usd": 0.02, "baseline_cost_usd": 0.1, "cost_ratio": 0.2,
+              "cost_ratio_low": 0.18, "cost_ratio_high": 0.22, "beats": False}
+PAIRS = [("r2_sft@0.8+recheck_agree=0.85", "single:t2"), ("single:t1", "r2_sft@0.8+recheck_agree=0.85")]
+TRAINING = pd.DataFrame({"member": ["t1", "t2"], "init_from": ["", "t1"], "parameters": [1000, 2000],
+                         "final_loss": [0.01, 0.002], "seconds": [3.5, 7.0], "torch": ["2.13.0+cpu"] * 2,
+                         "cpu_capability": ["AVX512"] * 2})
+
+
+@pytest.fixture
+def reporting(tmp_path):
+    folder = tmp_path / "08_reporting"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps(METRICS))
+    rows = [{"method": m, "baseline": b, **COMPARISON} for m, b in PAIRS]
+    pd.DataFrame(rows).to_csv(folder / "method_comparisons.csv", index=False)
+    TRAINING.to_csv(folder / "pool_training.csv", index=False)
+    return folder
+
+
+def test_page_lists_every_method_and_comparison_cheapest_first(reporting, tmp_path):
+    page = write_results(reporting, tmp_path / "docs" / "results.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `")]
+    methods = [row.split("`")[1] for row in rows if row.count("`") == 2 and "[" in row]
+    assert methods == ["single:t1", "r2_sft@0.8+recheck_agree=0.85", "single:t2"]  # by cost
+    for method, baseline in PAIRS:
+        assert any(f"| `{method}` | `{baseline}` |" in row for row in rows)
+    assert "-0.050 [-0.150, +0.050]" in page and "1 / 2" in page and "0.200 [0.180, 0.220]" in page
+    assert "0.850 [0.640, 0.950]" in page
+
+
+def test_page_states_its_origin_and_machine(reporting, tmp_path):
+    page = write_results(reporting, tmp_path / "results.md").read_text()
+    assert "python -m r2_pipeline.reporting.results_doc" in page and "do not edit" in page
+    assert "commit of the checkout holding the run: unknown" in page  # tmp_path is outside git
+    assert "CPU capability: AVX512" in page and "torch: 2.13.0+cpu" in page
+    assert "| `t2` | 2000 | 0.0020 | 7.0 |" in page
+
+
+def test_plot_is_copied_and_embedded_when_present(reporting, tmp_path):
+    out = tmp_path / "docs" / "results.md"
+    assert "accuracy_vs_cost.png" not in write_results(reporting, out).read_text()
+    (reporting / "accuracy_vs_cost.png").write_bytes(b"\x89PNG fake")
+    page = write_results(reporting, out).read_text()
+    assert "![accuracy against cost](accuracy_vs_cost.png)" in page
+    assert (out.parent / "accuracy_vs_cost.png").read_bytes() == b"\x89PNG fake"
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "method_comparisons.csv", "pool_training.csv"])
+def test_missing_input_is_named(reporting, name):
+    (reporting / name).unlink()
+    with pytest.raises(FileNotFoundError, match=name):
+        read_reporting(reporting)
+
+
+def test_cli_reports_a_missing_input_without_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--reporting", str(tmp_path), "--out", str(tmp_path / "results.md")])
+    assert exit_info.value.code == 1
+    assert "metrics.json" in capsys.readouterr().err
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_git_state_marks_a_dirty_tree_but_not_the_generated_files(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-q", "-m", "one")
+    commit = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "results.md").write_text("generated\n")
+    assert results_doc.git_state(tmp_path, {"results.md"}) == commit
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert results_doc.git_state(tmp_path, {"results.md"}) == f"{commit} (dirty tree)"
