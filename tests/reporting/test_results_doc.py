@@ -92,5 +92,10 @@ def test_git_state_marks_a_dirty_tree_but_not_the_generated_files(tmp_path):
     commit = git("rev-parse", "--short", "HEAD")
     (tmp_path / "results.md").write_text("generated\n")
     assert results_doc.git_state(tmp_path, {"results.md"}) == commit
+    git("add", "results.md")
+    git("commit", "-q", "-m", "two")
+    commit = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "results.md").write_text("regenerated\n")  # ` M results.md`, the first status line
+    assert results_doc.git_state(tmp_path, {"results.md"}) == commit
     (tmp_path / "code.py").write_text("x = 2\n")
     assert results_doc.git_state(tmp_path, {"results.md"}) == f"{commit} (dirty tree)"

@@ -36,7 +36,7 @@ def git_state(cwd: Path, ignored: set[str] = frozenset()) -> str:
     """The short commit, with "(dirty tree)" when files other than `ignored` (paths relative to the
     repository) differ from it; "unknown" outside git."""
     try:
-        commit = _git(cwd, "rev-parse", "--short", "HEAD")
+        commit = _git(cwd, "rev-parse", "--short", "HEAD").strip()
         changed = {line[3:] for line in _git(cwd, "status", "--porcelain").splitlines()}
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -44,7 +44,8 @@ def git_state(cwd: Path, ignored: set[str] = frozenset()) -> str:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+    """Its output as printed: a porcelain line opens with a space that must stay."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
 def _repo_relative(paths: list[Path], cwd: Path) -> set[str]:

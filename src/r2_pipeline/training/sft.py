@@ -27,7 +27,7 @@ def load_backbone(backbone: dict[str, Any], corpus: Sequence[str]):
         spec["path"] = from_root(spec["path"])
         if not Path(spec["path"]).is_dir():  # never a hub name: the run would download, or fail offline
             raise FileNotFoundError(f"backbone.path {spec['path']!r} is not a folder; a pretrained backbone is a "
-                                    "local Hugging Face folder (docs/paper_profile.md, "Before a run")")
+                                    "local Hugging Face folder (docs/paper_profile.md, 'Before a run')")
         tokenizer = load_tokenizer(spec["path"])
         tokenizer.padding_side = "right"
         return AutoModelForCausalLM.from_pretrained(spec["path"]), tokenizer
