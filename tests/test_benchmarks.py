@@ -57,7 +57,6 @@ def test_a_study_imports_no_other_study_nor_the_method_names(path):
         elif isinstance(node, ast.ImportFrom):
             imported |= {node.module or ""} | {f"{node.module}.{alias.name}" for alias in node.names}
     assert not {name.split(".")[0] for name in imported} & studies
-    assert not any(name.startswith("r2_pipeline.reasoning.methods") for name in imported)
 
 
 def load_study(name: str):

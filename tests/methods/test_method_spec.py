@@ -47,11 +47,10 @@ def test_mappings_take_each_kinds_fields_and_name_themselves_when_unnamed():
         {"name": "query_router@0.7", "kind": "query_router", "threshold": 0.7},
         {"kind": "query_router", "threshold": 0.5},
         "query_router",
-        {"name": "r2_sft@0.9", "kind": "r2", "router": "r2_sft", "decoding": {"rule": "cheapest_likely",
-                                                                              "min_success": 0.9}},
+        {"kind": "r2", "router": "r2_sft", "decoding": {"rule": "cheapest_likely", "min_success": 0.9}},
         {"kind": "r2", "router": "r2_sft", "decoding": {"rule": "escalate", "min_success": 0.99}},
         {"kind": "r2", "router": "r2", "decoding": {"rule": "greedy"}},
-        {"name": "r2_sft@0.8+recheck_agree=0.85", "kind": "r2", "router": "r2_sft",
+        {"kind": "r2", "router": "r2_sft",
          "decoding": {"rule": "cheapest_likely", "min_success": 0.8}, "recheck": {"tau": 0.85, "agree": True}},
         {"router": "r2_sft", "recheck": {"tau": 0.9}},
     ]

@@ -169,10 +169,12 @@ class R2(Method):
     recheck: RecheckSpec | None = None
 
     def default_name(self) -> str:
+        """`r2_sft@0.9` (cheapest_likely), `r2_sft@escalate=0.99`, `r2@greedy`, then `+recheck=<tau>` or
+        `+recheck_agree=<tau>`: the shipped names' convention."""
         name = self.router
         if self.decoding is not None:
-            rule = self.decoding.rule
-            name += f"@{rule}" if rule == "greedy" else f"@{rule}={self.decoding.min_success:g}"
+            rule, p = self.decoding.rule, self.decoding.min_success
+            name += "@greedy" if rule == "greedy" else f"@{p:g}" if rule == "cheapest_likely" else f"@{rule}={p:g}"
         if self.recheck is not None:
             name += f"+recheck{'_agree' if self.recheck.agree else ''}={self.recheck.tau:g}"
         return name

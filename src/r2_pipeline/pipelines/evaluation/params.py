@@ -38,7 +38,7 @@ class RouterBlock(Strict):
     # how min_success reads the allocator: cheapest_likely (above) or escalate (the named member if
     # its estimated success >= p, else the dearest member); router.ALLOCATOR_RULES
     rule: Literal["cheapest_likely", "escalate"] = "cheapest_likely"
-    # `+recheck=<tau>` reads an answer's confidence as this quantile of its token probabilities:
+    # a method's `recheck: {tau}` reads an answer's confidence as this quantile of its token probabilities:
     # 0, the lowest (a short micro answer); a long reasoning reply's lowest is almost always low
     recheck_alpha: float = Field(default=0.0, ge=0, le=1)
     sampling: SamplingBlock | None = None
