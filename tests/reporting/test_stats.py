@@ -262,7 +262,7 @@ def test_null_or_partial_router_blocks_keep_the_defaults():
 
     from r2_pipeline.pipelines.evaluation.nodes import method_context
 
-    spec = {"methods": ["single"], "routers": [], "benchmarks": {"micro": {}}}
+    spec = {"methods": ["single"], "benchmarks": {"micro": {}}}
     for router in [None, {"fallback": None, "sampling": None, "allocator_sampling": None},
                    {"sampling": {"temperature": 0}, "allocator_sampling": {"max_new_tokens": None}}]:
         context = method_context(POOL, {**spec, "router": router}, SimpleNamespace(cache=None), None, ())

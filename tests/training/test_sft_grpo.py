@@ -74,7 +74,7 @@ def test_sft_changes_the_weights(world):
 
 
 def rl_params():
-    return {"rounds": 1, "cost_lambda": 0.5, "rewards": ["correctness", "cost", "format"], "fallback": "t1",
+    return {"cost_lambda": 0.5, "rewards": ["correctness", "cost", "format"], "fallback": "t1",
             # hot sampling: the memorised decomposer must write different plans for the group's
             # rewards (and so its advantages) to differ, or the step has no gradient
             "decomposer": {"questions": 8, "seed": 0,
