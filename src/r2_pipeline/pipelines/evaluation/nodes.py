@@ -116,11 +116,11 @@ def _routers(routers: Sequence[str] | None) -> list[str]:
     return list(trained_routers()) if routers is None else list(routers)
 
 
-def _planned(evaluation: dict, pool: dict) -> list[Method]:
-    return planned_methods(evaluation, list(pool["members"]), _routers(None))
+def _planned(evaluation: dict, pool: dict, routers: Sequence[str] | None = None) -> list[Method]:
+    return planned_methods(evaluation, list(pool["members"]), _routers(routers))
 
 
-def summarize(results: pd.DataFrame, pool: dict, evaluation: dict) -> dict:
+def summarize(results: pd.DataFrame, pool: dict, evaluation: dict, routers: Sequence[str] | None = None) -> dict:
     """benchmark -> method -> metrics, with cost relative to the dearest pool member's single run."""
     metrics: dict[str, dict[str, dict]] = {}
     for (benchmark, method), group in results.groupby(["benchmark", "method"], sort=False):
@@ -128,7 +128,7 @@ def summarize(results: pd.DataFrame, pool: dict, evaluation: dict) -> dict:
         if metrics[benchmark][method]["estimated_token_steps"]:
             logger.warning("%s / %s: %d steps' token counts are estimates (the server sent no usage)",
                            benchmark, method, metrics[benchmark][method]["estimated_token_steps"])
-    largest = alone(_planned(evaluation, pool), dearest_member(pool))
+    largest = alone(_planned(evaluation, pool, routers), dearest_member(pool))
     for methods in metrics.values():
         if largest in methods and methods[largest]["cost_usd"] > 0:
             for values in methods.values():
@@ -156,12 +156,13 @@ def method_metrics(group: pd.DataFrame) -> dict:
     }
 
 
-def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict) -> pd.DataFrame:
+def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict,
+                    routers: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per benchmark and `evaluation.comparisons` pair: the two methods on the same
     questions, with a paired bootstrap interval of the accuracy difference and of the cost ratio,
     and McNemar's exact test. A pair a benchmark does not run is left out of that benchmark."""
     spec = evaluation.get("comparisons") or {}
-    pairs = resolve_comparisons(spec.get("pairs", []), _planned(evaluation, pool), dearest_member(pool))
+    pairs = resolve_comparisons(spec.get("pairs", []), _planned(evaluation, pool, routers), dearest_member(pool))
     rows = []
     for benchmark, group in results.groupby("benchmark", sort=False):
         by_method = {method: table.set_index("id") for method, table in group.groupby("method", sort=False)}
@@ -192,17 +193,18 @@ def dearest_member(pool: dict) -> str:
     return ladder_order(pool)[-1]
 
 
-def plot_accuracy_cost(metrics: dict, evaluation: dict, pool: dict):
+def plot_accuracy_cost(metrics: dict, evaluation: dict, pool: dict, routers: Sequence[str] | None = None):
     """The accuracy-cost plot, each router read at several thresholds drawn as one line."""
-    return plots.plot_accuracy_cost(metrics, {m.label: m.family() for m in _planned(evaluation, pool)})
+    return plots.plot_accuracy_cost(metrics, {m.label: m.family() for m in _planned(evaluation, pool, routers)})
 
 
-def log_runs(metrics: dict, evaluation: dict, pool: dict, pipeline: str = "evaluation") -> dict:
+def log_runs(metrics: dict, evaluation: dict, pool: dict, pipeline: str = "evaluation",
+             routers: Sequence[str] | None = None) -> dict:
     """One MLflow run per benchmark and method, tagged with how the method read its router, the
     torch build and the CPU capability (`training.ladder.numerics`); each run gets the plot too
     (redrawn: a saved figure cannot be loaded back as a dataset)."""
-    tags = {m.label: m.tags(evaluation) for m in _planned(evaluation, pool)}
-    figure = plot_accuracy_cost(metrics, evaluation, pool)
+    tags = {m.label: m.tags(evaluation) for m in _planned(evaluation, pool, routers)}
+    figure = plot_accuracy_cost(metrics, evaluation, pool, routers)
     try:
         return log_method_runs(metrics, evaluation["experiment"], figure, tags={"pipeline": pipeline, **numerics()},
                                method_tags=lambda method: tags.get(method, {}))

@@ -16,18 +16,20 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
     """`routers`: method name -> (decomposer dataset, allocator dataset); default, every trained router."""
     routers = trained_routers() if routers is None else routers
     folders = [name for pair in routers.values() for name in pair]
-    evaluate = update_wrapper(partial(evaluate_methods, routers=list(routers)), evaluate_methods)
+    def bound(node_function):  # every node reads the methods against the same trained routers
+        return update_wrapper(partial(node_function, routers=list(routers)), node_function)
+
     with reading_round_models():
         return Pipeline(
             [
-                Node(evaluate, ["world_test", "pool_manifest", *SETTINGS, "member_outcomes", *folders],
+                Node(bound(evaluate_methods), ["world_test", "pool_manifest", *SETTINGS, "member_outcomes", *folders],
                      ["evaluation_results", "evaluation_steps"], name="evaluate_methods_node"),
-                Node(summarize, ["evaluation_results", *SETTINGS], "metrics", name="summarize_node"),
-                Node(compare_methods, ["evaluation_results", *SETTINGS], "method_comparisons",
+                Node(bound(summarize), ["evaluation_results", *SETTINGS], "metrics", name="summarize_node"),
+                Node(bound(compare_methods), ["evaluation_results", *SETTINGS], "method_comparisons",
                      name="compare_methods_node"),
-                Node(plot_accuracy_cost, ["metrics", "params:evaluation", "params:pool"], "accuracy_cost_plot",
+                Node(bound(plot_accuracy_cost), ["metrics", "params:evaluation", "params:pool"], "accuracy_cost_plot",
                      name="plot_accuracy_cost_node"),
-                Node(log_runs, ["metrics", "params:evaluation", "params:pool"], "mlflow_method_runs",
+                Node(bound(log_runs), ["metrics", "params:evaluation", "params:pool"], "mlflow_method_runs",
                      name="log_runs_node"),
             ]
         )
