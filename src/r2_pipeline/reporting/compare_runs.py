@@ -22,7 +22,7 @@ import argparse
 
 import pandas as pd
 
-from .stats import paired_comparison
+from .stats import aligned_answers, paired_comparison
 
 RESULTS = "data/07_model_output/evaluation_results.parquet"
 
@@ -36,23 +36,15 @@ def compare(method: str, baseline: str, results: pd.DataFrame, baseline_results:
         b = baseline_results[(baseline_results["benchmark"] == benchmark) & (baseline_results["method"] == baseline)]
         if a.empty or b.empty:
             continue
-        a, b = paired_rows(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
+        try:
+            a, b = aligned_answers(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
         stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], confidence, resamples, seed)
         rows.append({"benchmark": benchmark, **stats.as_dict()})
     if not rows:
         raise SystemExit(f"no benchmark has both {method!r} in --results and {baseline!r} in --baseline-results")
     return pd.DataFrame(rows)
-
-
-def paired_rows(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
-    """Both methods' rows in the same question order; they must have answered the same questions."""
-    for name, table in ((method, a), (baseline, b)):
-        if table.index.has_duplicates:
-            raise SystemExit(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
-    if set(a.index) != set(b.index):
-        raise SystemExit(f"{benchmark}: {method} and {baseline} answered different questions "
-                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
-    return a, b.loc[a.index]
 
 
 def main() -> None:

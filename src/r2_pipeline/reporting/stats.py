@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 from scipy.stats import binomtest
 
 
@@ -162,3 +163,14 @@ def _bootstrap(diff, cost_a, cost_b, resamples: int, seed: int, cells: int = 2_0
         with np.errstate(divide="ignore", invalid="ignore"):  # a resample of free baseline answers
             ratios.append(cost_a[index].sum(axis=1) / cost_b[index].sum(axis=1))
     return np.concatenate(diffs), np.concatenate(ratios)
+
+
+def aligned_answers(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
+    """Both methods' rows in the same question order; they must have answered the same questions."""
+    for name, table in ((method, a), (baseline, b)):
+        if table.index.has_duplicates:
+            raise ValueError(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
+    if set(a.index) != set(b.index):
+        raise ValueError(f"{benchmark}: {method} and {baseline} answered different questions "
+                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
+    return a, b.loc[a.index]

@@ -22,7 +22,7 @@ from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.context import MethodContext
 from ...reporting import plots
 from ...reporting.mlflow_runs import log_method_runs
-from ...reporting.stats import PairedComparison, paired_comparison, score_interval
+from ...reporting.stats import PairedComparison, aligned_answers, paired_comparison, score_interval
 from ...tasks.base import get_task
 from ...training.ladder import numerics
 from ..rl_refinement import trained_routers
@@ -176,17 +176,6 @@ def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict,
                                       resamples=spec.get("resamples", 2000), seed=spec.get("seed", 0))
             rows.append({"benchmark": benchmark, "method": method, "baseline": baseline, **stats.as_dict()})
     return pd.DataFrame(rows, columns=["benchmark", "method", "baseline", *PairedComparison.columns()])
-
-
-def aligned_answers(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
-    """Both methods' rows in the same question order; they must have answered the same questions."""
-    for name, table in ((method, a), (baseline, b)):
-        if table.index.has_duplicates:
-            raise ValueError(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
-    if set(a.index) != set(b.index):
-        raise ValueError(f"{benchmark}: {method} and {baseline} answered different questions "
-                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
-    return a, b.loc[a.index]
 
 
 def dearest_member(pool: dict) -> str:
