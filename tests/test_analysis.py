@@ -75,7 +75,7 @@ def test_the_steps_sent_to_the_top_and_whether_the_rung_below_would_do():
 
 def test_rules_are_written_as_the_routers_rule_and_threshold():
     assert parse_rules("greedy,cheapest_likely:0.9,escalate:0.99") == [
-        Rule("greedy"), Rule("cheapest_likely", 0.9), Rule("escalate", 0.99)]
+        Rule(rule="greedy"), Rule(rule="cheapest_likely", min_success=0.9), Rule(rule="escalate", min_success=0.99)]
     assert [str(r) for r in parse_rules("greedy,escalate:0.99")] == ["greedy", "escalate:0.99"]
     for bad in ("0.9", "escalate=0.99", "escalate:1.5", "escalate:0", "cheapest_likely", "greedy:0.9", "best:0.9"):
         with pytest.raises(argparse.ArgumentTypeError, match="write greedy or <rule>:<p>"):
@@ -88,12 +88,12 @@ def test_each_rule_reads_the_allocator_as_the_pipeline_does():
     ladder = ["a", "b", "c"]
     probs = [{"a": 0.5, "b": 0.45, "c": 0.05}, {"a": 0.2, "b": 0.3, "c": 0.5}]
     named = ["a", "b"]
-    assert choose(Rule("greedy"), probs, named, ladder) == ["a", "b"]
+    assert choose(Rule(rule="greedy"), probs, named, ladder) == ["a", "b"]
     # the cheapest member whose P(label <= m) reaches 0.9: b for the first step, c for the second
-    assert choose(Rule("cheapest_likely", 0.9), probs, named, ladder) == ["b", "c"]
+    assert choose(Rule(rule="cheapest_likely", min_success=0.9), probs, named, ladder) == ["b", "c"]
     # the named member when P(label <= it) reaches 0.5, else the dearest
-    assert choose(Rule("escalate", 0.5), probs, named, ladder) == ["a", "b"]
-    assert choose(Rule("escalate", 0.6), probs, named, ladder) == ["c", "c"]
+    assert choose(Rule(rule="escalate", min_success=0.5), probs, named, ladder) == ["a", "b"]
+    assert choose(Rule(rule="escalate", min_success=0.6), probs, named, ladder) == ["c", "c"]
 
 
 def project(root: Path, world: dict, written: dict | None = None) -> Path:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from .methods.decoding import Decoding
 from .paths import rooted
 from .pool.base import SamplingParams
 from .pool.factory import ladder_order, pool_from_params
@@ -139,16 +139,11 @@ def readings(outputs: list, ladder: list[str]) -> tuple[list[dict[str, float]], 
             [validate_member(o.text, ladder) or ladder[-1] for o in outputs])
 
 
-@dataclass(frozen=True)
-class Rule:
-    """How a member is read off the allocator's probabilities: `greedy` (the member it names), or a
-    rule of `reasoning.router.read_allocation` at a threshold."""
-
-    name: str
-    threshold: float | None = None
+class Rule(Decoding):
+    """A decoding as a study's `--rules` writes it: `greedy`, `cheapest_likely:0.9`, `escalate:0.99`."""
 
     def __str__(self) -> str:
-        return self.name if self.threshold is None else f"{self.name}:{self.threshold}"
+        return self.rule if self.rule == "greedy" else f"{self.rule}:{self.min_success:g}"
 
 
 def parse_rules(text: str) -> list[Rule]:
@@ -156,25 +151,20 @@ def parse_rules(text: str) -> list[Rule]:
     rules = []
     for part in text.split(","):
         name, _, value = part.strip().partition(":")
-        if name == "greedy" and not value:
-            rules.append(Rule("greedy"))
-            continue
         try:
-            threshold = float(value)
-        except ValueError:
-            threshold = None
-        if name not in ALLOCATOR_RULES or threshold is None or not 0 < threshold <= 1:
-            raise argparse.ArgumentTypeError(f"rule {part!r}: write greedy or <rule>:<p> with rule one of "
-                                             f"{list(ALLOCATOR_RULES)} and p in (0, 1], e.g. cheapest_likely:0.9")
-        rules.append(Rule(name, threshold))
+            rules.append(Rule(rule=name, min_success=float(value) if value else None))
+        except ValueError:  # pydantic's ValidationError too
+            raise argparse.ArgumentTypeError(
+                f"rule {part!r}: write greedy or <rule>:<p> with rule one of {list(ALLOCATOR_RULES)} and p in "
+                "(0, 1], e.g. cheapest_likely:0.9") from None
     return rules
 
 
 def choose(rule: Rule, probs: list[dict[str, float]], named: list[str], ladder: list[str]) -> list[str]:
     """One member per step under `rule`, as the pipeline reads its allocator (router.read_allocation)."""
-    if rule.threshold is None:
+    if rule.rule == "greedy":
         return list(named)
-    return [read_allocation(p, n, ladder, rule.threshold, rule.name) for p, n in zip(probs, named)]
+    return [read_allocation(p, n, ladder, rule.min_success, rule.rule) for p, n in zip(probs, named)]
 
 
 def score(steps: pd.DataFrame, ladder: list[str], choice: list[str]) -> list[str]:
