@@ -6,10 +6,15 @@ import os
 import warnings
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-from kedro.utils import find_kedro_project
+# MLflow's own usage telemetry (kedro-telemetry's opt-out is `.telemetry`): set before anything
+# imports mlflow (the hooks below do), which reads it once; MLFLOW_DISABLE_TELEMETRY=false in the
+# environment wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidateParamsHook
+from kedro.config import OmegaConfigLoader  # noqa: E402
+from kedro.utils import find_kedro_project  # noqa: E402
+
+from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidateParamsHook  # noqa: E402
 
 HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook())
 
@@ -30,11 +35,6 @@ CONFIG_LOADER_ARGS = {
     },
     "custom_resolvers": {"project_root": kedro_project_root},
 }
-
-
-# MLflow's own usage telemetry (kedro-telemetry's opt-out is `.telemetry`): set before kedro-mlflow
-# imports mlflow, which reads it once; MLFLOW_DISABLE_TELEMETRY=false in the environment wins.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 class _DropMessages(logging.Filter):
