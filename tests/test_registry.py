@@ -166,6 +166,7 @@ def test_the_trained_routers_follow_from_rounds():
         assert "rounds" not in block and "routers" not in block, path
 
 
+@pytest.mark.slow  # a fresh interpreter builds the registry
 def test_building_the_registry_raises_no_dotted_name_warning():
     """Rounds read the previous round's models, and evaluation every round's, by their catalog names
     (`round_1.decomposer`) without Kedro's warning about dots in dataset names (a fresh process:

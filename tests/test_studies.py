@@ -36,6 +36,7 @@ def test_benchmarks_and_studies_are_apart():
     assert studies and all(f"studies/{name}.py" in readme for name in studies)
 
 
+@pytest.mark.slow  # a fresh interpreter per script, each importing torch
 @pytest.mark.parametrize("command", [[str(p)] for p in SCRIPTS] + [["-m", "r2_pipeline.reporting.compare_runs"]],
                          ids=[p.stem for p in SCRIPTS] + ["compare_runs"])
 def test_every_script_answers_help(command):
@@ -88,6 +89,7 @@ def tiny_project(tmp_path, tiny_member, monkeypatch):
     return tmp_path, ladder
 
 
+@pytest.mark.slow
 def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     root, ladder = tiny_project
     rules = parse_rules("greedy,cheapest_likely:0.9,escalate:0.99")
