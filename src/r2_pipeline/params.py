@@ -180,10 +180,7 @@ def _comparison_problems(evaluation: EvaluationParams, pool: PoolParams, planned
 
 
 def _describe(block: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        key = ".".join([block, *[str(p) for p in e["loc"]]])
-        # a check on a whole block gets the block as its input: the message says what is wrong
-        value = "" if isinstance(e.get("input"), dict) else f" = {e.get('input')!r}"
-        lines.append(f"parameter {key}{value}: {e['msg'].removeprefix('Value error, ')}")
+    from .methods.spec import describe_error
+
+    lines = [f"parameter {describe_error(e, (block,))}" for e in err.errors()]
     return "invalid parameters:\n  " + "\n  ".join(lines)

@@ -58,12 +58,13 @@ def _build(kind: str, fields: dict) -> Method:
     try:
         return METHOD_KINDS[kind].model_validate(fields)
     except ValidationError as error:
-        raise ValueError(f"{kind} method: " + "; ".join(_problem(e) for e in error.errors())) from None
+        raise ValueError(f"{kind} method: " + "; ".join(describe_error(e) for e in error.errors())) from None
 
 
-def _problem(error: dict) -> str:
-    """`decoding.min_success = 1.5: <why>`, or the message alone for a check on the whole spec."""
-    key = ".".join(str(p) for p in error["loc"])
+def describe_error(error: dict, prefix: Sequence[str] = ()) -> str:
+    """One pydantic error as `decoding.min_success = 1.5: <why>` (its key after `prefix`), or the
+    message alone for a check on a whole spec, whose input is the spec itself."""
+    key = ".".join([*prefix, *(str(p) for p in error["loc"])])
     value = "" if isinstance(error.get("input"), dict) else f" = {error.get('input')!r}"
     message = error["msg"].removeprefix("Value error, ")
     return f"{key}{value}: {message}" if key else message
