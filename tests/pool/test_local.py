@@ -1,5 +1,7 @@
 """The local transformers backend on a real tiny model: batched, left-padded, counted."""
 
+from dataclasses import replace
+
 import pytest
 
 from r2_pipeline.pool.base import SamplingParams
@@ -48,6 +50,32 @@ def test_seeded_sampling_leaves_the_callers_random_stream_alone(tiny_member):
     assert not torch.equal(draws[0], draws[1])
     torch.manual_seed(123)
     assert torch.equal(torch.rand(3), draws[0])  # as if no member had sampled
+
+
+def test_a_sampled_answer_depends_on_seed_and_prompt_not_on_the_batch(tiny_member):
+    backend = TransformersBackend(tiny_member)
+    hot = SamplingParams(max_new_tokens=4, temperature=1.5, seed=3, logprobs=True)
+    together = backend.generate(PROMPTS, hot)
+    alone = [backend.generate([p], hot)[0] for p in PROMPTS]
+    assert [c.text for c in together] == [c.text for c in alone]
+    for a, b in zip(together, alone):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+    seeds = {tuple(c.text for c in backend.generate(PROMPTS * 4, SamplingParams(max_new_tokens=4, temperature=1.5,
+                                                                                   seed=s))) for s in range(6)}
+    assert len(seeds) > 1  # another seed, another draw
+
+
+def test_a_member_temperature_overrides_the_callers_and_names_its_cache_entries(tiny_member):
+    greedy = TransformersBackend(tiny_member)
+    sampled = TransformersBackend(tiny_member, temperature=2.0)
+    assert sampled.fingerprint != greedy.fingerprint
+    asked_greedy = SamplingParams(max_new_tokens=4)
+    draws = {tuple(c.text for c in sampled.generate(PROMPTS * 3, replace(asked_greedy, seed=s))) for s in range(5)}
+    assert len(draws) > 1
+    assert TransformersBackend(tiny_member, temperature=0.0).generate(PROMPTS, asked_greedy)[0].text == \
+        greedy.generate(PROMPTS, asked_greedy)[0].text
+    with pytest.raises(ValueError, match="temperature"):
+        TransformersBackend(tiny_member, temperature=-1.0)
 
 
 def test_real_model_through_cache(tiny_member, tmp_path, monkeypatch):

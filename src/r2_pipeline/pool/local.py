@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -87,8 +88,40 @@ def trained_router(path: str | Path, **kwargs) -> TransformersBackend:
     return TransformersBackend(path, add_special_tokens=None, **kwargs)
 
 
+def row_seed(seed: int, prompt: str) -> int:
+    """The seed of one prompt's draw: a sampled answer depends on (seed, prompt) alone, never on the
+    batch the prompt came in, so a call is exact to rerun and its cache entry is what it would say."""
+    digest = hashlib.sha256(f"{seed}\x1f{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+class RowSeededSampling:
+    """A logits processor that samples each row from its own seeded stream by the Gumbel-max trick:
+    argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T), and greedy decoding over
+    the noised scores takes it. The noise of a row's k-th token comes from that row's generator."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float = 1.0):
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores / self.temperature
+        if self.top_p < 1.0:
+            from transformers.generation.logits_process import TopPLogitsWarper
+
+            scores = TopPLogitsWarper(self.top_p)(input_ids, scores)
+        uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))
+        return scores + gumbel.to(scores.device, scores.dtype)
+
+
 class TransformersBackend:
-    """A model folder loaded once; `generate` pads a batch on the left and decodes only new tokens."""
+    """A model folder loaded once; `generate` pads a batch on the left and decodes only new tokens.
+
+    `temperature` makes a member that answers by sampling: every call to it samples at that
+    temperature whatever the caller asked, each prompt's draw seeded by the call's
+    `SamplingParams.seed` and the prompt (`row_seed`). A micro member solves a step some of the
+    time, as a mid-size model does, and a rerun, or the call cache, gives the same answer."""
 
     def __init__(
         self,
@@ -98,6 +131,7 @@ class TransformersBackend:
         dtype: str = "float32",
         add_special_tokens: bool | None = False,
         chat_template: bool | None = None,
+        temperature: float | None = None,
     ):
         from transformers import AutoModelForCausalLM
 
@@ -110,6 +144,9 @@ class TransformersBackend:
         self.model.generation_config = neutral_generation_config(self.model.generation_config)
         self.device = device
         self.batch_size = batch_size
+        if temperature is not None and temperature < 0:
+            raise ValueError(f"temperature {temperature} of {self.path} must be >= 0")
+        self.temperature = temperature
         # None: use the folder's chat template when it has one (pretrained instruct backbones)
         self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         # None: as TRL tokenized the prompts it trained on (`trained_router`), so a router is served
@@ -125,6 +162,8 @@ class TransformersBackend:
         if len(self.ends) > 1:  # answers cut at the first of several ends are not the earlier ones
             fingerprint = hashlib.sha256(f"{fingerprint}\x1fends={sorted(self.ends)}".encode()).hexdigest()[:16]
         self.fingerprint = backend_fingerprint(fingerprint, dtype, self.add_special_tokens, self.chat_template)
+        if temperature is not None:  # the member's own temperature decides what it writes
+            self.fingerprint = hashlib.sha256(f"{self.fingerprint}\x1fT={temperature}".encode()).hexdigest()[:16]
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.truncation_side = "left"
 
@@ -139,6 +178,8 @@ class TransformersBackend:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+        if self.temperature is not None:
+            sampling = replace(sampling, temperature=self.temperature)
         if self.max_positions is not None and sampling.max_new_tokens >= self.max_positions:
             raise ValueError(
                 f"max_new_tokens {sampling.max_new_tokens} leaves no room for a prompt in {self.path} "
@@ -166,13 +207,15 @@ class TransformersBackend:
         enc = self.encode(prompts, sampling.max_new_tokens)
         if sampling.greedy:
             gen = self._generate(enc, sampling)
-        else:  # seeded on a fork: GRPO's policy samples in this process, and its stream stays its own
-            devices = [self.model.device.index or 0] if self.model.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(sampling.seed)
-                gen = self._generate(enc, sampling)
+            scores = gen.scores
+        else:  # every row from its own generator: the caller's random stream (GRPO's policy) is untouched
+            rows = RowSeededSampling([row_seed(sampling.seed, p) for p in prompts], sampling.temperature,
+                                     sampling.top_p)
+            gen = self._generate(enc, sampling, rows)
+            # probabilities of the distribution sampled from, not of the noised scores
+            scores = [logits / sampling.temperature for logits in gen.logits] if gen.logits else None
         new = gen.sequences[:, enc["input_ids"].shape[1] :]
-        steps = torch.stack(gen.scores, dim=1).log_softmax(dim=-1) if gen.scores else None
+        steps = torch.stack(scores, dim=1).log_softmax(dim=-1) if scores else None
         logprobs = self._token_logprobs(steps, new) if sampling.logprobs else None
         top = self._top_logprobs(steps, sampling.top_logprobs) if sampling.top_logprobs > 0 else None
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
@@ -184,17 +227,19 @@ class TransformersBackend:
             completion.top_logprobs = top[i][: completion.completion_tokens]
         return out
 
-    def _generate(self, enc, sampling: SamplingParams):
+    def _generate(self, enc, sampling: SamplingParams, rows: RowSeededSampling | None = None):
+        """Greedy decoding; with `rows`, greedy over the row-seeded noised scores, which samples."""
+        wants_scores = sampling.logprobs or sampling.top_logprobs > 0
         return self.model.generate(
             **enc,
             max_new_tokens=sampling.max_new_tokens,
-            do_sample=not sampling.greedy,
-            temperature=sampling.temperature if not sampling.greedy else None,
-            top_p=sampling.top_p if not sampling.greedy else None,
+            do_sample=False,
             top_k=None,
+            logits_processor=[rows] if rows is not None else None,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.ends) or None,
-            output_scores=sampling.logprobs or sampling.top_logprobs > 0,
+            output_scores=wants_scores and rows is None,
+            output_logits=wants_scores and rows is not None,
             return_dict_in_generate=True,
         )
 
