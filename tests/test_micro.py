@@ -183,3 +183,50 @@ def test_a_split_table_without_answers_is_refused():
 
     with pytest.raises(ValueError, match=r"missing \['answer'\]"):
         get_task("micro").load(pd.DataFrame({"id": ["micro-0"], "question": ["What is 1 + 1?"]}))
+
+
+# ---------------------------------------------------------------- compound subtasks
+
+
+def test_a_compound_parses_prompts_and_answers_like_a_step():
+    compound = micro.parse_compound("(85 + 40) - 17")
+    assert compound.value == 108 and compound.bucket == 7  # its intermediate 125 has three digits
+    assert micro.parse_compound("(8 + 4) - 7").bucket == 6
+    assert micro.member_prompt("(85 + 4) - 17") == "085+004-017="
+    assert micro.parse_member_answer("085+004-017=", micro.member_answer(micro.parse_compound("(85 + 4) - 17"))) == 72
+    assert micro.parse_subtask("85 + 4") == micro.Step(85, "+", 4)
+    assert micro.parse_compound("85 + 4") is None and micro.parse_compound("(#1 + 4) - 2") is None
+
+
+def test_plans_with_compounds_evaluate_and_only_additive_ones_are_askable():
+    assert micro.evaluate_subtasks(["(12 + 5) - 3", "#1 * 2"]) == [14, 28]
+    assert micro.askable(["(12 + 5) - 3", "#1 * 2"])
+    assert not micro.askable(["(6 / 3) + 8"])  # a compound the members are never taught
+    assert not micro.askable(["12 +"])
+
+
+def test_merge_groupings_merge_only_adjacent_additive_steps():
+    steps = [micro.Step(5, "+", 3), micro.Step(8, "-", 2), micro.Step(6, "*", 4), micro.Step(24, "+", 10),
+             micro.Step(34, "-", 5)]
+    groupings = micro.merge_groupings(steps)
+    assert groupings[0] == ((0,), (1,), (2,), (3,), (4,)) and len(groupings) == 4
+    for grouping in groupings:  # every plan reaches the same answer
+        assert micro.evaluate_subtasks(micro.plan_from_groups(steps, grouping))[-1] == 29
+    assert micro.plan_from_groups(steps, ((0, 1), (2,), (3, 4))) == ["(5 + 3) - 2", "#1 * 4", "(#2 + 10) - 5"]
+
+
+def test_sampled_compounds_land_in_their_bucket_and_train_the_pool():
+    import random
+
+    from r2_pipeline.training.ladder import step_pairs
+
+    rng = random.Random(0)
+    for bucket in micro.COMPOUND_BUCKETS:
+        for _ in range(50):
+            compound = micro.sample_compound(bucket, rng)
+            assert compound.bucket == bucket and micro.mergeable(*compound.steps)
+            assert 1 <= compound.value <= micro.MAX_VALUE
+    pairs = step_pairs([1, 6], 200, seed=0)
+    assert {len(p) for p, _ in pairs} == {8, 12}
+    for prompt, answer in pairs:
+        assert micro.parse_member_answer(prompt, answer) is not None

@@ -108,7 +108,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["pool"]["members"].update(api={"backend": "openai", "base_url": "http://h/v1", "model": "m",
                                                     "tokens_per_minute": 0})
          or p["pool"]["prices"].update(api=p["pool"]["prices"]["t5"]), r"pool\.members\.api.*tokens_per_minute = 0 must be a positive"),
-        (lambda p: p["model_pool"]["tiers"]["t3"].update(buckets=[1, 6]), r"buckets \[6\] are not micro-world buckets"),
+        (lambda p: p["model_pool"]["tiers"]["t3"].update(buckets=[1, 8]), r"buckets \[8\] are not micro-world buckets"),
         (lambda p: p["model_pool"]["tiers"]["t3"].update(num_attention_heads=5), r"hidden_size 96 is not a multiple of num_attention_heads 5"),
         (lambda p: p["data_generation"]["allocation"].update(alpha=1.5), r"data_generation\.allocation\.alpha = 1\.5"),
         (lambda p: p["data_generation"]["allocation"].update(thresholds=[0.7, 0.95]), r"thresholds must be descending"),

@@ -1,4 +1,5 @@
-"""Train one micro pool tier: a tiny Llama that answers single fixed-width arithmetic steps."""
+"""Train one micro pool tier: a tiny causal LM that answers fixed-width arithmetic subtasks (one
+step, or two additive steps as a compound), and measure every member's success rate per bucket."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..tasks import micro
 from .pretrain import encode_pairs, train_pairs
@@ -18,13 +20,13 @@ ALPHABET = "0123456789+-*/="
 
 
 def step_pairs(buckets: Sequence[int], n: int, seed: int) -> list[tuple[str, str]]:
-    """n (prompt, answer) pairs, buckets drawn uniformly from `buckets`."""
+    """n (prompt, answer) pairs, buckets drawn uniformly from `buckets` (a bucket listed twice is
+    drawn twice as often); a compound bucket (6, 7) gives compound subtasks."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
-        step = micro.sample_bucket_step(rng.choice(list(buckets)), rng)
-        prompt = micro.member_prompt(f"{step.left} {step.op} {step.right}")
-        pairs.append((prompt, micro.member_answer(step)))
+        subtask = micro.sample_subtask(rng.choice(list(buckets)), rng)
+        pairs.append((micro.member_prompt(subtask.text), micro.member_answer(subtask)))
     return pairs
 
 
@@ -88,16 +90,22 @@ def numerics() -> dict[str, str]:
     return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def ladder_accuracy(pool, heldout: dict[int, list[tuple[str, str]]], sampling) -> list[dict]:
-    """Accuracy of every member on every bucket's held-out steps (one batch per member and bucket)."""
+def ladder_accuracy(pool, heldout: dict[int, list[tuple[str, str]]], sampling, samples: int = 1) -> list[dict]:
+    """Success rate of every member on every bucket's held-out subtasks: each asked `samples` times
+    (seeds sampling.seed, +1, ...; one batch per member, bucket and seed), so a sampled member's
+    rate is measured, not one draw. `solved_always` is the share of subtasks right in every sample,
+    `solved_never` in none; the rest is what a member solves only some of the time."""
     rows = []
     for member in pool.members:
         for bucket, pairs in heldout.items():
             prompts = [p for p, _ in pairs]
-            outs = pool.generate(member, prompts, sampling)
-            right = sum(
-                micro.parse_member_answer(p, o.text) == micro.parse_member_answer(p, a)
-                for (p, a), o in zip(pairs, outs)
-            )
-            rows.append({"member": member, "bucket": bucket, "accuracy": right / len(pairs), "n": len(pairs)})
+            gold = [micro.parse_member_answer(p, a) for p, a in pairs]
+            right = [0] * len(pairs)
+            for s in range(samples):
+                outs = pool.generate(member, prompts, replace(sampling, seed=sampling.seed + s))
+                right = [r + (micro.parse_member_answer(p, o.text) == g) for r, p, o, g in zip(right, prompts, outs, gold)]
+            rows.append({"member": member, "bucket": bucket, "accuracy": sum(right) / (len(pairs) * samples),
+                         "solved_always": sum(r == samples for r in right) / len(pairs),
+                         "solved_never": sum(r == 0 for r in right) / len(pairs), "n": len(pairs),
+                         "samples": samples})
     return rows

@@ -55,6 +55,9 @@ def train_pairs(
     every LOG_EVERY steps and at the last, prefixed with `label`."""
     gen = torch.Generator().manual_seed(seed)
     attention = (labels != -100).long() | (ids != model.config.pad_token_id).long()
+    # positions count from each row's first real token, as `generate` counts them under left
+    # padding: prompts of different lengths (a step, a compound) are then read alike in both
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     losses, start = [], time.time()
@@ -62,7 +65,8 @@ def train_pairs(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, learning_rate, warmup_steps)
         idx = torch.randint(0, ids.shape[0], (batch_size,), generator=gen)
-        out = model(input_ids=ids[idx], attention_mask=attention[idx], labels=labels[idx], use_cache=False)
+        out = model(input_ids=ids[idx], attention_mask=attention[idx], position_ids=positions[idx],
+                    labels=labels[idx], use_cache=False)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -60,14 +60,20 @@ def write_manifest(pool_models: dict[str, str], pool: dict) -> dict:
     return manifest
 
 
+# the seeds of the ladder's samples: a stream of their own, apart from evaluation's seeds
+LADDER_SEED = 30_000
+
+
 def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[pd.DataFrame, dict]:
-    """Per-member, per-bucket accuracy on held-out single steps, as a table and as MLflow metrics."""
+    """Per-member, per-bucket success rate on held-out subtasks (one step, or a compound),
+    `ladder_samples` samples each, as a table and as MLflow metrics."""
     rng = random.Random(model_pool["seed"] + 10_000)
     heldout = {
-        b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.BUCKETS
+        b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.ALL_BUCKETS
     }
     built = pool_from_params(pool_manifest, pool)
-    table = pd.DataFrame(ladder_accuracy(built, heldout, SamplingParams(max_new_tokens=micro.WIDTH + 1)))
+    sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=LADDER_SEED)
+    table = pd.DataFrame(ladder_accuracy(built, heldout, sampling, model_pool.get("ladder_samples", 1)))
     metrics = {
         f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}
         for r in table.itertuples()

@@ -25,11 +25,11 @@ class TierParams(Strict):
 
     @model_validator(mode="after")
     def sane(self):
-        from ...tasks.micro import BUCKETS
+        from ...tasks.micro import ALL_BUCKETS
 
-        unknown = sorted(set(self.buckets) - set(BUCKETS))
+        unknown = sorted(set(self.buckets) - set(ALL_BUCKETS))
         if unknown:
-            raise ValueError(f"buckets {unknown} are not micro-world buckets {list(BUCKETS)}")
+            raise ValueError(f"buckets {unknown} are not micro-world buckets {list(ALL_BUCKETS)}")
         heads_divide(self.hidden_size, self.num_attention_heads)
         return self
 
@@ -39,6 +39,8 @@ class ModelPoolParams(Strict):
     # leave the node without the key
     seed: int
     heldout_per_bucket: PositiveInt
+    # samples per held-out subtask in the ladder: a sampled member's success rate, not one draw
+    ladder_samples: PositiveInt = 4
     tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
 
     @model_validator(mode="after")

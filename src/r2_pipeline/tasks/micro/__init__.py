@@ -4,10 +4,16 @@ pool member sees (`prompts`) and the benchmark over the generated splits (`micro
 from ..plan_text import REF, format_decomposition, parse_decomposition, substitute
 from .plans import (
     EXPR,
+    askable,
+    chain_steps,
     cite_quantities,
     evaluate_subtasks,
     filled_subtasks,
+    merge_groupings,
+    parse_compound,
     parse_expression,
+    parse_subtask,
+    plan_from_groups,
     quantities,
     resolve_quantities,
     tag_quantities,
@@ -20,8 +26,11 @@ from .prompts import (
     parse_member_answer,
 )
 from .world import (
+    ALL_BUCKETS,
     BUCKET_NAMES,
     BUCKETS,
+    COMPOUND_BUCKETS,
+    Compound,
     MAX_VALUE,
     OPS,
     WIDTH,
@@ -30,13 +39,18 @@ from .world import (
     apply_op,
     bucket_ops,
     reference_subtasks,
+    mergeable,
     sample_bucket_step,
+    sample_compound,
     sample_problem,
     sample_step,
+    sample_subtask,
     step_bucket,
 )
 
 __all__ = [
+    "ALL_BUCKETS", "COMPOUND_BUCKETS", "askable", "Compound", "chain_steps", "merge_groupings", "mergeable", "parse_compound",
+    "parse_subtask", "plan_from_groups", "sample_compound", "sample_subtask",
     "BUCKETS", "BUCKET_NAMES", "EXPR", "MAX_VALUE", "OPS", "REF", "WIDTH", "Problem",
     "Step", "apply_op", "bucket_ops", "cite_quantities", "evaluate_subtasks", "filled_subtasks",
     "format_decomposition", "member_answer", "member_operands", "member_prompt", "parse_decomposition",

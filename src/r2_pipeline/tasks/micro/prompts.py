@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .plans import parse_expression
-from .world import WIDTH, Step
+from .plans import parse_subtask
+from .world import WIDTH, Compound, Step
 
 
 def _pad(value: int) -> str:
@@ -23,18 +23,23 @@ def member_operands(step: Step) -> tuple[int, int]:
 
 def member_prompt(expr: str) -> str:
     """`432 * 6` -> `432*006=`: fixed width, so every digit sits where the model expects it, the
-    operands in `member_operands` order."""
-    step = parse_expression(expr)
-    if step is None:
+    operands in `member_operands` order. A compound `(85 + 40) - 17` reads `085+040-017=`."""
+    subtask = parse_subtask(expr)
+    if subtask is None:
         return expr.replace(" ", "") + "="
-    left, right = member_operands(step)
-    return f"{_pad(left)}{step.op}{_pad(right)}="
+    if isinstance(subtask, Compound):
+        first = subtask.first
+        return f"{_pad(first.left)}{first.op}{_pad(first.right)}{subtask.op}{_pad(subtask.right)}="
+    left, right = member_operands(subtask)
+    return f"{_pad(left)}{subtask.op}{_pad(right)}="
 
 
-def member_answer(step: Step) -> str:
-    """The target text: least-significant digit first, but division most-significant first."""
-    text = _pad(step.value)
-    return text if step.op == "/" else text[::-1]
+def member_answer(subtask: Step | Compound) -> str:
+    """The target text: least-significant digit first, but a division's most-significant first
+    (a compound's order follows its first operation, as `parse_member_answer` reads it)."""
+    text = _pad(subtask.value)
+    op = subtask.first.op if isinstance(subtask, Compound) else subtask.op
+    return text if op == "/" else text[::-1]
 
 
 def parse_member_answer(prompt: str, text: str) -> int | None:

@@ -1,7 +1,8 @@
 """The micro world's questions: steps in five difficulty buckets, sampled into word problems.
 
 A question chains 2-6 operations on a running value; each step's difficulty bucket follows from its
-operation and operand sizes.
+operation and operand sizes. Two adjacent additions or subtractions can be asked as one compound
+subtask (`(#1 + 14) - 3`), in buckets 6 and 7 of their own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ BUCKET_NAMES = {
     3: "2-digit x or / by 1 digit",
     4: "3-digit +/-",
     5: "3-digit x or / by 1 digit",
+    6: "compound +/- then +/-, every number up to 2 digits",
+    7: "compound +/- then +/-, a 3-digit number",
 }
+# the buckets of one operation (a question's steps), and of two merged into one subtask
+COMPOUND_BUCKETS = (6, 7)
+ALL_BUCKETS = BUCKETS + COMPOUND_BUCKETS
+ADDITIVE = "+-"
 MAX_VALUE = 999
 WIDTH = 3
 
@@ -36,6 +43,47 @@ class Step:
     @property
     def bucket(self) -> int:
         return step_bucket(self.left, self.op, self.right)
+
+    @property
+    def text(self) -> str:
+        return f"{self.left} {self.op} {self.right}"
+
+
+@dataclass(frozen=True)
+class Compound:
+    """Two operations as one subtask: `(first) op right`, where `first` is a whole step."""
+
+    first: Step
+    op: str
+    right: int
+
+    @property
+    def value(self) -> int:
+        return apply_op(self.first.value, self.op, self.right)
+
+    @property
+    def bucket(self) -> int:
+        return compound_bucket(self.first, self.op, self.right)
+
+    @property
+    def steps(self) -> tuple[Step, Step]:
+        return self.first, Step(self.first.value, self.op, self.right)
+
+    @property
+    def text(self) -> str:
+        return f"({self.first.text}) {self.op} {self.right}"
+
+
+def compound_bucket(first: Step, op: str, right: int) -> int:
+    """6 when every number the compound reads or passes through (its three operands and the
+    intermediate value) has at most two digits, else 7."""
+    size = max(digits(first.left), digits(first.right), digits(first.value), digits(right))
+    return 6 if size <= 2 else 7
+
+
+def mergeable(first: Step, second: Step) -> bool:
+    """Two adjacent steps may be asked as one compound subtask when both add or subtract."""
+    return first.op in ADDITIVE and second.op in ADDITIVE
 
 
 def apply_op(left: int, op: str, right: int) -> int:
@@ -114,19 +162,40 @@ def sample_step(
     return None
 
 
-def sample_bucket_step(bucket: int, rng: random.Random) -> Step:
+def sample_bucket_step(bucket: int, rng: random.Random, ops: str | None = None) -> Step:
     """A standalone step of one bucket (pool training and held-out evaluation).
 
-    The operation is drawn first, so every operation of the bucket is equally common (rejection
-    alone would favour `+`, whose draws are valid most often, and starve `-`).
+    The operation is drawn first (from `ops`, default the bucket's), so every operation of the
+    bucket is equally common (rejection alone would favour `+`, whose draws are valid most often,
+    and starve `-`).
     """
     size = SIZE[bucket]
-    op = rng.choice(bucket_ops(bucket))
+    op = rng.choice(ops or bucket_ops(bucket))
     while True:
         v = rng.randint(*_digit_range(rng.randint(1, size)))
         step = _candidate(v, bucket, rng, op)
         if step is not None:
             return step
+
+
+# the buckets of a compound's two steps: from a 3-digit value only a bucket-4 step follows
+COMPOUND_PARTS = {6: ((1, 1), (1, 2), (2, 1), (2, 2)), 7: ((4, 4), (2, 4), (1, 4))}
+
+
+def sample_compound(bucket: int, rng: random.Random) -> Compound:
+    """A standalone compound subtask of bucket 6 or 7: two additive steps, the second from the
+    first's value (pool training and held-out evaluation)."""
+    while True:
+        first_bucket, second_bucket = rng.choice(COMPOUND_PARTS[bucket])
+        first = sample_bucket_step(first_bucket, rng, ops=ADDITIVE)
+        second = _candidate(first.value, second_bucket, rng, op=rng.choice(ADDITIVE))
+        if second is not None and compound_bucket(first, second.op, second.right) == bucket:
+            return Compound(first, second.op, second.right)
+
+
+def sample_subtask(bucket: int, rng: random.Random) -> Step | Compound:
+    """A standalone subtask of any bucket, one step or a compound."""
+    return sample_compound(bucket, rng) if bucket in COMPOUND_BUCKETS else sample_bucket_step(bucket, rng)
 
 
 # ---------------------------------------------------------------- wording
