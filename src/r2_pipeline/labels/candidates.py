@@ -41,11 +41,14 @@ def _shift_refs(subtask: str, above: int, by: int) -> str:
 
 
 def teacher_candidates(reference: Sequence[str], n_variants: int, rng: random.Random) -> list[list[str]]:
-    """The micro teacher: the reference decomposition plus merged and split perturbations of it."""
-    pool = [merged(reference, k) for k in range(len(reference) - 1)]
-    pool += [s for k in range(len(reference)) if (s := split(reference, k))]
-    rng.shuffle(pool)
-    return [list(reference)] + pool[:n_variants]
+    """The micro teacher: the reference decomposition, then `n_variants` others drawn from every
+    plan that merges adjacent additive steps into compound subtasks (`micro.merge_groupings`) and
+    every split of an addition."""
+    steps = micro.chain_steps(reference)
+    others = [micro.plan_from_groups(steps, g) for g in micro.merge_groupings(steps)[1:]] if steps else []
+    others += [s for k in range(len(reference)) if (s := split(reference, k))]
+    rng.shuffle(others)
+    return [list(reference)] + others[:n_variants]
 
 
 @dataclass

@@ -30,6 +30,14 @@ from ...tasks.benchmark import STEP_SAMPLING
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+# the seed of the members' draws for the query router's outcome table, apart from evaluation's
+OUTCOMES_SEED = 3000
+
+
+def member_sampling(seed: int) -> SamplingParams:
+    """How a micro member is asked one subtask: its answer and an end token, drawn with `seed`
+    where the member samples."""
+    return SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed)
 MAX_REPEATS = 100_000  # draws in a row that repeat a question (or problem) before generate_world gives up
 
 
@@ -141,12 +149,13 @@ def score_decompositions(
     question = dict(zip(world_train["id"], world_train["question"]))
     plans = [json.loads(s) for s in candidates["subtasks"]]
     traces = execute(built, task, [question[i] for i in candidates["id"]], plans,
-                     fixed_member(spec["evaluation_member"]), SamplingParams(max_new_tokens=micro.WIDTH + 1))
+                     fixed_member(spec["evaluation_member"]), member_sampling(spec.get("seed", 0)))
     frame = candidates.copy()
     frame["tokens"] = _tokens(traces)
-    # verified: the right final answer from a plan the micro world can execute step by step; a
-    # merged step such as `(6 / 3) + 8` is no subtask a member reads, and reached the answer by luck
-    frame["verified"] = [final_value(tr) == gold[i] and micro.evaluate_subtasks(plan) is not None
+    # verified: the right final answer from a plan of subtasks the members are taught (one step, or
+    # a compound of two additive steps); `(6 / 3) + 8` is no subtask a member reads, and reached
+    # the answer by luck
+    frame["verified"] = [final_value(tr) == gold[i] and micro.askable(plan)
                          for tr, i, plan in zip(traces, candidates["id"], plans)]
     return _choose(frame, spec)
 
@@ -197,9 +206,8 @@ def label_allocations(
         for k, (subtask, (filled, value)) in enumerate(zip(subtasks, micro.filled_subtasks(subtasks) or [])):
             items.append(SearchItem(f"{row.id}/{k}", micro.member_prompt(filled), value))
             rows.append({"id": row.id, "step": k, "subtask": subtask, "filled": filled})
-    attempts = grouped_search(built, ladder, items, micro.parse_member_answer,
-                              SamplingParams(max_new_tokens=micro.WIDTH + 1), spec["baseline"], spec["alpha"],
-                              spec["thresholds"], spec["start_tiers"])
+    attempts = grouped_search(built, ladder, items, micro.parse_member_answer, member_sampling(spec.get("seed", 0)),
+                              spec["baseline"], spec["alpha"], spec["thresholds"], spec["start_tiers"])
     if not items:
         raise ValueError("no subtask to label: no chosen decomposition could be evaluated exactly")
     return _labelled(attempts, items, rows, ladder)
@@ -246,7 +254,7 @@ def measure_member_outcomes(world_train: pd.DataFrame, pool_manifest: dict, pool
     frame = pd.DataFrame({"id": world_train["id"], "question": world_train["question"]})
     for member in ladder_order(pool):
         traces = execute(built, task, list(frame["question"]), plans, fixed_member(member),
-                         SamplingParams(max_new_tokens=micro.WIDTH + 1))
+                         member_sampling(OUTCOMES_SEED))
         frame[member] = [task.grade(final_value(t), e) for t, e in zip(traces, examples)]
     return frame
 

@@ -99,6 +99,9 @@ class DecompositionParams(Strict):
     weights: ScoreWeights
     # how the evaluation member answers benchmark subtasks (endpoint teacher; micro steps are fixed)
     sampling: SamplingBlock | None = None
+    # the seed of a sampled member's draws while micro candidates are verified: a stream apart
+    # from evaluation's seeds, so no test answer is the one a label was made from
+    seed: int = 1000
 
 
 class ReviewerParams(Strict):
@@ -115,6 +118,8 @@ class AllocationParams(Strict):
     reviewer: ReviewerParams | None = None
     # how members answer benchmark subtasks during the search (endpoint teacher; micro steps are fixed)
     sampling: SamplingBlock | None = None
+    # the seed of a sampled member's one try per rung in the micro search (as `decomposition.seed`)
+    seed: int = 2000
 
     @model_validator(mode="after")
     def sane(self):
