@@ -3,6 +3,7 @@ offline environment defaults."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -73,3 +74,40 @@ def ladder_pool():
          for k in range(1, 6)}
     )
     return ModelPool(members, prices)
+
+
+def prompt_subtask(prompt: str):
+    """The subtask a micro member prompt asks (`085+040-017=`, `432*006=`)."""
+    body = prompt.rstrip("=")
+    if len(body) > 2 * micro.WIDTH + 1:
+        first = micro.Step(int(body[:3]), body[3], int(body[4:7]))
+        return micro.Compound(first, body[7], int(body[8:11]))
+    return micro.Step(int(body[:3]), body[3], int(body[4:7]))
+
+
+class ChanceMember:
+    """Right on a subtask of bucket b with probability `chance[b]`, decided by (seed, prompt)."""
+
+    def __init__(self, name: str, chance: dict[int, float]):
+        self.chance, self.fingerprint = chance, f"chance-{name}"
+
+    def generate(self, prompts, sampling):
+        out = []
+        for prompt in prompts:
+            subtask = prompt_subtask(prompt)
+            draw = int(hashlib.sha256(f"{sampling.seed}/{prompt}".encode()).hexdigest()[:8], 16) / 16**8
+            good = draw < self.chance.get(subtask.bucket, 0.0)
+            out.append(Completion(micro.member_answer(subtask) if good else "999", len(prompt), 4, [0.0] * 4))
+        return out
+
+
+def _chance_pool(chances: dict[str, dict[int, float]]) -> ModelPool:
+    prices = PriceTable.from_config({m: {"input_per_m": 10.0 ** k, "output_per_m": 10.0 ** k, "date": "d",
+                                         "source": "s"} for k, m in enumerate(chances)})
+    return ModelPool({m: ChanceMember(m, c) for m, c in chances.items()}, prices)
+
+
+@pytest.fixture
+def chance_pool():
+    """A factory: member name -> {bucket: chance of a right answer}, priced 10^k by position."""
+    return _chance_pool

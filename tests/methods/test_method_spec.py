@@ -91,7 +91,7 @@ def test_one_name_is_one_method_on_every_benchmark():
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ("r3", r"unknown method 'r3': a string is a kind \['oracle', 'query_router', 'random', 'single', 'tier'\]"),
+    ("r3", r"unknown method 'r3': a string is a kind \['expected_oracle', 'label_policy', 'oracle', 'query_router', 'random', 'single', 'tier'\]"),
     ("single:t1", r"unknown method 'single:t1'.*\{kind: single, member: t1\}"),
     ({"kind": "r9"}, "unknown method kind 'r9'"),
     ({"name": "x"}, "needs `kind`"),

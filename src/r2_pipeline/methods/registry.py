@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .base import Method
+from .idealised import ExpectedOracle, LabelPolicy
 from .kinds import R2, Oracle, QueryRouter, Random, Single, Tier
 
 METHOD_KINDS: dict[str, type[Method]] = {
@@ -13,4 +14,6 @@ METHOD_KINDS: dict[str, type[Method]] = {
     "oracle": Oracle,
     "query_router": QueryRouter,
     "r2": R2,
+    "label_policy": LabelPolicy,
+    "expected_oracle": ExpectedOracle,
 }

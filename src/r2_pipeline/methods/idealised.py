@@ -1,0 +1,196 @@
+"""Two idealised routers that measure the room RL has on the micro world.
+
+- `label_policy`: what a perfect imitator of the SFT data does. Each test question gets the plan
+  data_generation would choose for it (the teacher's candidates, verified and scored on the
+  evaluation member) and each subtask the member the grouped search labels (one try per member,
+  with data_generation's seed), as for training.
+- `expected_oracle`: knows each member's true success rate on each subtask (many samples) and
+  every plan of each question (`labels.expected.plan_space`), and takes the plan and members that
+  maximise the expected `accuracy - cost_lambda * cost / cost(largest)`.
+
+Both are then run like any method, at the evaluation seed, and charged the router's tokens that R2
+would spend on their plans (a decomposer call per question, an allocator call per subtask). Their
+difference on the objective is what RL can gain over imitation; neither makes the allocator's
+errors on unseen subtasks, which no training closes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ..labels.candidates import score_candidates, teacher_candidates
+from ..labels.expected import Rates, best_choice, measure_rates, plan_space
+from ..labels.grouped_search import SearchItem, grouped_search
+from ..pool.base import SamplingParams
+from ..reasoning.execute import execute, final_value, fixed_member
+from ..reasoning.router import RouterUsage
+from ..tasks import micro
+from .base import Method, MethodResult, questions, result
+
+MICRO_ONLY = "needs each subtask's exact answer, which only the micro world has"
+
+
+def _by_step(members: list[list[str]]):
+    """An `Allocate` that gives question i's step k the member members[i][k]."""
+    return lambda idx, step, filled, histories: [members[i][step] for i in idx]
+
+
+class RouterCharge:
+    """The router's tokens and cost for a plan, counted with the final router's own tokenizers and
+    priced as `pool.router_member`; zero where the context has no trained router."""
+
+    def __init__(self, context, task):
+        routers = getattr(context, "routers", {}) or {}
+        pair = routers.get(context.final_router) if routers else None
+        self.task, self.price = task, context.router_price or {}
+        self.decomposer, self.allocator = pair if pair else (None, None)
+        self.name_tokens = self._count(self.allocator, (context.ladder or ["t1"])[0]) + 1
+
+    @staticmethod
+    def _count(backend, text: str) -> int:
+        if backend is None:
+            return 0
+        return len(backend.tokenizer(text, add_special_tokens=backend.add_special_tokens)["input_ids"])
+
+    def _usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price.get("input_per_m", 0.0)
+                + completion_tokens * self.price.get("output_per_m", 0.0)) / 1e6
+
+    def tokens(self, question: str, plan: list[str], filled: list[str]) -> tuple[int, int]:
+        if self.decomposer is None:
+            return 0, 0
+        prompt = self._count(self.decomposer, self.task.decomposer_prompt(question))
+        prompt += sum(self._count(self.allocator, self.task.allocator_prompt(question, [], f)) for f in filled)
+        completion = self._count(self.decomposer, self.task.format_plan(plan, question)) + 1
+        return prompt, completion + self.name_tokens * len(filled)
+
+    def split(self, question: str) -> callable:
+        """(plan, filled) -> (the decomposer's cost, the allocator's cost per subtask), for best_choice."""
+        def cost(plan: list[str], filled: list[str]) -> tuple[float, float]:
+            if self.decomposer is None:
+                return 0.0, 0.0
+            decomposer = self._usd(self._count(self.decomposer, self.task.decomposer_prompt(question)),
+                                   self._count(self.decomposer, self.task.format_plan(plan, question)) + 1)
+            per = [self._usd(self._count(self.allocator, self.task.allocator_prompt(question, [], f)),
+                             self.name_tokens) for f in filled]
+            return decomposer, sum(per) / max(len(per), 1)
+        return cost
+
+    def usage(self, qs: list[str], plans: list[list[str]], filled: list[list[str]]) -> RouterUsage:
+        usage = RouterUsage.empty(len(qs))
+        for i, (q, plan, f) in enumerate(zip(qs, plans, filled)):
+            prompt, completion = self.tokens(q, plan, f)
+            usage.add(i, prompt, completion, self._usd(prompt, completion))
+        return usage
+
+
+def _data_generation(context) -> dict:
+    spec = getattr(context, "data_generation", None)
+    if not spec:
+        raise ValueError("label_policy replays data_generation: the evaluation pipeline passes params:data_generation "
+                         "in its method context")
+    return spec
+
+
+class LabelPolicy(Method):
+    """The plan and the members the SFT data would give each test question (see the module)."""
+
+    uses_router: ClassVar[bool] = True  # charged the final router's tokens
+    micro_only: ClassVar[str | None] = MICRO_ONLY
+
+    def run(self, pool, task, examples, sampling, context) -> MethodResult:
+        start, spec, qs = time.time(), _data_generation(context), questions(examples)
+        plans = chosen_plans(pool, task, examples, spec)
+        members = labelled_members(pool, plans, context.ladder, spec["allocation"])
+        filled = [[f for f, _ in micro.filled_subtasks(p)] for p in plans]
+        traces = execute(pool, task, qs, plans, _by_step(members), sampling)
+        return result(self, traces, start, RouterCharge(context, task).usage(qs, plans, filled))
+
+
+def chosen_plans(pool, task, examples, spec: dict) -> list[list[str]]:
+    """Per question, the candidate data_generation chooses: the best-scored among those the
+    evaluation member verifies (one try, `decomposition.seed`), else the reference."""
+    rng = random.Random(spec["world"]["seed"] + 1)
+    variants = spec["teacher"].get("variants", 0)
+    candidates = [teacher_candidates(task.reference_subtasks(e), variants, rng) for e in examples]
+    flat = [(i, c) for i, cands in enumerate(candidates) for c in cands]
+    decomposition = spec["decomposition"]
+    traces = execute(pool, task, [examples[i].question for i, _ in flat], [c for _, c in flat],
+                     fixed_member(decomposition["evaluation_member"]),
+                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=decomposition.get("seed", 0)))
+    by_question: dict[int, list] = {}
+    for (i, plan), trace in zip(flat, traces):
+        ok = final_value(trace) == examples[i].answer and micro.askable(plan)
+        tokens = sum(t.prompt_tokens + t.completion_tokens for t in trace)
+        by_question.setdefault(i, []).append((plan, tokens, ok))
+    plans = []
+    for i in range(len(examples)):
+        rows = by_question[i]
+        scored = score_candidates([p for p, _, _ in rows], [t for _, t, _ in rows], [v for _, _, v in rows],
+                                  decomposition["weights"])
+        verified = [s for s in scored if s.verified]
+        plans.append(max(verified, key=lambda s: s.score).subtasks if verified else list(rows[0][0]))
+    return plans
+
+
+def labelled_members(pool, plans: list[list[str]], ladder: list[str], allocation: dict) -> list[list[str]]:
+    """The grouped search's label for every subtask of every plan, with data_generation's settings."""
+    items = [SearchItem(f"{i}/{k}", micro.member_prompt(filled), value)
+             for i, plan in enumerate(plans) for k, (filled, value) in enumerate(micro.filled_subtasks(plan))]
+    grouped_search(pool, ladder, items, micro.parse_member_answer,
+                   SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=allocation.get("seed", 0)),
+                   allocation["baseline"], allocation["alpha"], allocation["thresholds"], allocation["start_tiers"])
+    members: list[list[str]] = [[] for _ in plans]
+    for item in items:
+        members[int(item.key.split("/")[0])].append(ladder[item.label])
+    return members
+
+
+class ExpectedOracle(Method):
+    """The plan and members of highest expected objective, from true success rates (see the module)."""
+
+    uses_router: ClassVar[bool] = True  # charged the router's tokens for its plans
+    micro_only: ClassVar[str | None] = MICRO_ONLY
+    cost_lambda: float | None = Field(default=None, ge=0)
+    samples: int = Field(default=16, ge=1)
+
+    def default_name(self) -> str:
+        return self.kind if self.cost_lambda is None else f"{self.kind}@lambda={self.cost_lambda:g}"
+
+    def resolve(self, evaluation) -> Method:
+        if self.cost_lambda is not None:
+            return self
+        return self.model_copy(update={"cost_lambda": float(evaluation.get("cost_lambda", 0.5))})
+
+    def tags(self, evaluation) -> dict[str, str]:
+        return {"cost_lambda": str(self.cost_lambda), "samples": str(self.samples)}
+
+    def family(self) -> str:
+        return self.kind
+
+    def run(self, pool, task, examples, sampling, context) -> MethodResult:
+        start, qs = time.time(), questions(examples)
+        choices = expected_choices(pool, task, examples, context.ladder, self.cost_lambda, self.samples,
+                                   RouterCharge(context, task))
+        plans, filled = [c.plan for c in choices], [c.filled for c in choices]
+        traces = execute(pool, task, qs, plans, _by_step([c.members for c in choices]), sampling)
+        return result(self, traces, start, RouterCharge(context, task).usage(qs, plans, filled))
+
+
+def expected_choices(pool, task, examples, ladder: list[str], lam: float, samples: int,
+                     charge: RouterCharge | None = None, rates: Rates | None = None) -> list[Any]:
+    """Each question's best (plan, members) by expected objective; `cost(largest)` is the expected
+    cost of the dearest member doing every reference step, averaged over the questions."""
+    spaces = [plan_space(task.reference_subtasks(e)) for e in examples]
+    rates = rates or measure_rates(pool, [f for space in spaces for _, filled in space for f in filled], samples,
+                                   ladder)
+    largest = ladder[-1]
+    cost_largest = sum(sum(rates.cost(largest, f) for f in space[0][1]) for space in spaces) / len(spaces)
+    no_router = lambda plan, filled: (0.0, 0.0)  # noqa: E731
+    return [best_choice(space, rates, ladder, lam, cost_largest,
+                        charge.split(e.question) if charge is not None else no_router)
+            for e, space in zip(examples, spaces)]

@@ -1,0 +1,55 @@
+"""The two idealised routers that measure RL's room: the label policy and the expected-reward oracle."""
+
+import pandas as pd
+
+from r2_pipeline.methods.idealised import ExpectedOracle, LabelPolicy, chosen_plans, labelled_members
+from r2_pipeline.pool.base import SamplingParams
+from r2_pipeline.reasoning.context import MethodContext
+from r2_pipeline.tasks.micro.task import TASK
+
+# t1 solves easy steps half the time, t2 always; compounds only t3 (always) solves
+CHANCES = {"t1": {1: 0.5}, "t2": {1: 1.0, 2: 1.0}, "t3": {1: 1.0, 2: 1.0, 6: 1.0, 7: 1.0}}
+DATA_GENERATION = {
+    "world": {"seed": 7},
+    "teacher": {"kind": "reference", "variants": 4},
+    "decomposition": {"evaluation_member": "t3", "require_verified": True,
+                      "weights": {"conciseness": 0.4, "practicality": 0.4, "coherence": 0.2}, "seed": 1000},
+    "allocation": {"baseline": "t2", "alpha": 0.1, "thresholds": [0.95, 0.7], "start_tiers": [0, 1, 2],
+                   "seed": 2000},
+}
+
+
+def examples():
+    frame = pd.DataFrame({"id": ["a", "b"], "question": ["Mia has 3 coins. Then 4 more. How many?",
+                                                         "Mia has 2 coins. Then 5 more. Then 1 lost. How many?"],
+                          "answer": [7, 6], "subtasks": ['["3 + 4"]', '["2 + 5", "#1 - 1"]']})
+    return TASK.load(frame)
+
+
+def context():
+    context = MethodContext(ladder=["t1", "t2", "t3"], final_router="r2")
+    context.data_generation = DATA_GENERATION
+    return context
+
+
+def test_the_label_policy_replays_data_generation(chance_pool):
+    pool = chance_pool(CHANCES)
+    plans = chosen_plans(pool, TASK, examples(), DATA_GENERATION)
+    assert plans == [["3 + 4"], ["(2 + 5) - 1"]]  # the concise merged plan, verified by t3
+    members = labelled_members(pool, [["3 + 4"], ["2 + 5", "#1 - 1"]], ["t1", "t2", "t3"],
+                               DATA_GENERATION["allocation"])
+    # one try per member: an easy step labels t1 whenever its one try was right
+    assert all(m in ("t1", "t2") for plan in members for m in plan)
+    result = LabelPolicy().run(pool, TASK, examples(), SamplingParams(max_new_tokens=4, seed=0), context())
+    assert [len(t) for t in result.traces] == [1, 1]
+
+
+def test_the_expected_oracle_avoids_the_coin_flip_and_merges_when_it_pays(chance_pool):
+    pool = chance_pool(CHANCES)
+    oracle = ExpectedOracle(cost_lambda=0.5, samples=32)
+    result = oracle.run(pool, TASK, examples(), SamplingParams(max_new_tokens=4, seed=0), context())
+    members = [[t.member for t in trace] for trace in result.traces]
+    assert members[0] == ["t2"]  # t1 is right half the time: the oracle pays for t2
+    assert all(t.value is not None for trace in result.traces for t in trace)
+    assert oracle.resolve({"cost_lambda": 0.2}).cost_lambda == 0.5
+    assert ExpectedOracle().resolve({"cost_lambda": 0.2}).label == "expected_oracle@lambda=0.2"
