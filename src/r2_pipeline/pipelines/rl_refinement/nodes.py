@@ -38,12 +38,22 @@ def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
     return router_pool(trained_router(decomposer), trained_router(allocator), pool["prices"][pool["router_member"]])
 
 
-ROUND_STRIDE = 1000  # round k draws with seed + phase + 1000 (k - 1): round 1 as before rounds had their own
+ROUND_STRIDE = 1000  # round k draws with seed + salt + 1000 (k - 1)
+# The members' samples in a phase's rollouts are seeded from seed + salt + 1000 (k - 1) on
+# (rl/rewards.py adds STRIDE per GRPO batch and j for the j-th repeat of a rollout in a batch): the
+# allocator phase's salt keeps its seeds apart from the decomposer phase's while no batch repeats
+# one rollout 500 times.
+SAMPLE_SALT = {"decomposer": 0, "allocator": 500}
 
 
 def _seed(settings: dict, salt: int, round_index: int) -> int:
     """One draw per (phase seed, phase, round): each round samples its own questions, in its own order."""
     return settings["seed"] + salt + ROUND_STRIDE * (round_index - 1)
+
+
+def _sample_seed(settings: dict, phase: str, round_index: int) -> int:
+    """The base seed of the member samples in one phase's rollouts (the environment's `seed`)."""
+    return _seed(settings, SAMPLE_SALT[phase], round_index)
 
 
 def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index: int) -> pd.DataFrame:
@@ -72,6 +82,7 @@ def refine_decomposer(
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
+        seed=_sample_seed(settings, "decomposer", round_index),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -106,7 +117,8 @@ def refine_allocator(
             "(train it longer)"
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
-                       sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
+                       sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1),
+                       seed=_sample_seed(settings, "allocator", round_index))
     return _allocator_grpo(allocator, prompts, settings, env, rl_refinement, round_index)
 
 
@@ -165,6 +177,7 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
         router_sampling=sampling_from(rl_refinement.get("allocator_sampling"), **MEMBER_NAME_SAMPLING),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
+        seed=_sample_seed(settings, "decomposer", round_index),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -185,7 +198,8 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
     built = pool_from_params(pool_manifest, pool)
     env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
                                sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
-                               verify=reviewer(built, rl_refinement["reviewer"]))
+                               verify=reviewer(built, rl_refinement["reviewer"]),
+                               seed=_sample_seed(settings, "allocator", round_index))
     return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement, round_index)
 
 
