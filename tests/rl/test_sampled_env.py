@@ -177,9 +177,12 @@ def test_benchmark_decomposer_and_reviewed_allocator_draw_per_repeat(coins):
             return question
 
     verdicts = []
+
+    def verify(items):
+        verdicts.extend(items)
+        return [(value == VALUE, None) for *_, value in items]
+
     reviewed = ReviewedAllocatorEnv(coins, {PROMPT: (Judged(), "", [], SUBTASK, 1)}, largest="big",
-                                    sampling=SamplingParams(max_new_tokens=4),
-                                    verify=lambda items: verdicts.extend(items) or [(v == VALUE, None) for *_, v in items],
-                                    seed=9)
+                                    sampling=SamplingParams(max_new_tokens=4), verify=verify, seed=9)
     reviewed.outcomes([PROMPT] * 3, ["cheap", "cheap", "nobody"])
     assert seeds(coins, "cheap") == [9, 10] and len(verdicts) == 2

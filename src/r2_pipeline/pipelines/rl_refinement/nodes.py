@@ -42,7 +42,8 @@ ROUND_STRIDE = 1000  # round k draws with seed + salt + 1000 (k - 1)
 # The members' samples in a phase's rollouts are seeded from seed + salt + 1000 (k - 1) on
 # (rl/rewards.py adds STRIDE per GRPO batch and j for the j-th repeat of a rollout in a batch): the
 # allocator phase's salt keeps its seeds apart from the decomposer phase's while no batch repeats
-# one rollout 500 times.
+# one rollout 500 times. Every lambda slot draws the same seeds: the sweep compares lambdas on
+# common samples.
 SAMPLE_SALT = {"decomposer": 0, "allocator": 500}
 
 
@@ -56,6 +57,17 @@ def _sample_seed(settings: dict, phase: str, round_index: int) -> int:
     return _seed(settings, SAMPLE_SALT[phase], round_index)
 
 
+def at_lambda(rl_refinement: dict, lambda_index: int) -> dict:
+    """The block as one lambda slot's phases read it: slot 0 trains the main router at
+    `cost_lambda`, slot i (namespace sweep_<i>) at the i-th lambda of `lambda_sweep`."""
+    if lambda_index == 0:
+        return rl_refinement
+    sweep = rl_refinement.get("lambda_sweep") or []
+    if not 0 < lambda_index <= len(sweep):
+        raise ValueError(f"sweep slot {lambda_index} has no lambda: rl_refinement.lambda_sweep is {sweep}")
+    return {**rl_refinement, "cost_lambda": sweep[lambda_index - 1]}
+
+
 def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index: int) -> pd.DataFrame:
     n = min(settings["questions"], len(world_train))
     return world_train.sample(n=n, random_state=_seed(settings, salt, round_index)).reset_index(drop=True)
@@ -64,10 +76,11 @@ def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index
 def refine_decomposer(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1, lambda_index: int = 0,
 ) -> tuple[tuple, pd.DataFrame]:
-    """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator."""
-    settings = rl_refinement["decomposer"]
+    """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator,
+    at the cost lambda of slot `lambda_index` (at_lambda)."""
+    rl_refinement, settings = at_lambda(rl_refinement, lambda_index), rl_refinement["decomposer"]
     if _benchmarks(scored_decompositions):
         return _refine_benchmark_decomposer(decomposer, allocator, scored_decompositions, pool_manifest, pool,
                                             rl_refinement, round_index)
@@ -90,10 +103,11 @@ def refine_decomposer(
 def refine_allocator(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1, lambda_index: int = 0,
 ) -> tuple[tuple, pd.DataFrame]:
-    """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in)."""
-    settings = rl_refinement["allocator"]
+    """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in), at
+    the cost lambda of slot `lambda_index` (at_lambda)."""
+    rl_refinement, settings = at_lambda(rl_refinement, lambda_index), rl_refinement["allocator"]
     if _benchmarks(scored_decompositions):
         return _refine_benchmark_allocator(allocator, allocation_labels, pool_manifest, pool, rl_refinement,
                                            round_index)
@@ -203,9 +217,12 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
     return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement, round_index)
 
 
-def log_phase_curves(curves: pd.DataFrame, round_name: str, phase: str) -> dict:
-    """GRPO curves (reward, its parts, KL, completion length) as a child run tagged round and phase."""
-    run_id = log_curves(f"{round_name}.{phase}", curves.to_dict("records"), {"round": round_name, "phase": phase})
+def log_phase_curves(curves: pd.DataFrame, rl_refinement: dict, run_name: str, tags: dict,
+                     lambda_index: int = 0) -> dict:
+    """GRPO curves (reward, its parts, KL, completion length) as a child run named `run_name`,
+    tagged with `tags` (round, phase, sweep) and the slot's cost lambda."""
+    lam = at_lambda(rl_refinement, lambda_index)["cost_lambda"]
+    run_id = log_curves(run_name, curves.to_dict("records"), {**tags, "cost_lambda": str(lam)})
     rewards = curves["reward"].dropna() if "reward" in curves else pd.Series(dtype=float)
-    return {"run_id": run_id, "first_reward": float(rewards.iloc[0]) if len(rewards) else None,
+    return {"run_id": run_id, "cost_lambda": lam, "first_reward": float(rewards.iloc[0]) if len(rewards) else None,
             "last_reward": float(rewards.iloc[-1]) if len(rewards) else None}
