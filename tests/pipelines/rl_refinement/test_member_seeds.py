@@ -17,6 +17,7 @@ def test_phases_rounds_batches_and_repeats_draw_distinct_seeds():
     drawn = [nodes._sample_seed(settings, phase, k) + b * STRIDE + j
              for phase in ("decomposer", "allocator") for k in (1, 2, 3) for b in range(4) for j in range(16)]
     assert len(set(drawn)) == len(drawn)
+    assert min(drawn) == nodes.SAMPLE_SEEDS  # above evaluation's seeds
 
 
 @pytest.fixture
@@ -36,5 +37,6 @@ def test_the_nodes_seed_their_environments_by_phase_and_round(built):
                                                                            "num_generations": 1}}
     params = {"decomposer": phase, "allocator": phase, "fallback": "t2", "cost_lambda": 0.5}
     for k in (1, 2):
-        assert nodes.refine_decomposer("d", "a", world, {}, POOL, params, round_index=k) == 3 + 1000 * (k - 1)
-        assert nodes.refine_allocator("d", "a", world, {}, POOL, params, round_index=k) == 503 + 1000 * (k - 1)
+        base = nodes.SAMPLE_SEEDS + 3 + 1000 * (k - 1)
+        assert nodes.refine_decomposer("d", "a", world, {}, POOL, params, round_index=k) == base
+        assert nodes.refine_allocator("d", "a", world, {}, POOL, params, round_index=k) == base + 500

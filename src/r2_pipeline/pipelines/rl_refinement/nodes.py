@@ -39,11 +39,13 @@ def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
 
 
 ROUND_STRIDE = 1000  # round k draws with seed + salt + 1000 (k - 1)
-# The members' samples in a phase's rollouts are seeded from seed + salt + 1000 (k - 1) on
-# (rl/rewards.py adds STRIDE per GRPO batch and j for the j-th repeat of a rollout in a batch): the
-# allocator phase's salt keeps its seeds apart from the decomposer phase's while no batch repeats
-# one rollout 500 times. Every lambda slot draws the same seeds: the sweep compares lambdas on
-# common samples.
+# The members' samples in a phase's rollouts are seeded from SAMPLE_SEEDS + seed + salt + 1000 (k - 1)
+# on (rl/rewards.py adds STRIDE per GRPO batch and j for the j-th repeat of a rollout in a batch).
+# SAMPLE_SEEDS keeps them apart from the small seeds evaluation answers under (evaluation.seeds), so
+# no training reward replays a test-time draw of the same step; the allocator phase's salt keeps its
+# seeds apart from the decomposer phase's while no batch repeats one rollout 500 times. Every
+# lambda slot draws the same seeds: the sweep compares lambdas on common samples.
+SAMPLE_SEEDS = 1_000_000
 SAMPLE_SALT = {"decomposer": 0, "allocator": 500}
 
 
@@ -54,7 +56,7 @@ def _seed(settings: dict, salt: int, round_index: int) -> int:
 
 def _sample_seed(settings: dict, phase: str, round_index: int) -> int:
     """The base seed of the member samples in one phase's rollouts (the environment's `seed`)."""
-    return _seed(settings, SAMPLE_SALT[phase], round_index)
+    return SAMPLE_SEEDS + _seed(settings, SAMPLE_SALT[phase], round_index)
 
 
 def at_lambda(rl_refinement: dict, lambda_index: int) -> dict:
