@@ -151,16 +151,18 @@ def test_pipeline_stages_follow_the_chain():
 
 
 def test_the_trained_routers_follow_from_rounds():
-    """ROUNDS is the one source of the rounds: the registry unrolls that many, evaluation reads every
-    router, and no parameter file repeats either."""
-    from r2_pipeline.pipelines.rl_refinement import ROUNDS, trained_routers
+    """ROUNDS and SWEEP_POINTS are the one source of the rounds and sweep slots: the registry unrolls
+    that many, evaluation reads every router, and no parameter file repeats either."""
+    from r2_pipeline.pipelines.rl_refinement import ROUNDS, SWEEP_POINTS, trained_routers
 
-    routers = trained_routers(3)
-    assert list(routers) == ["r2_sft", "r2_round_1", "r2_round_2", "r2_round_3", "r2"]
+    routers = trained_routers(3, 2)
+    assert list(routers) == ["r2_sft", "r2_round_1", "r2_round_2", "r2_round_3", "r2_sweep_1", "r2_sweep_2", "r2"]
     assert routers["r2_round_2"] == ("round_2.decomposer", "round_2.allocator") and routers["r2"] == routers["r2_round_3"]
+    assert routers["r2_sweep_2"] == ("sweep_2.round_3.decomposer", "sweep_2.round_3.allocator")
     evaluation = register_pipelines()["evaluation"]
-    assert {f"round_{ROUNDS}.decomposer", "decomposer_sft_model"} <= evaluation.inputs()
-    assert len(register_pipelines()["rl_refinement"].nodes) == 4 * ROUNDS
+    assert {f"round_{ROUNDS}.decomposer", "decomposer_sft_model", f"sweep_{SWEEP_POINTS}.round_{ROUNDS}.allocator"} <= \
+        evaluation.inputs()
+    assert len(register_pipelines()["rl_refinement"].nodes) == 4 * ROUNDS * (1 + SWEEP_POINTS)
     for path in (ROOT / "conf").glob("*/parameters_*.yml"):
         block = next(iter(yaml.safe_load(path.read_text()).values()))
         assert "rounds" not in block and "routers" not in block, path
@@ -189,9 +191,45 @@ def test_round_k_starts_from_round_k_minus_1():
         assert dec.inputs[:2] == [f"round_{k - 1}.decomposer", f"round_{k - 1}.allocator"]
         assert alloc.inputs[:2] == [f"round_{k}.decomposer", f"round_{k - 1}.allocator"]
         assert dec.namespace == f"round_{k}" and alloc.outputs[0] == f"round_{k}.allocator"
-    for k in (1, 2, 3):  # each round samples its own questions
-        assert nodes[f"round_{k}.refine_decomposer_node"].func.keywords == {"round_index": k}
-        assert nodes[f"round_{k}.refine_allocator_node"].func.keywords == {"round_index": k}
+    for k in (1, 2, 3):  # each round samples its own questions, at the main lambda (slot 0)
+        assert nodes[f"round_{k}.refine_decomposer_node"].func.keywords == {"round_index": k, "lambda_index": 0}
+        assert nodes[f"round_{k}.refine_allocator_node"].func.keywords == {"round_index": k, "lambda_index": 0}
+
+
+def test_each_sweep_slot_trains_every_round_from_the_sft_models_at_its_lambda():
+    from r2_pipeline.pipelines.rl_refinement import create_pipeline
+
+    nodes = {n.name: n for n in create_pipeline(rounds=2, points=2).nodes}
+    assert len(nodes) == 4 * 2 * 3
+    for i in (1, 2):
+        first = nodes[f"sweep_{i}.round_1.refine_decomposer_node"]
+        second = nodes[f"sweep_{i}.round_2.refine_allocator_node"]
+        assert first.inputs[:2] == ["decomposer_sft_model", "allocator_sft_model"]
+        assert second.inputs[:2] == [f"sweep_{i}.round_2.decomposer", f"sweep_{i}.round_1.allocator"]
+        assert first.inputs[2:] == nodes["round_1.refine_decomposer_node"].inputs[2:]  # shared inputs, unprefixed
+        assert second.outputs[0] == f"sweep_{i}.round_2.allocator" and second.namespace == f"sweep_{i}.round_2"
+        assert first.func.keywords == {"round_index": 1, "lambda_index": i}
+        logger = nodes[f"sweep_{i}.round_2.log_allocator_curves_node"]
+        assert logger.inputs == [f"sweep_{i}.round_2.allocator_curves", "params:rl_refinement"]
+        assert logger.func.keywords == {"run_name": f"sweep_{i}.round_2.allocator", "lambda_index": i,
+                                        "tags": {"round": "round_2", "phase": "allocator", "sweep": f"sweep_{i}"}}
+    assert nodes["round_1.log_decomposer_curves_node"].func.keywords["tags"]["sweep"] == "none"
+
+
+def test_every_rl_output_has_its_own_path(catalog):
+    """The sweep slots' datasets (`sweep_<i>.round_<k>.*`) take the sweep factories: folders and
+    files under rl/sweep_<i>/, apart from the main rounds' and from each other."""
+    outputs = register_pipelines()["rl_refinement"].all_outputs()
+    paths = {name: dataset_path(catalog, name) for name in outputs}
+    assert None not in paths.values() and len(set(paths.values())) == len(paths)
+    assert paths["sweep_2.round_1.decomposer"] == "data/06_models/rl/sweep_2/round_1/decomposer"
+    assert paths["sweep_1.round_2.allocator_curves"] == "data/08_reporting/rl/sweep_1/round_2_allocator_curves.csv"
+    assert paths["round_2.allocator"] == "data/06_models/rl/round_2/allocator"
+    globals_ = yaml.safe_load((ROOT / "conf" / "base" / "globals.yml").read_text())["paths"]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc()["stages"]["rl_refinement"]["outs"]]
+    folders = [globals_[o.removeprefix("${paths.").split("}", 1)[0]] + o.split("}", 1)[1] for o in outs]
+    unversioned = [p for p in paths.values() if not any(p.startswith(f + "/") for f in folders)]
+    assert not unversioned, f"rl_refinement writes {unversioned} outside its DVC outs {outs}"
 
 
 def test_each_round_and_phase_draws_its_own_questions():

@@ -92,7 +92,8 @@ def test_outputs_on_disk(project):
     for path in ["data/08_reporting/pool_ladder.csv", "data/08_reporting/accuracy_vs_cost.png",
                  "data/07_model_output/evaluation_results.parquet", "data/06_models/pool_manifest.json",
                  "data/03_primary/step_outcomes.parquet", "data/05_model_input/allocator_sft.parquet",
-                 "data/06_models/rl/round_2/allocator/model.safetensors", "data/01_raw/world_test.parquet"]:
+                 "data/06_models/rl/round_2/allocator/model.safetensors", "data/01_raw/world_test.parquet",
+                 "data/06_models/rl/sweep_2/round_2/allocator/model.safetensors"]:
         assert (project / path).stat().st_size > 0, path
     assert sorted(p.name for p in (project / "data/06_models/pool").iterdir()) == ["t1", "t2", "t3", "t4", "t5"]
     for stage in ("decomposer", "allocator"):  # strict JSON, with the loss the trainer logged last
@@ -146,6 +147,9 @@ def test_mlflow_runs_read_back(project):
     assert client.search_runs([experiment.experiment_id], "metrics.`ladder.t1.bucket_1` >= 0")
     grpo = client.search_runs([experiment.experiment_id], "tags.phase = 'allocator' and tags.round = 'round_2'")
     assert grpo and "reward" in grpo[0].data.metrics
+    # one curve run per slot, tagged with its lambda (conf/test: cost_lambda 0.5, lambda_sweep [0.2, 1.0])
+    assert {(r.data.tags["sweep"], r.data.tags["cost_lambda"]) for r in grpo} == {
+        ("none", "0.5"), ("sweep_1", "0.2"), ("sweep_2", "1.0")}
     stage_runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'evaluation'")
     assert stage_runs, "no run of the evaluation stage"
     artifacts = {a.path for a in client.list_artifacts(stage_runs[0].info.run_id)}

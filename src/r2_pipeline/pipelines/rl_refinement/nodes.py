@@ -38,12 +38,36 @@ def _router(pool: dict, decomposer: str, allocator: str) -> ModelPool:
     return router_pool(trained_router(decomposer), trained_router(allocator), pool["prices"][pool["router_member"]])
 
 
-ROUND_STRIDE = 1000  # round k draws with seed + phase + 1000 (k - 1): round 1 as before rounds had their own
+ROUND_STRIDE = 1000  # round k draws with seed + salt + 1000 (k - 1)
+# The members' samples in a phase's rollouts are seeded from SAMPLE_SEEDS + seed + salt + 1000 (k - 1)
+# on (rl/rewards.py adds STRIDE per GRPO batch and j for the j-th repeat of a rollout in a batch).
+# SAMPLE_SEEDS keeps them apart from the small seeds evaluation answers under (evaluation.seeds), so
+# no training reward replays a test-time draw of the same step; the allocator phase's salt keeps its
+# seeds apart from the decomposer phase's while no batch repeats one rollout 500 times. Every
+# lambda slot draws the same seeds: the sweep compares lambdas on common samples.
+SAMPLE_SEEDS = 1_000_000
+SAMPLE_SALT = {"decomposer": 0, "allocator": 500}
 
 
 def _seed(settings: dict, salt: int, round_index: int) -> int:
     """One draw per (phase seed, phase, round): each round samples its own questions, in its own order."""
     return settings["seed"] + salt + ROUND_STRIDE * (round_index - 1)
+
+
+def _sample_seed(settings: dict, phase: str, round_index: int) -> int:
+    """The base seed of the member samples in one phase's rollouts (the environment's `seed`)."""
+    return SAMPLE_SEEDS + _seed(settings, SAMPLE_SALT[phase], round_index)
+
+
+def at_lambda(rl_refinement: dict, lambda_index: int) -> dict:
+    """The block as one lambda slot's phases read it: slot 0 trains the main router at
+    `cost_lambda`, slot i (namespace sweep_<i>) at the i-th lambda of `lambda_sweep`."""
+    if lambda_index == 0:
+        return rl_refinement
+    sweep = rl_refinement.get("lambda_sweep") or []
+    if not 0 < lambda_index <= len(sweep):
+        raise ValueError(f"sweep slot {lambda_index} has no lambda: rl_refinement.lambda_sweep is {sweep}")
+    return {**rl_refinement, "cost_lambda": sweep[lambda_index - 1]}
 
 
 def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index: int) -> pd.DataFrame:
@@ -54,10 +78,11 @@ def _questions(world_train: pd.DataFrame, settings: dict, salt: int, round_index
 def refine_decomposer(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1, lambda_index: int = 0,
 ) -> tuple[tuple, pd.DataFrame]:
-    """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator."""
-    settings = rl_refinement["decomposer"]
+    """GRPO on the decomposer: reward from executing each sampled plan with the frozen allocator,
+    at the cost lambda of slot `lambda_index` (at_lambda)."""
+    rl_refinement, settings = at_lambda(rl_refinement, lambda_index), rl_refinement["decomposer"]
     if _benchmarks(scored_decompositions):
         return _refine_benchmark_decomposer(decomposer, allocator, scored_decompositions, pool_manifest, pool,
                                             rl_refinement, round_index)
@@ -72,6 +97,7 @@ def refine_decomposer(
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
+        seed=_sample_seed(settings, "decomposer", round_index),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -79,10 +105,11 @@ def refine_decomposer(
 def refine_allocator(
     decomposer: str, allocator: str, world_train: pd.DataFrame, pool_manifest: dict, pool: dict,
     rl_refinement: dict, scored_decompositions: pd.DataFrame | None = None,
-    allocation_labels: pd.DataFrame | None = None, round_index: int = 1,
+    allocation_labels: pd.DataFrame | None = None, round_index: int = 1, lambda_index: int = 0,
 ) -> tuple[tuple, pd.DataFrame]:
-    """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in)."""
-    settings = rl_refinement["allocator"]
+    """GRPO on the allocator over the subtasks of the frozen decomposer's plans (exact values in), at
+    the cost lambda of slot `lambda_index` (at_lambda)."""
+    rl_refinement, settings = at_lambda(rl_refinement, lambda_index), rl_refinement["allocator"]
     if _benchmarks(scored_decompositions):
         return _refine_benchmark_allocator(allocator, allocation_labels, pool_manifest, pool, rl_refinement,
                                            round_index)
@@ -106,7 +133,8 @@ def refine_allocator(
             "(train it longer)"
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
-                       sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1))
+                       sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1),
+                       seed=_sample_seed(settings, "allocator", round_index))
     return _allocator_grpo(allocator, prompts, settings, env, rl_refinement, round_index)
 
 
@@ -165,6 +193,7 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
         router_sampling=sampling_from(rl_refinement.get("allocator_sampling"), **MEMBER_NAME_SAMPLING),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
+        seed=_sample_seed(settings, "decomposer", round_index),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -185,13 +214,17 @@ def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refin
     built = pool_from_params(pool_manifest, pool)
     env = ReviewedAllocatorEnv(built, gold, largest=ladder_order(pool)[-1],
                                sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
-                               verify=reviewer(built, rl_refinement["reviewer"]))
+                               verify=reviewer(built, rl_refinement["reviewer"]),
+                               seed=_sample_seed(settings, "allocator", round_index))
     return _allocator_grpo(allocator, sorted(gold), settings, env, rl_refinement, round_index)
 
 
-def log_phase_curves(curves: pd.DataFrame, round_name: str, phase: str) -> dict:
-    """GRPO curves (reward, its parts, KL, completion length) as a child run tagged round and phase."""
-    run_id = log_curves(f"{round_name}.{phase}", curves.to_dict("records"), {"round": round_name, "phase": phase})
+def log_phase_curves(curves: pd.DataFrame, rl_refinement: dict, run_name: str, tags: dict,
+                     lambda_index: int = 0) -> dict:
+    """GRPO curves (reward, its parts, KL, completion length) as a child run named `run_name`,
+    tagged with `tags` (round, phase, sweep) and the slot's cost lambda."""
+    lam = at_lambda(rl_refinement, lambda_index)["cost_lambda"]
+    run_id = log_curves(run_name, curves.to_dict("records"), {**tags, "cost_lambda": str(lam)})
     rewards = curves["reward"].dropna() if "reward" in curves else pd.Series(dtype=float)
-    return {"run_id": run_id, "first_reward": float(rewards.iloc[0]) if len(rewards) else None,
+    return {"run_id": run_id, "cost_lambda": lam, "first_reward": float(rewards.iloc[0]) if len(rewards) else None,
             "last_reward": float(rewards.iloc[-1]) if len(rewards) else None}

@@ -1,10 +1,18 @@
-"""Pydantic model of the `rl_refinement` block: the GRPO phases of each round and their rewards."""
+"""Pydantic model of the `rl_refinement` block: the GRPO phases of each round, their rewards, and
+the cost lambdas of the main router and of the sweep."""
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ...methods.decoding import rule_needs_threshold
 from ...pool.params import SamplingBlock, Strict
@@ -51,6 +59,9 @@ class GRPOPhase(TrainerBlock):
 
 class RLParams(Strict):
     cost_lambda: float = Field(ge=0)
+    # one lambda per sweep slot (SWEEP_POINTS in pipelines/rl_refinement/pipeline.py): router
+    # r2_sweep_<i> trains every round at the i-th
+    lambda_sweep: list[NonNegativeFloat] | None = Field(default=None, validate_default=True)
     rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
     fallback: str
     # the frozen allocator's decoding in decomposer-phase rollouts (evaluation.router.min_success, .rule)
@@ -73,6 +84,21 @@ class RLParams(Strict):
             raise ValueError(f"`rounds` is not a parameter: the pipeline is unrolled for ROUNDS = {ROUNDS}, set in "
                              "pipelines/rl_refinement/pipeline.py (the registry needs it before parameters load)")
         return data
+
+    @field_validator("lambda_sweep")
+    @classmethod
+    def one_lambda_per_slot(cls, sweep: list[float] | None, info: ValidationInfo) -> list[float]:
+        from .pipeline import SWEEP_POINTS
+
+        main = info.data.get("cost_lambda")
+        rule = (f"lambda_sweep must list SWEEP_POINTS = {SWEEP_POINTS} distinct lambdas, none equal to cost_lambda "
+                f"{main} (SWEEP_POINTS, the number of sweep routers r2_sweep_<i>, is set in "
+                "pipelines/rl_refinement/pipeline.py: the registry needs it before parameters load)")
+        if sweep is None:
+            raise ValueError(f"lambda_sweep is missing: {rule}")
+        if len(sweep) != SWEEP_POINTS or len(set(sweep)) != len(sweep) or main in sweep:
+            raise ValueError(rule)
+        return sweep
 
     @model_validator(mode="after")
     def threshold_for_rule(self):
