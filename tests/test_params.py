@@ -58,7 +58,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(methods=[{"kind": "single", "member": "t5", "decoding": {"rule": "greedy"}}]),
          r"single method: decoding.*Extra inputs are not permitted"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "r2", "router": "r2_round_3"}]),
-         r"'r2_round_3' names no trained router: 'r2_round_3'; routers: \['r2_sft', 'r2_round_1', 'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\]"),
+         r"'r2_round_3' names no trained router: 'r2_round_3'; routers: \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', 'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\]"),
         (lambda p: p["evaluation"].update(methods=["r2_round_3"]), r"unknown method 'r2_round_3'.*trained router"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "banana"}]), r"evaluation\.methods\.0: unknown method kind 'banana'"),
         (lambda p: p["evaluation"].update(methods=[{"name": "mine"}]), r"method \{'name': 'mine'\} needs `kind`"),
@@ -94,7 +94,7 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
         # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/pipeline.py
         (lambda p: p["evaluation"].update(routers=["r2_sft", "r2"]),
-         r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_round_1', "
+         r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', "
          r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round \(ROUNDS in pipelines/rl_refinement/pipeline\.py\)"),
         (lambda p: p["rl_refinement"].update(rounds=3),
          r"parameter rl_refinement: `rounds` is not a parameter: the pipeline is unrolled for ROUNDS = 2, set in "

@@ -156,7 +156,9 @@ def test_the_trained_routers_follow_from_rounds():
     from r2_pipeline.pipelines.rl_refinement import ROUNDS, SWEEP_POINTS, trained_routers
 
     routers = trained_routers(3, 2)
-    assert list(routers) == ["r2_sft", "r2_round_1", "r2_round_2", "r2_round_3", "r2_sweep_1", "r2_sweep_2", "r2"]
+    assert list(routers) == ["r2_sft", "r2_decomposer_phase", "r2_round_1", "r2_round_2", "r2_round_3", "r2_sweep_1",
+                             "r2_sweep_2", "r2"]
+    assert routers["r2_decomposer_phase"] == ("round_1.decomposer", "allocator_sft_model")
     assert routers["r2_round_2"] == ("round_2.decomposer", "round_2.allocator") and routers["r2"] == routers["r2_round_3"]
     assert routers["r2_sweep_2"] == ("sweep_2.round_3.decomposer", "sweep_2.round_3.allocator")
     evaluation = register_pipelines()["evaluation"]

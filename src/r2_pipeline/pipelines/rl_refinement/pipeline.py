@@ -44,12 +44,15 @@ def final_models(rounds: int = ROUNDS, sweep: str | None = None) -> tuple[str, s
 
 def trained_routers(rounds: int = ROUNDS, points: int = SWEEP_POINTS) -> dict[str, tuple[str, str]]:
     """Every trained router by the name evaluation's methods use, with its (decomposer, allocator)
-    datasets: `r2_sft` after SFT, `r2_round_<k>` after round k, `r2_sweep_<i>` after the last round
-    of sweep slot i, and last `r2`, the last main round's (the final router, whose decomposer
-    tier/random/oracle use)."""
+    datasets: `r2_sft` after SFT, `r2_decomposer_phase` (round 1's decomposer with the SFT
+    allocator: what the decomposer phase alone did), `r2_round_<k>` after round k, `r2_sweep_<i>`
+    after the last round of sweep slot i, and last `r2`, the last main round's (the final router,
+    whose decomposer tier/random/oracle use)."""
+    first = round_names(rounds)[0]
     rounds_ = {f"r2_{name}": (f"{name}.decomposer", f"{name}.allocator") for name in round_names(rounds)}
     sweeps = {f"r2_{name}": final_models(rounds, name) for name in sweep_names(points)}
-    return {"r2_sft": SFT_MODELS, **rounds_, **sweeps, "r2": final_models(rounds)}
+    return {"r2_sft": SFT_MODELS, "r2_decomposer_phase": (f"{first}.decomposer", SFT_MODELS[1]), **rounds_,
+            **sweeps, "r2": final_models(rounds)}
 
 
 @contextmanager
