@@ -9,18 +9,24 @@ import pytest
 from r2_pipeline.reporting import results_doc
 from r2_pipeline.reporting.results_doc import main, read_reporting, write_results
 
+SEEDS = {"seeds": 3, "accuracy_seed_sd": 0.02, "cost_lambda": 0.5}
 METRICS = {"micro": {
     "single:t1": {"accuracy": 0.1, "accuracy_ci95_low": 0.05, "accuracy_ci95_high": 0.2, "cost_usd": 0.001,
-                  "cost_vs_largest": 0.01, "router_cost_usd": 0.0, "n": 20},
+                  "cost_vs_largest": 0.01, "objective": 0.095, "objective_ci95_low": 0.045,
+                  "objective_ci95_high": 0.195, "router_cost_usd": 0.0, "n": 20, **SEEDS},
     "single:t2": {"accuracy": 0.9, "accuracy_ci95_low": 0.7, "accuracy_ci95_high": 0.97, "cost_usd": 0.1,
-                  "cost_vs_largest": 1.0, "router_cost_usd": 0.0, "n": 20},
+                  "cost_vs_largest": 1.0, "objective": 0.4, "objective_ci95_low": 0.2, "objective_ci95_high": 0.47,
+                  "router_cost_usd": 0.0, "n": 20, **SEEDS},
     "r2_sft@0.8+recheck_agree=0.85": {"accuracy": 0.85, "accuracy_ci95_low": 0.64, "accuracy_ci95_high": 0.95,
-                                      "cost_usd": 0.02, "cost_vs_largest": 0.2, "router_cost_usd": 0.002, "n": 20},
+                                      "cost_usd": 0.02, "cost_vs_largest": 0.2, "objective": 0.75,
+                                      "objective_ci95_low": 0.54, "objective_ci95_high": 0.85,
+                                      "router_cost_usd": 0.002, "n": 20, **SEEDS},
 }}
 COMPARISON = {"benchmark": "micro", "n": 20, "accuracy": 0.85, "baseline_accuracy": 0.9, "accuracy_diff": -0.05,
               "accuracy_diff_low": -0.15, "accuracy_diff_high": 0.05, "method_better": 1, "baseline_better": 2,
               "mcnemar_p": 1.0, "cost_usd": 0.02, "baseline_cost_usd": 0.1, "cost_ratio": 0.2,
-              "cost_ratio_low": 0.18, "cost_ratio_high": 0.22, "beats": False}
+              "cost_ratio_low": 0.18, "cost_ratio_high": 0.22, "beats": False, "seeds": 3, "objective_diff": 0.35,
+              "objective_diff_low": 0.25, "objective_diff_high": 0.45}
 PAIRS = [("r2_sft@0.8+recheck_agree=0.85", "single:t2"), ("single:t1", "r2_sft@0.8+recheck_agree=0.85")]
 TRAINING = pd.DataFrame({"member": ["t1", "t2"], "init_from": ["", "t1"], "parameters": [1000, 2000],
                          "final_loss": [0.01, 0.002], "seconds": [3.5, 7.0], "torch": ["2.13.0+cpu"] * 2,
@@ -46,7 +52,25 @@ def test_page_lists_every_method_and_comparison_cheapest_first(reporting, tmp_pa
     for method, baseline in PAIRS:
         assert any(f"| `{method}` | `{baseline}` |" in row for row in rows)
     assert "-0.050 [-0.150, +0.050]" in page and "1 / 2" in page and "0.200 [0.180, 0.220]" in page
-    assert "0.850 [0.640, 0.950]" in page
+    assert "+0.350 [+0.250, +0.450]" in page  # the objective difference
+    assert "| `r2_sft@0.8+recheck_agree=0.85` | 0.850 [0.640, 0.950] | 0.020 | 0.0200 | 0.200 | 0.750 [0.540, 0.850] |" \
+        in page
+    assert "objective (λ = 0.5) [95% CI]" in page and "| n | seeds |" in page
+
+
+def test_a_benchmark_without_the_largest_method_shows_no_objective(reporting, tmp_path):
+    """Without `single` on the dearest member there is no cost to measure against: no `vs largest`,
+    no objective, and comparisons whose objective difference is empty."""
+    metrics = {"micro": {name: {k: v for k, v in values.items() if k not in
+                                {"cost_vs_largest", "objective", "objective_ci95_low", "objective_ci95_high",
+                                 "cost_lambda"}}
+                         for name, values in METRICS["micro"].items()}}
+    (reporting / "metrics.json").write_text(json.dumps(metrics))
+    rows = [{"method": m, "baseline": b, **COMPARISON, "objective_diff": None} for m, b in PAIRS]
+    pd.DataFrame(rows).to_csv(reporting / "method_comparisons.csv", index=False)
+    page = write_results(reporting, tmp_path / "results.md").read_text()
+    assert "| `single:t1` | 0.100 [0.050, 0.200] | 0.020 | 0.0010 | - | - |" in page
+    assert "| 0.200 [0.180, 0.220] | - | no |" in page
 
 
 def test_page_states_its_origin_and_machine(reporting, tmp_path):

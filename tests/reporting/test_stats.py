@@ -90,13 +90,14 @@ def test_paired_interval_brackets_the_difference_and_is_reproducible():
 def test_the_bootstrap_in_blocks_is_the_bootstrap_in_one_draw():
     """Blocks bound memory on big benchmarks; drawn from one generator, they give the same
     resamples as a single draw."""
-    from r2_pipeline.reporting.stats import _bootstrap
+    from r2_pipeline.reporting.stats import Bootstrap, resampled_sums
 
     rng = np.random.default_rng(5)
-    diff, ca, cb = rng.random(50) - 0.5, rng.random(50), rng.random(50) + 0.1
-    whole = _bootstrap(diff, ca, cb, resamples=30, seed=1, cells=10**9)
-    blocks = _bootstrap(diff, ca, cb, resamples=30, seed=1, cells=50 * 7)  # blocks of 7 resamples
-    assert np.allclose(whole[0], blocks[0]) and np.allclose(whole[1], blocks[1]) and len(blocks[0]) == 30
+    columns = {"diff": rng.random(50) - 0.5, "cost": rng.random(50)}
+    codes, bootstrap = np.arange(50), Bootstrap(resamples=30, seed=1)
+    whole = resampled_sums(columns, codes, 50, bootstrap, cells=10**9)
+    blocks = resampled_sums(columns, codes, 50, bootstrap, cells=50 * 7)  # blocks of 7 resamples
+    assert all(np.allclose(whole[name], blocks[name]) for name in columns) and len(blocks["diff"]) == 30
 
 
 def test_pairing_narrows_the_interval_of_two_correlated_methods():
@@ -145,6 +146,9 @@ def test_a_free_baseline_has_no_cost_ratio():
         ({"cost": [1.0]}, "equal"),
         ({"confidence": 1.0}, "confidence"),
         ({"resamples": 0}, "resamples"),
+        ({"clusters": ["a"]}, "clusters name 1 rows"),
+        ({"clusters": ["a", "a", "b"], "correct": [True] * 3, "baseline_correct": [True] * 3, "cost": [1.0] * 3,
+          "baseline_cost": [1.0] * 3}, "between 1 and 2 seed rows"),
     ],
 )
 def test_paired_comparison_refuses_bad_input(kwargs, message):
@@ -174,12 +178,14 @@ POOL = {"members": {"t1": {}, "t2": {}},
         "prices": {"t1": {"input_per_m": 1, "output_per_m": 1}, "t2": {"input_per_m": 5, "output_per_m": 5}}}
 
 
-def results(methods: dict[str, tuple[list[bool], list[float]]], ids=None) -> pd.DataFrame:
+def results(methods: dict[str, tuple[list[bool], list[float]]], ids=None, seeds=None) -> pd.DataFrame:
+    """Rows of `methods` (method -> (correct, cost)); entry i is question ids[method][i] (default i)
+    under seed seeds[method][i] (default 0)."""
     rows = []
     for method, (correct, cost) in methods.items():
         for i, (c, usd) in enumerate(zip(correct, cost)):
             rows.append({"benchmark": "micro", "method": method, "id": (ids or {}).get(method, range(100))[i],
-                         "correct": c, "cost_usd": usd})
+                         "seed": (seeds or {}).get(method, [0] * 100)[i], "correct": c, "cost_usd": usd})
     return pd.DataFrame(rows)
 
 
@@ -296,3 +302,83 @@ def test_one_router_at_several_thresholds_is_drawn_as_one_frontier():
     assert sorted(a.get_text() for a in top.texts) == sorted(names)
     assert [text.get_text() for text in full.get_legend().get_texts()] == [
         "query_router", "r2_sft@cheapest_likely", "r2_sft@escalate"]
+
+
+# ---------------------------------------------------------------- several evaluation seeds
+
+
+def test_a_question_answered_alike_under_every_seed_counts_once():
+    """Three seeds of identical answers: the bootstrap draws questions, so the intervals are those of
+    one seed; the pair counts (and so McNemar's test) are over (question, seed) pairs."""
+    rng = np.random.default_rng(6)
+    method, baseline, cost = rng.random(40) < 0.8, rng.random(40) < 0.7, rng.random(40) + 0.5
+    one = paired_comparison(method, baseline, cost, np.ones(40), seed=2, largest_cost=1.0, cost_lambda=0.5)
+    three = paired_comparison(np.tile(method, 3), np.tile(baseline, 3), np.tile(cost, 3), np.ones(120), seed=2,
+                              clusters=np.tile(np.arange(40), 3), largest_cost=1.0, cost_lambda=0.5)
+    assert (three.n, three.seeds, one.seeds) == (40, 3, 1)
+    for name in ("accuracy_diff", "accuracy_diff_low", "accuracy_diff_high", "cost_ratio", "cost_ratio_low",
+                 "cost_ratio_high", "objective_diff", "objective_diff_low", "objective_diff_high", "cost_usd"):
+        assert getattr(three, name) == pytest.approx(getattr(one, name)), name
+    assert three.method_better == 3 * one.method_better and three.baseline_better == 3 * one.baseline_better
+
+
+def test_the_objective_difference_weighs_cost_by_the_largest_methods_cost():
+    out = paired_comparison([1, 1, 0, 1], [1, 0, 0, 1], [0.5, 0.5, 0.5, 0.5], [2.0, 2.0, 2.0, 2.0],
+                            cost_lambda=0.5, largest_cost=2.0, resamples=50)
+    # accuracy 0.75 - 0.5 * 0.25 against 0.5 - 0.5 * 1.0
+    assert out.objective_diff == pytest.approx(0.625 - 0.0)
+    assert out.objective_diff_low <= out.objective_diff <= out.objective_diff_high
+    assert math.isnan(paired_comparison([1], [0], [1.0], [1.0], resamples=5).objective_diff)  # no largest
+
+
+def test_the_cluster_interval_is_wider_than_one_that_takes_seeds_as_questions():
+    """Twenty questions answered alike under five seeds hold twenty questions' evidence, not a
+    hundred's."""
+    from r2_pipeline.reporting.stats import cluster_interval
+
+    correct = np.tile(np.random.default_rng(7).random(20) < 0.6, 5)
+    clusters = np.tile(np.arange(20), 5)
+    low, high = cluster_interval(correct, clusters)
+    naive_low, naive_high = cluster_interval(correct)
+    assert low <= correct.mean() <= high
+    assert high - low > 1.8 * (naive_high - naive_low)
+    with pytest.raises(ValueError, match="at least one"):
+        cluster_interval([])
+
+
+def test_compare_methods_pairs_answers_by_question_and_seed():
+    ids, seeds = ["a", "b", "a", "b"], [0, 0, 1, 1]
+    table = results({"r2": ([True, False, True, True], [1.0, 1.0, 1.0, 1.0]),
+                     "single:t2": ([True, True, False, True][::-1], [4.0, 4.0, 4.0, 4.0])},  # rows reversed
+                    ids={"r2": ids, "single:t2": ids[::-1]}, seeds={"r2": seeds, "single:t2": seeds[::-1]})
+    row = compare_methods(table, POOL, {**evaluation([["r2", "largest"]]), "cost_lambda": 0.5}).iloc[0]
+    # by (id, seed): (b, 0) only the baseline right, (a, 1) only r2 right
+    assert (row["n"], row["seeds"], row["method_better"], row["baseline_better"]) == (2, 2, 1, 1)
+    assert row["cost_usd"] == 2.0 and row["baseline_cost_usd"] == 8.0  # totals per seed
+    assert row["objective_diff"] == pytest.approx((0.75 - 0.5 * 0.25) - (0.75 - 0.5 * 1.0))
+
+
+def test_compare_methods_leaves_the_objective_out_without_the_largest_method():
+    table = results({"r2": ([True], [1.0]), "r2_sft": ([False], [1.0])})
+    row = compare_methods(table, POOL, evaluation([["r2", "r2_sft"]])).iloc[0]
+    assert row["accuracy_diff"] == 1 and math.isnan(row["objective_diff"])
+
+
+@pytest.mark.parametrize(
+    "seeds, ids, message",
+    [([0, 1], ["a", "a"], r"ran different evaluation seeds \(\[0, 1\] and \[0, 2\]\)"),
+     ([0, 0], ["a", "a"], r"r2: \(question id, seed\) pairs repeat")],
+)
+def test_compare_methods_refuses_answers_it_cannot_pair(seeds, ids, message):
+    table = results({"r2": ([True, True], [1.0, 1.0]), "r2_sft": ([True, True], [1.0, 1.0])},
+                    ids={"r2": ids, "r2_sft": ["a", "a"]}, seeds={"r2": seeds, "r2_sft": [0, 2]})
+    with pytest.raises(ValueError, match=message):
+        compare_methods(table, POOL, evaluation([["r2", "r2_sft"]]))
+
+
+def test_aligned_answers_needs_the_seed_column():
+    from r2_pipeline.reporting.stats import aligned_answers
+
+    table = pd.DataFrame({"id": ["a"], "correct": [True]})
+    with pytest.raises(ValueError, match=r"micro / r2: the rows have no \['seed'\] column"):
+        aligned_answers(table, table, "micro", "r2", "r2_sft")

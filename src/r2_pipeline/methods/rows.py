@@ -1,4 +1,5 @@
-"""A method's result as tables: one row per question, one per pool call."""
+"""A method's result as tables: one row per question, one per pool call, each with the evaluation
+seed the method ran under."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from .base import Method, MethodResult, run_method
 
 def evaluate(benchmark: str, method: Method, pool, task, examples: list[Example], sampling, context
              ) -> tuple[list[dict], list[dict]]:
-    """Run one method on a benchmark's examples: its per-question rows and its per-call rows."""
+    """Run one method on a benchmark's examples: its per-question rows and its per-call rows, marked
+    with `sampling.seed`."""
     result = run_method(method, pool, task, examples, sampling, context)
-    return result_rows(benchmark, result, task, examples), step_rows(result, examples)
+    return result_rows(benchmark, result, task, examples, sampling.seed), step_rows(result, examples, sampling.seed)
 
 
-def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[Example]) -> list[dict]:
+def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[Example], seed: int = 0
+                ) -> list[dict]:
+    """One row per question; `seed`: the evaluation seed of the run (its sampling's, 0 by default)."""
     rows = []
     for i, (example, trace) in enumerate(zip(examples, result.traces)):
         prediction = final_value(trace)
@@ -25,6 +29,7 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
                 "benchmark": benchmark,
                 "method": result.method,
                 "id": example.id,
+                "seed": seed,
                 "answer": str(example.answer),
                 "prediction": None if prediction is None else str(prediction),
                 "correct": task.grade(prediction, example),
@@ -49,12 +54,12 @@ def result_rows(benchmark: str, result: MethodResult, task: Any, examples: list[
     return rows
 
 
-def step_rows(result: MethodResult, examples: list[Example]) -> list[dict]:
+def step_rows(result: MethodResult, examples: list[Example], seed: int = 0) -> list[dict]:
     """One row per pool call: a step asked again (`+recheck`) has a row per member asked, each with
     that call's own tokens and cost, and `final` marks the answer that counts; so the table reprices
-    call by call, and its cost sums to the method's."""
+    call by call, and its cost sums to the method's. `seed` as in result_rows."""
     return [
-        {"method": result.method, "id": e.id, **row}
+        {"method": result.method, "id": e.id, "seed": seed, **row}
         for e, trace in zip(examples, result.traces)
         for t in trace
         for row in _call_rows(t)

@@ -1,4 +1,5 @@
-"""What evaluation methods need besides the pool: trained routers, the ladder, the query router."""
+"""What evaluation methods need besides the pool: trained routers, the ladder, the query router,
+the evaluation seed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class MethodContext:
     ladder: list[str] = field(default_factory=list)
     fallback: str = ""
     recheck_alpha: float = 0.0  # `+recheck`: the quantile of an answer's token probabilities it reads
-    seed: int = 0
+    seed: int = 0  # the evaluation seed of this run (the random method's draws); one context per seed
     query_router: Any = None
     cache: Any = None
 

@@ -1,6 +1,7 @@
 """A command: the paired comparison of two methods that may come from different runs.
 
-For example r2 after a lambda-0 run against r2 after a lambda-2 run, on the same test questions.
+For example r2 after a lambda-0 run against r2 after a lambda-2 run, on the same test questions
+and evaluation seeds, paired by (question id, seed).
 Within one run the evaluation pipeline already writes these rows
 (data/08_reporting/method_comparisons.csv); across runs, each run's per-question table is an
 artifact of its MLflow evaluation run (the file in data/07_model_output is overwritten by the next
@@ -29,7 +30,9 @@ RESULTS = "data/07_model_output/evaluation_results.parquet"
 
 def compare(method: str, baseline: str, results: pd.DataFrame, baseline_results: pd.DataFrame,
             confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """One row per benchmark that both tables ran the named method on."""
+    """One row per benchmark that both tables ran the named method on. A table without a `seed`
+    column holds one evaluation, under seed 0."""
+    results, baseline_results = _seeded(results), _seeded(baseline_results)
     rows = []
     for benchmark in results["benchmark"].unique():
         a = results[(results["benchmark"] == benchmark) & (results["method"] == method)]
@@ -37,14 +40,19 @@ def compare(method: str, baseline: str, results: pd.DataFrame, baseline_results:
         if a.empty or b.empty:
             continue
         try:
-            a, b = aligned_answers(a.set_index("id"), b.set_index("id"), benchmark, method, f"{baseline} (baseline)")
+            a, b = aligned_answers(a, b, benchmark, method, f"{baseline} (baseline)")
         except ValueError as error:
             raise SystemExit(str(error)) from None
-        stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], confidence, resamples, seed)
+        stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], confidence, resamples, seed,
+                                  clusters=a.index.get_level_values("id"))
         rows.append({"benchmark": benchmark, **stats.as_dict()})
     if not rows:
         raise SystemExit(f"no benchmark has both {method!r} in --results and {baseline!r} in --baseline-results")
     return pd.DataFrame(rows)
+
+
+def _seeded(results: pd.DataFrame) -> pd.DataFrame:
+    return results if "seed" in results.columns else results.assign(seed=0)
 
 
 def main() -> None:
@@ -59,7 +67,7 @@ def main() -> None:
     results = pd.read_parquet(args.results)
     baseline_results = pd.read_parquet(args.baseline_results) if args.baseline_results else results
     table = compare(args.method, args.baseline, results, baseline_results, args.confidence, args.resamples)
-    columns = ["benchmark", "n", "accuracy", "baseline_accuracy", "accuracy_diff", "accuracy_diff_low",
+    columns = ["benchmark", "n", "seeds", "accuracy", "baseline_accuracy", "accuracy_diff", "accuracy_diff_low",
                "accuracy_diff_high", "method_better", "baseline_better", "mcnemar_p", "cost_ratio",
                "cost_ratio_low", "cost_ratio_high", "beats"]
     heading = (f"{args.method} ({args.results}) against {args.baseline} ({args.baseline_results or args.results}), "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,8 @@ logger = logging.getLogger(__name__)
 def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | None = None,
                     method_tags=None) -> dict:
     """One run per (benchmark, method), named after the method, with the same metric names;
-    `method_tags(method)` adds a method's own tags (how a router was read)."""
+    `method_tags(method)` adds a method's own tags (how a router was read). A NaN or infinite value
+    is not logged (a warning names it): MLflow would show it as the metric's value."""
     parent = mlflow.active_run()
     if parent is None:
         mlflow.set_experiment(experiment)
@@ -26,7 +28,7 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
             run_tags = {"benchmark": benchmark, "method": method, **(tags or {}),
                         **(method_tags(method) if method_tags else {})}
             with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
-                mlflow.log_metrics({k: float(v) for k, v in values.items() if _number(v)})
+                mlflow.log_metrics(finite_metrics(values, f"{benchmark} / {method}"))
                 if figure is not None:
                     _log_figure(figure)
                 run_ids.setdefault(benchmark, {})[method] = run.info.run_id
@@ -34,8 +36,17 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
     return run_ids
 
 
+def finite_metrics(values: dict, owner: str) -> dict[str, float]:
+    """The numeric values as floats, the non-finite ones left out with one warning naming them."""
+    numeric = {k: float(v) for k, v in values.items() if _number(v)}
+    skipped = sorted(k for k, v in numeric.items() if not math.isfinite(v))
+    if skipped:
+        logger.warning("%s: metrics %s are not finite and are not logged to MLflow", owner, skipped)
+    return {k: v for k, v in numeric.items() if k not in skipped}
+
+
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _log_figure(figure) -> None:

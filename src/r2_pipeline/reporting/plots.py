@@ -15,9 +15,9 @@ ZOOM_ACCURACY = 0.06
 
 
 def plot_accuracy_cost(metrics: dict, families: Mapping[str, str] | None = None):
-    """Accuracy against total cost (log scale), one point per method, one row per benchmark; a line
-    joins the points of one family (`families`: method name -> family; a method not in it is its
-    own), in their colour. The right panel repeats the methods within ZOOM_ACCURACY of the best
+    """Accuracy against cost (log scale; both means over the evaluation seeds, cost the test split's
+    total per seed), one point per method, one row per benchmark; a line joins the points of one
+    family (`families`: method name -> family; a method not in it is its own), in their colour. The right panel repeats the methods within ZOOM_ACCURACY of the best
     accuracy, each labelled; the left one labels the rest and names the lines in its legend."""
     families = families or {}
     fig, axes = plt.subplots(len(metrics), 2, figsize=(15, 5.5 * len(metrics)), squeeze=False)
@@ -52,7 +52,7 @@ def _draw(ax, methods: dict, families: dict[str, list[str]], labelled: set[str],
     if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")
     ax.set_xscale("log")
-    ax.set_xlabel("API cost of the test split (USD, log scale)")
+    ax.set_xlabel("API cost of the test split per seed (USD, log scale)")
     ax.set_ylabel("accuracy")
     ax.grid(True, which="both", alpha=0.3)
 

@@ -73,29 +73,41 @@ def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _interval(values: dict, name: str, spec: str = ".3f", low: str = "_ci95_low", high: str = "_ci95_high") -> str:
+    """`value [low, high]` of `name` in `values`; "-" without the value."""
+    if values.get(name) is None or pd.isna(values.get(name)):
+        return "-"
+    return (f"{_number(values[name], spec)} [{_number(values.get(name + low), spec)}, "
+            f"{_number(values.get(name + high), spec)}]")
+
+
 def method_table(methods: dict[str, dict]) -> list[str]:
-    """Every method, cheapest first: accuracy with its 95% interval, cost, cost vs the largest member."""
-    lines = [_row(["method", "accuracy [95% CI]", "cost (USD)", "vs largest", "router cost (USD)", "n"]),
-             _row(["---"] * 6)]
+    """Every method, cheapest first: accuracy with its 95% interval and its spread over seeds, cost,
+    cost vs the largest member, the objective with its interval."""
+    lambdas = sorted({m["cost_lambda"] for m in methods.values() if "cost_lambda" in m})
+    objective = f"objective (λ = {', '.join(f'{x:g}' for x in lambdas)}) [95% CI]" if lambdas else "objective"
+    lines = [_row(["method", "accuracy [95% CI]", "seed sd", "cost (USD)", "vs largest", objective,
+                   "router cost (USD)", "n", "seeds"]), _row(["---"] * 9)]
     for name, m in sorted(methods.items(), key=lambda item: (item[1].get("cost_usd", 0.0), item[0])):
-        accuracy = (f"{_number(m.get('accuracy'))} [{_number(m.get('accuracy_ci95_low'))}, "
-                    f"{_number(m.get('accuracy_ci95_high'))}]")
-        lines.append(_row([f"`{name}`", accuracy, _number(m.get("cost_usd"), ".4f"),
-                           _number(m.get("cost_vs_largest")), _number(m.get("router_cost_usd"), ".4f"),
-                           m.get("n", "-")]))
+        lines.append(_row([f"`{name}`", _interval(m, "accuracy"), _number(m.get("accuracy_seed_sd")),
+                           _number(m.get("cost_usd"), ".4f"), _number(m.get("cost_vs_largest")),
+                           _interval(m, "objective"), _number(m.get("router_cost_usd"), ".4f"),
+                           m.get("n", "-"), m.get("seeds", "-")]))
     return lines
 
 
 def comparison_table(pairs: pd.DataFrame) -> list[str]:
-    """The paired comparisons: accuracy difference and cost ratio with their intervals, McNemar's p."""
+    """The paired comparisons: accuracy difference, cost ratio and objective difference with their
+    intervals, McNemar's p."""
     lines = [_row(["method", "baseline", "accuracy diff [95% CI]", "right only in method / baseline",
-                   "McNemar p", "cost ratio [95% CI]", "beats"]), _row(["---"] * 7)]
-    for r in pairs.itertuples():
-        lines.append(_row([f"`{r.method}`", f"`{r.baseline}`",
-                           f"{r.accuracy_diff:+.3f} [{r.accuracy_diff_low:+.3f}, {r.accuracy_diff_high:+.3f}]",
-                           f"{r.method_better} / {r.baseline_better}", _number(r.mcnemar_p, ".2g"),
-                           f"{r.cost_ratio:.3f} [{r.cost_ratio_low:.3f}, {r.cost_ratio_high:.3f}]",
-                           "yes" if str(r.beats).lower() == "true" else "no"]))
+                   "McNemar p", "cost ratio [95% CI]", "objective diff [95% CI]", "beats"]), _row(["---"] * 8)]
+    for r in pairs.to_dict("records"):
+        lines.append(_row([f"`{r['method']}`", f"`{r['baseline']}`",
+                           _interval(r, "accuracy_diff", "+.3f", "_low", "_high"),
+                           f"{r['method_better']} / {r['baseline_better']}", _number(r["mcnemar_p"], ".2g"),
+                           _interval(r, "cost_ratio", ".3f", "_low", "_high"),
+                           _interval(r, "objective_diff", "+.3f", "_low", "_high"),
+                           "yes" if str(r["beats"]).lower() == "true" else "no"]))
     return lines
 
 
@@ -112,7 +124,7 @@ def benchmark_section(benchmark: str, methods: dict, comparisons: pd.DataFrame) 
     pairs = comparisons[comparisons["benchmark"] == benchmark]
     lines = [f"## {benchmark}", "", *method_table(methods), ""]
     if len(pairs):
-        lines += ["Paired comparisons on the same questions:", "", *comparison_table(pairs), ""]
+        lines += ["Paired comparisons on the same (question, seed) pairs:", "", *comparison_table(pairs), ""]
     return lines
 
 
@@ -125,8 +137,12 @@ def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, com
              "", f"- commit of the checkout holding the run: {commit}",
              f"- CPU capability: {capability}", f"- torch: {torch}",
              "", "Numbers hold for this pool on this kind of CPU ([reproducibility.md](reproducibility.md)): compare "
-             "methods within this page, not across machines. Cost is USD under the price table; "
-             "`vs largest` divides by the dearest member's single-model cost.", ""]
+             "methods within this page, not across machines. Each method ran once per evaluation seed "
+             "(`seeds`): accuracy and the objective are means over its (question, seed) answers, `seed sd` "
+             "the spread of its per-seed accuracies, cost the USD of the test split per seed under the price "
+             "table. `vs largest` divides by the dearest member's single-model cost; the objective is "
+             "accuracy - λ · vs largest. Intervals come from a bootstrap over questions (Wilson's for the "
+             "accuracy of one seed).", ""]
     if plot:
         lines += [f"![accuracy against cost]({PLOT})", ""]
     for benchmark, methods in metrics.items():

@@ -1,8 +1,12 @@
 """How sure a comparison of two methods on the same questions is: Wilson intervals for an accuracy,
-and paired statistics for a difference (bootstrap over questions, McNemar's exact test).
+cluster bootstrap intervals over questions, and paired statistics for a difference (bootstrap over
+questions, McNemar's exact test).
 
-Scores are per question, 1 right and 0 wrong; graded tasks (token F1) may give values between, and
-then McNemar's test becomes the sign test it is a case of: questions where one method scores higher."""
+Scores are per question and evaluation seed, 1 right and 0 wrong; graded tasks (token F1) may give
+values between, and then McNemar's test becomes the sign test it is a case of: pairs where one
+method scores higher. A question answered under K seeds is one cluster of K rows: a bootstrap draws
+questions, each with all its rows, since one question's answers under several seeds are not
+independent samples."""
 
 from __future__ import annotations
 
@@ -55,19 +59,89 @@ def mcnemar_exact(a_better: int, b_better: int) -> float:
     return float(binomtest(a_better, n).pvalue) if n else 1.0
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """How intervals are drawn (`evaluation.comparisons`): percentile intervals at `confidence` from
+    `resamples` resamples of the questions, drawn from `seed`."""
+
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence}")
+        if self.resamples < 1:
+            raise ValueError(f"resamples must be at least 1, got {self.resamples}")
+
+    @classmethod
+    def from_block(cls, block: dict | None) -> Bootstrap:
+        """From an `evaluation.comparisons` block; unset keys keep the defaults."""
+        block = block or {}
+        return cls(block.get("confidence", cls.confidence), block.get("resamples", cls.resamples),
+                   block.get("seed", cls.seed))
+
+    def tails(self) -> list[float]:
+        return [100 * (1 - self.confidence) / 2, 100 * (1 + self.confidence) / 2]
+
+
+def cluster_codes(clusters: Sequence | None, rows: int) -> tuple[np.ndarray, int]:
+    """Each row's cluster as 0..n-1 in order of first appearance, and n; None: every row its own."""
+    if clusters is None:
+        return np.arange(rows), rows
+    labels = np.asarray(clusters)
+    if len(labels) != rows:
+        raise ValueError(f"clusters name {len(labels)} rows, the values have {rows}")
+    codes, uniques = pd.factorize(labels, use_na_sentinel=False)
+    return codes, len(uniques)
+
+
+def resampled_sums(columns: dict[str, np.ndarray], codes: np.ndarray, n: int, bootstrap: Bootstrap,
+                   cells: int = 2_000_000) -> dict[str, np.ndarray]:
+    """Each column's sum over `bootstrap.resamples` resamples of the n clusters (a cluster drawn brings
+    all its rows), drawn in blocks of about `cells` indices so memory stays bounded however many
+    questions there are."""
+    sums = {name: np.bincount(codes, weights=values, minlength=n) for name, values in columns.items()}
+    rng, block = np.random.default_rng(bootstrap.seed), max(1, cells // n)
+    drawn: dict[str, list[np.ndarray]] = {name: [] for name in sums}
+    for start in range(0, bootstrap.resamples, block):
+        index = rng.integers(0, n, size=(min(block, bootstrap.resamples - start), n))
+        for name, per_cluster in sums.items():
+            drawn[name].append(per_cluster[index].sum(axis=1))
+    return {name: np.concatenate(parts) for name, parts in drawn.items()}
+
+
+def cluster_interval(values: Sequence[float], clusters: Sequence | None = None,
+                     bootstrap: Bootstrap | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values`, resampling clusters (a question with
+    all its seed rows); None: every value its own cluster."""
+    values, bootstrap = np.asarray(values, dtype=float), bootstrap or Bootstrap()
+    if values.size == 0:
+        raise ValueError("a mean needs at least one value")
+    codes, n = cluster_codes(clusters, values.size)
+    drawn = resampled_sums({"value": values, "count": np.ones(values.size)}, codes, n, bootstrap)
+    low, high = np.percentile(drawn["value"] / drawn["count"], bootstrap.tails())
+    return float(low), float(high)
+
+
 @dataclass
 class PairedComparison:
-    """Method A against baseline B on the same n questions; differences are A minus B, cost ratio
-    is A's total over B's; the intervals come from one paired bootstrap over questions."""
+    """Method A against baseline B on the same n questions, each under the same `seeds` evaluation
+    seeds. Differences are A minus B over the (question, seed) pairs; costs are totals over the
+    questions per seed (the mean over seeds), the cost ratio is A's over B's; the intervals come from
+    one paired bootstrap over questions."""
 
-    n: int
+    n: int  # questions
     accuracy: float
     baseline_accuracy: float
     accuracy_diff: float
     accuracy_diff_low: float
     accuracy_diff_high: float
-    method_better: int  # questions the method got right and the baseline wrong (scored higher)
+    # (question, seed) pairs the method got right and the baseline wrong (scored higher)
+    method_better: int
     baseline_better: int
+    # McNemar's exact test over the (question, seed) pairs. One question's pairs are not independent,
+    # so with several seeds it overstates the evidence; the interval above resamples whole questions.
     mcnemar_p: float
     cost_usd: float
     baseline_cost_usd: float
@@ -75,6 +149,12 @@ class PairedComparison:
     cost_ratio_low: float
     cost_ratio_high: float
     beats: bool
+    seeds: int
+    # mean per-pair difference of correct - cost_lambda * cost / (the largest method's mean cost per
+    # question); nan where the benchmark runs no largest method
+    objective_diff: float
+    objective_diff_low: float
+    objective_diff_high: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,67 +190,98 @@ def paired_comparison(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
+    *,
+    clusters: Sequence | None = None,
+    cost_lambda: float = 0.0,
+    largest_cost: float | None = None,
 ) -> PairedComparison:
-    """Compare two methods question by question (entry i of every sequence is the same question)."""
-    a, b = np.asarray(correct, dtype=float), np.asarray(baseline_correct, dtype=float)
-    ca, cb = np.asarray(cost, dtype=float), np.asarray(baseline_cost, dtype=float)
-    n = len(a)
-    if n == 0 or not len(b) == len(ca) == len(cb) == n:
-        raise ValueError(f"paired comparison needs equal, non-empty sequences; got {len(a)}, {len(b)}, "
-                         f"{len(ca)}, {len(cb)}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    diffs, ratios = _bootstrap(a - b, ca, cb, resamples, seed)
-    tails = [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2]
-    diff_low, diff_high = np.percentile(diffs, tails)
-    total_a, total_b = ca.sum(), cb.sum()
-    if total_b > 0:
-        ratio_low, ratio_high = ratio_bounds(ratios, tails)
-        ratio = total_a / total_b
-    else:  # a free baseline: no ratio to speak of
-        ratio = ratio_low = ratio_high = math.nan
+    """Compare two methods pair by pair: entry i of every sequence is the same (question, seed), and
+    `clusters` names its question (None: every entry its own question, one seed). `largest_cost`, the
+    largest method's mean cost per (question, seed), scales cost in the objective difference; None
+    or 0 leaves that difference nan."""
+    a, b, ca, cb = _paired_arrays(correct, baseline_correct, cost, baseline_cost)
+    bootstrap = Bootstrap(confidence, resamples, seed)
+    codes, n = cluster_codes(clusters, len(a))
+    k = seeds_per_question(codes, n)
+    columns = {"diff": a - b, "cost_a": ca, "cost_b": cb, "count": np.ones(len(a))}
+    if largest_cost is not None and largest_cost > 0:
+        columns["objective"] = a - b - cost_lambda * (ca - cb) / largest_cost
+    drawn = resampled_sums(columns, codes, n, bootstrap)
+    diff_low, diff_high = np.percentile(drawn["diff"] / drawn["count"], bootstrap.tails())
     a_better, b_better = int((a > b).sum()), int((a < b).sum())
     return PairedComparison(
-        n=n,
-        accuracy=float(a.mean()),
-        baseline_accuracy=float(b.mean()),
-        accuracy_diff=float(a.mean() - b.mean()),
-        accuracy_diff_low=float(diff_low),
-        accuracy_diff_high=float(diff_high),
-        method_better=a_better,
-        baseline_better=b_better,
-        mcnemar_p=mcnemar_exact(a_better, b_better),
-        cost_usd=float(total_a),
-        baseline_cost_usd=float(total_b),
-        cost_ratio=float(ratio),
-        cost_ratio_low=float(ratio_low),
-        cost_ratio_high=float(ratio_high),
-        beats=beats(float(a.mean()), float(total_a), float(b.mean()), float(total_b)),
+        n=n, accuracy=float(a.mean()), baseline_accuracy=float(b.mean()), accuracy_diff=float(a.mean() - b.mean()),
+        accuracy_diff_low=float(diff_low), accuracy_diff_high=float(diff_high),
+        method_better=a_better, baseline_better=b_better, mcnemar_p=mcnemar_exact(a_better, b_better),
+        cost_usd=float(ca.sum() / k), baseline_cost_usd=float(cb.sum() / k), **_cost_ratio(ca, cb, drawn, bootstrap),
+        beats=beats(float(a.mean()), float(ca.sum()), float(b.mean()), float(cb.sum())),
+        seeds=k, **_objective_diff(columns, drawn, bootstrap),
     )
 
 
-def _bootstrap(diff, cost_a, cost_b, resamples: int, seed: int, cells: int = 2_000_000):
-    """Mean score difference and cost ratio on `resamples` resamples of the questions, drawn in
-    blocks of about `cells` indices so memory stays bounded however many questions there are."""
-    rng, n = np.random.default_rng(seed), len(diff)
-    block = max(1, cells // n)
-    diffs, ratios = [], []
-    for start in range(0, resamples, block):
-        index = rng.integers(0, n, size=(min(block, resamples - start), n))
-        diffs.append(diff[index].mean(axis=1))
-        with np.errstate(divide="ignore", invalid="ignore"):  # a resample of free baseline answers
-            ratios.append(cost_a[index].sum(axis=1) / cost_b[index].sum(axis=1))
-    return np.concatenate(diffs), np.concatenate(ratios)
+def _paired_arrays(*sequences: Sequence) -> list[np.ndarray]:
+    arrays = [np.asarray(s, dtype=float) for s in sequences]
+    lengths = [len(x) for x in arrays]
+    if lengths[0] == 0 or len(set(lengths)) > 1:
+        raise ValueError(f"paired comparison needs equal, non-empty sequences; got {', '.join(map(str, lengths))}")
+    return arrays
 
 
-def aligned_answers(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str):
-    """Both methods' rows in the same question order; they must have answered the same questions."""
-    for name, table in ((method, a), (baseline, b)):
-        if table.index.has_duplicates:
-            raise ValueError(f"{benchmark} / {name}: question ids repeat, so answers cannot be paired")
+def seeds_per_question(codes: np.ndarray, n: int) -> int:
+    """Rows per cluster, the same for every question (each answered under every seed)."""
+    sizes = np.bincount(codes, minlength=n)
+    if sizes.min() != sizes.max():
+        raise ValueError(f"questions have between {sizes.min()} and {sizes.max()} seed rows: a paired "
+                         "comparison needs every question answered under the same seeds")
+    return int(sizes[0])
+
+
+def _cost_ratio(ca: np.ndarray, cb: np.ndarray, drawn: dict, bootstrap: Bootstrap) -> dict:
+    """A's total cost over B's with its interval; nan for a free baseline (no ratio to speak of)."""
+    if cb.sum() <= 0:
+        return dict.fromkeys(("cost_ratio", "cost_ratio_low", "cost_ratio_high"), math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample of free baseline answers
+        low, high = ratio_bounds(drawn["cost_a"] / drawn["cost_b"], bootstrap.tails())
+    return {"cost_ratio": float(ca.sum() / cb.sum()), "cost_ratio_low": low, "cost_ratio_high": high}
+
+
+def _objective_diff(columns: dict, drawn: dict, bootstrap: Bootstrap) -> dict:
+    if "objective" not in columns:
+        return dict.fromkeys(("objective_diff", "objective_diff_low", "objective_diff_high"), math.nan)
+    low, high = np.percentile(drawn["objective"] / drawn["count"], bootstrap.tails())
+    return {"objective_diff": float(columns["objective"].mean()), "objective_diff_low": float(low),
+            "objective_diff_high": float(high)}
+
+
+PAIR_KEY = ("id", "seed")
+
+
+def aligned_answers(a: pd.DataFrame, b: pd.DataFrame, benchmark: str, method: str, baseline: str
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both methods' rows indexed by (id, seed), in the same order; they must have answered the same
+    questions under the same seeds."""
+    a, b = _by_pair(a, benchmark, method), _by_pair(b, benchmark, baseline)
     if set(a.index) != set(b.index):
-        raise ValueError(f"{benchmark}: {method} and {baseline} answered different questions "
-                         f"({len(set(a.index) ^ set(b.index))} ids in one only)")
+        raise ValueError(_mismatch(a.index, b.index, f"{benchmark}: {method} and {baseline}"))
     return a, b.loc[a.index]
+
+
+def _by_pair(table: pd.DataFrame, benchmark: str, name: str) -> pd.DataFrame:
+    missing = [column for column in PAIR_KEY if column not in table.columns]
+    if missing:
+        raise ValueError(f"{benchmark} / {name}: the rows have no {missing} column, so answers cannot be "
+                         "paired by (question id, seed)")
+    table = table.set_index(list(PAIR_KEY))
+    if table.index.has_duplicates:
+        raise ValueError(f"{benchmark} / {name}: (question id, seed) pairs repeat, so answers cannot be paired")
+    return table
+
+
+def _mismatch(a: pd.MultiIndex, b: pd.MultiIndex, who: str) -> str:
+    ids_a, ids_b = set(a.get_level_values("id")), set(b.get_level_values("id"))
+    if ids_a != ids_b:
+        return f"{who} answered different questions ({len(ids_a ^ ids_b)} ids in one only)"
+    seeds_a, seeds_b = sorted(set(a.get_level_values("seed"))), sorted(set(b.get_level_values("seed")))
+    if seeds_a != seeds_b:
+        return f"{who} ran different evaluation seeds ({seeds_a} and {seeds_b})"
+    return f"{who} answered different (question id, seed) pairs ({len(set(a) ^ set(b))} in one only)"

@@ -168,6 +168,7 @@ def evaluate(test_split: pd.DataFrame, member: dict) -> tuple[dict, pd.DataFrame
         "experiment": "unused",
         "methods": ["single"],
         "sampling": {"max_new_tokens": 8},
+        "seeds": [0],  # greedy: more seeds give the same answers
     }
     inputs = {
         "world_test": test_split,
@@ -218,7 +219,7 @@ def test_baselines_run_with_the_pool_alone(tmp_path, server, micro_tier):
             "prices": {"t1": PRICE, "t2": {**PRICE, "output_per_m": 4.0}}, "price_table": "test"}
     evaluation = {"benchmarks": {"micro": {"source": str(table)}}, "experiment": "unused",
                   "methods": ["single", "r2_sft", "r2"],
-                  "sampling": {"max_new_tokens": 8}}
+                  "sampling": {"max_new_tokens": 8}, "seeds": [0]}
     pipeline = register_pipelines()["evaluation_baselines"]
     assert pipeline.inputs() == {"pool_manifest", "params:pool", "params:evaluation"}
     catalog = DataCatalog({name: MemoryDataset(data) for name, data in

@@ -1,10 +1,12 @@
-"""Nodes of `evaluation` (and `evaluation_baselines`): run each method on the test split, summarise,
-compare, plot, log to MLflow. The methods are methods/, the statistics, plot and MLflow runs reporting/."""
+"""Nodes of `evaluation` (and `evaluation_baselines`): run each method on the test split once per
+evaluation seed, summarise, compare, plot, log to MLflow. The methods are methods/, the metrics,
+statistics, plot and MLflow runs reporting/."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
@@ -21,11 +23,13 @@ from ...pool.base import sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.context import MethodContext
 from ...reporting import plots
+from ...reporting.metrics import benchmark_metrics, largest_unit_cost
 from ...reporting.mlflow_runs import log_method_runs
-from ...reporting.stats import PairedComparison, aligned_answers, paired_comparison, score_interval
+from ...reporting.stats import Bootstrap, PairedComparison, aligned_answers, paired_comparison
 from ...tasks.base import get_task
 from ...training.ladder import numerics
 from ..rl_refinement import trained_routers
+from .params import DEFAULT_COST_LAMBDA, DEFAULT_SEEDS, seed_key_message
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +37,10 @@ logger = logging.getLogger(__name__)
 def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, evaluation: dict,
                      member_outcomes: pd.DataFrame | None = None, *router_folders: str,
                      routers: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every method on every test question: a per-question table and a per-step table.
-    `router_folders` are (decomposer, allocator) pairs, one per name in `routers` (the pipeline
-    binds them; default rl_refinement's trained_routers)."""
-    routers = _routers(routers)
+    """Every method on every test question under every evaluation seed: a per-(question, seed) table
+    and a per-step table. `router_folders` are (decomposer, allocator) pairs, one per name in
+    `routers` (the pipeline binds them; default rl_refinement's trained_routers)."""
+    routers, seeds = _routers(routers), evaluation_seeds(evaluation)
     if len(router_folders) != 2 * len(routers):
         raise ValueError(f"routers {routers} need {2 * len(routers)} folders, got {len(router_folders)}")
     built = pool_from_params(pool_manifest, pool)
@@ -46,13 +50,23 @@ def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, 
     for benchmark in evaluation["benchmarks"]:
         task, examples, sampling = load_benchmark(benchmark, evaluation, test_split)
         for method in benchmark_methods(evaluation, benchmark, built.members, routers):
-            rows, calls = evaluate(benchmark, method, built, task, examples, sampling, context)
-            results += rows
-            steps += calls
-            logger.info("%s / %s: accuracy %.3f", benchmark, method.label, pd.DataFrame(rows)["correct"].mean())
+            for seed in seeds:
+                rows, calls = evaluate(benchmark, method, built, task, examples, replace(sampling, seed=seed),
+                                       replace(context, seed=seed))
+                results += rows
+                steps += calls
+                logger.info("%s / %s / seed %d: accuracy %.3f", benchmark, method.label, seed,
+                            pd.DataFrame(rows)["correct"].mean())
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)
+
+
+def evaluation_seeds(evaluation: dict) -> list[int]:
+    """The seeds every method runs under (`evaluation.seeds`)."""
+    if "seed" in evaluation:
+        raise ValueError(f"parameter evaluation: {seed_key_message(evaluation['seed'])}")
+    return list(evaluation.get("seeds") or DEFAULT_SEEDS)
 
 
 def load_benchmark(benchmark: str, evaluation: dict, test_split: pd.DataFrame | None):
@@ -97,7 +111,7 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, routers
         router_sampling=sampling_from(router.get("sampling"), max_new_tokens=64),
         allocator_sampling=sampling_from(router.get("allocator_sampling"), max_new_tokens=4),
         ladder=ladder, fallback=router.get("fallback") or ladder[-1],
-        recheck_alpha=router.get("recheck_alpha", 0.0), seed=evaluation.get("seed", 0), cache=built.cache,
+        recheck_alpha=router.get("recheck_alpha", 0.0), seed=evaluation_seeds(evaluation)[0], cache=built.cache,
     )
     planned = planned_methods(evaluation, list(pool["members"]), list(routers) or _routers(None))
     if member_outcomes is not None and any(m.uses_outcomes for m in planned):
@@ -121,61 +135,55 @@ def _planned(evaluation: dict, pool: dict, routers: Sequence[str] | None = None)
 
 
 def summarize(results: pd.DataFrame, pool: dict, evaluation: dict, routers: Sequence[str] | None = None) -> dict:
-    """benchmark -> method -> metrics, with cost relative to the dearest pool member's single run."""
-    metrics: dict[str, dict[str, dict]] = {}
-    for (benchmark, method), group in results.groupby(["benchmark", "method"], sort=False):
-        metrics.setdefault(benchmark, {})[method] = method_metrics(group)
-        if metrics[benchmark][method]["estimated_token_steps"]:
-            logger.warning("%s / %s: %d steps' token counts are estimates (the server sent no usage)",
-                           benchmark, method, metrics[benchmark][method]["estimated_token_steps"])
+    """benchmark -> method -> metrics (reporting/metrics.py), costs relative to the dearest pool
+    member's single run, and the objective at `evaluation.cost_lambda`."""
     largest = alone(_planned(evaluation, pool, routers), dearest_member(pool))
-    for methods in metrics.values():
-        if largest in methods and methods[largest]["cost_usd"] > 0:
-            for values in methods.values():
-                values["cost_vs_largest"] = values["cost_usd"] / methods[largest]["cost_usd"]
+    bootstrap = Bootstrap.from_block(evaluation.get("comparisons"))
+    metrics = {benchmark: benchmark_metrics(table, largest, _cost_lambda(evaluation), bootstrap)
+               for benchmark, table in results.groupby("benchmark", sort=False)}
+    for benchmark, methods in metrics.items():
+        for method, values in methods.items():
+            if values["estimated_token_steps"]:
+                logger.warning("%s / %s: %g steps per seed have estimated token counts (the server sent no usage)",
+                               benchmark, method, values["estimated_token_steps"])
     return metrics
-
-
-def method_metrics(group: pd.DataFrame) -> dict:
-    """One method's rows on one benchmark, summed or averaged."""
-    low, high = score_interval(group["correct"])
-    return {
-        "accuracy": float(group["correct"].mean()),
-        "accuracy_ci95_low": low,
-        "accuracy_ci95_high": high,
-        "cost_usd": float(group["cost_usd"].sum()),
-        "prompt_tokens": int(group["prompt_tokens"].sum()),
-        "completion_tokens": int(group["completion_tokens"].sum()),
-        "router_cost_usd": float(group["router_cost_usd"].sum()),
-        "n": int(len(group)),
-        "invalid_allocations": int(group["invalid_allocations"].iloc[0]),
-        "seconds": float(group["method_seconds"].iloc[0]),
-        # steps whose token counts (and so cost) the backend estimated: the server sent no usage
-        "estimated_token_steps": int(group["estimated_token_steps"].sum()),
-        "rechecked_steps": int(group["rechecked_steps"].sum()),
-    }
 
 
 def compare_methods(results: pd.DataFrame, pool: dict, evaluation: dict,
                     routers: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per benchmark and `evaluation.comparisons` pair: the two methods on the same
-    questions, with a paired bootstrap interval of the accuracy difference and of the cost ratio,
-    and McNemar's exact test. A pair a benchmark does not run is left out of that benchmark."""
+    (question, seed) pairs, with paired bootstrap intervals over questions of the accuracy
+    difference, the cost ratio and the objective difference, and McNemar's exact test. A pair a
+    benchmark does not run is left out of that benchmark."""
+    planned = _planned(evaluation, pool, routers)
     spec = evaluation.get("comparisons") or {}
-    pairs = resolve_comparisons(spec.get("pairs", []), _planned(evaluation, pool, routers), dearest_member(pool))
-    rows = []
-    for benchmark, group in results.groupby("benchmark", sort=False):
-        by_method = {method: table.set_index("id") for method, table in group.groupby("method", sort=False)}
-        for method, baseline in pairs:
-            if method not in by_method or baseline not in by_method:
-                logger.info("%s does not run both %s and %s: pair left out", benchmark, method, baseline)
-                continue
-            a, b = aligned_answers(by_method[method], by_method[baseline], benchmark, method, baseline)
-            stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"],
-                                      confidence=spec.get("confidence", 0.95),
-                                      resamples=spec.get("resamples", 2000), seed=spec.get("seed", 0))
-            rows.append({"benchmark": benchmark, "method": method, "baseline": baseline, **stats.as_dict()})
+    pairs = resolve_comparisons(spec.get("pairs", []), planned, dearest_member(pool))
+    largest = alone(planned, dearest_member(pool))
+    rows = [row for benchmark, group in results.groupby("benchmark", sort=False)
+            for row in benchmark_comparisons(benchmark, group, pairs, largest, evaluation)]
     return pd.DataFrame(rows, columns=["benchmark", "method", "baseline", *PairedComparison.columns()])
+
+
+def benchmark_comparisons(benchmark: str, group: pd.DataFrame, pairs: list[tuple[str, str]],
+                          largest: str | None, evaluation: dict) -> list[dict]:
+    """The rows of `compare_methods` for one benchmark."""
+    by_method = dict(tuple(group.groupby("method", sort=False)))
+    bootstrap = Bootstrap.from_block(evaluation.get("comparisons"))
+    unit, rows = largest_unit_cost(group, largest), []
+    for method, baseline in pairs:
+        if method not in by_method or baseline not in by_method:
+            logger.info("%s does not run both %s and %s: pair left out", benchmark, method, baseline)
+            continue
+        a, b = aligned_answers(by_method[method], by_method[baseline], benchmark, method, baseline)
+        stats = paired_comparison(a["correct"], b["correct"], a["cost_usd"], b["cost_usd"], bootstrap.confidence,
+                                  bootstrap.resamples, bootstrap.seed, clusters=a.index.get_level_values("id"),
+                                  cost_lambda=_cost_lambda(evaluation), largest_cost=unit)
+        rows.append({"benchmark": benchmark, "method": method, "baseline": baseline, **stats.as_dict()})
+    return rows
+
+
+def _cost_lambda(evaluation: dict) -> float:
+    return float(evaluation.get("cost_lambda", DEFAULT_COST_LAMBDA))
 
 
 def dearest_member(pool: dict) -> str:

@@ -1,10 +1,18 @@
-"""Pydantic model of the `evaluation` block: benchmarks, methods, how trained routers are read, comparisons."""
+"""Pydantic model of the `evaluation` block: benchmarks, methods, how trained routers are read, the
+evaluation seeds, the cost weight of the objective, comparisons."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PositiveInt, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    StrictInt,
+    model_validator,
+)
 
 from ...methods import parse_method, planned_methods
 from ...methods.decoding import rule_needs_threshold
@@ -21,6 +29,17 @@ def _method(entry: str | dict[str, Any]) -> str | dict[str, Any]:
 
 
 MethodEntry = Annotated[str | dict[str, Any], AfterValidator(_method)]
+
+# each method runs once per seed; the nodes read these when a block leaves the keys out
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_COST_LAMBDA = 0.5
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds {repeated} are listed twice: a seed run twice gives the same answers twice")
+    return seeds
 
 
 class BenchmarkSpec(Strict):
@@ -73,7 +92,10 @@ class EvaluationParams(Strict):
     router: RouterBlock = RouterBlock()
     query_router: QueryRouterBlock = QueryRouterBlock()
     comparisons: ComparisonsBlock = ComparisonsBlock()
-    seed: int = 0
+    # every method runs once per seed (its sampling's seed and the random method's draws)
+    seeds: Annotated[list[StrictInt], AfterValidator(_distinct)] = Field(default=list(DEFAULT_SEEDS), min_length=1)
+    # the objective: accuracy - cost_lambda * cost_vs_largest
+    cost_lambda: NonNegativeFloat = DEFAULT_COST_LAMBDA
 
     def settings(self) -> dict[str, Any]:
         """The block as the nodes read it (methods as written)."""
@@ -81,10 +103,12 @@ class EvaluationParams(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def no_routers_key(cls, data):
+    def keys_that_are_not_parameters(cls, data):
         if isinstance(data, dict) and "routers" in data:
             raise ValueError(f"`routers` is not a parameter: the trained routers are {list(trained_routers())}, "
                              "one per GRPO round (ROUNDS in pipelines/rl_refinement/pipeline.py)")
+        if isinstance(data, dict) and "seed" in data:
+            raise ValueError(seed_key_message(data["seed"]))
         return data
 
     @model_validator(mode="after")
@@ -118,3 +142,9 @@ class EvaluationParams(Strict):
     def planned(self, members: list[str]):
         """Every method some benchmark runs (methods/spec.py planned_methods)."""
         return planned_methods(self.settings(), members, list(trained_routers()))
+
+
+def seed_key_message(seed: Any) -> str:
+    """Why a block that sets `seed` is refused, and what to write instead."""
+    return (f"`seed` is not a parameter: evaluation.seeds lists the evaluation seeds, each method runs once "
+            f"per seed (write `seeds: [{seed}]` for one run)")
