@@ -95,7 +95,7 @@ def test_base_parameters_are_valid():
         # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/pipeline.py
         (lambda p: p["evaluation"].update(routers=["r2_sft", "r2"]),
          r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', "
-         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round \(ROUNDS in pipelines/rl_refinement/pipeline\.py\)"),
+         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round and sweep slot \(ROUNDS and SWEEP_POINTS in pipelines/rl_refinement/pipeline\.py\)"),
         (lambda p: p["rl_refinement"].update(rounds=3),
          r"parameter rl_refinement: `rounds` is not a parameter: the pipeline is unrolled for ROUNDS = 2, set in "
          r"pipelines/rl_refinement/pipeline\.py"),

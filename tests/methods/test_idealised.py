@@ -27,9 +27,7 @@ def examples():
 
 
 def context():
-    context = MethodContext(ladder=["t1", "t2", "t3"], final_router="r2")
-    context.data_generation = DATA_GENERATION
-    return context
+    return MethodContext(ladder=["t1", "t2", "t3"], final_router="r2", data_generation=DATA_GENERATION)
 
 
 def test_the_label_policy_replays_data_generation(chance_pool):

@@ -76,7 +76,7 @@ def test_a_registered_kind_runs_through_the_evaluation_nodes(toy_kind, ladder_po
                               {"kind": "rung", "name": "top", "rung": 4}],
                   "comparisons": {"pairs": [["rung_0", "largest"]], "resamples": 50}}
     inputs = {"world_test": generate_world({"world": WORLD})[2], "pool_manifest": {}, "params:pool": pool,
-              "params:evaluation": evaluation, "member_outcomes": None}
+              "params:evaluation": evaluation, "member_outcomes": None, "params:data_generation": {}}
     catalog = DataCatalog({name: MemoryDataset(data) for name, data in inputs.items()})
     pipeline = create_pipeline(routers={}).only_nodes("evaluate_methods_node", "summarize_node",
                                                       "compare_methods_node")

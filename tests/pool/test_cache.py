@@ -137,3 +137,24 @@ def test_an_answer_without_the_log_probabilities_asked_for_is_not_cached(tmp_pat
     fixed = pool.generate("m", ["ab"], SamplingParams(logprobs=True))
     assert backend.generated == ["ab"] and fixed[0].token_logprobs == [-0.1, -0.2]
     assert pool.generate("m", ["ab"], SamplingParams(logprobs=True))[0].cached and backend.generated == ["ab"]
+
+
+def test_a_greedy_member_answers_every_seed_from_one_cached_call(tmp_path):
+    from r2_pipeline.pool.base import Completion, SamplingParams
+    from r2_pipeline.pool.cache import CallCache
+    from r2_pipeline.pool.pool import ModelPool
+    from r2_pipeline.pool.prices import PriceTable
+
+    class Counting:
+        fingerprint, temperature, calls = "counting", None, 0
+
+        def generate(self, prompts, sampling):
+            Counting.calls += len(prompts)
+            return [Completion(f"{sampling.seed}", 1, 1) for _ in prompts]
+
+    prices = PriceTable.from_config({"m": {"input_per_m": 1, "output_per_m": 1, "date": "d", "source": "s"}})
+    pool = ModelPool({"m": Counting()}, prices, CallCache(tmp_path / "c.sqlite"))
+    texts = {pool.generate("m", ["1+1="], SamplingParams(seed=s))[0].text for s in (0, 1, 2)}
+    assert texts == {"0"} and Counting.calls == 1
+    Counting.temperature = 1.0  # a member that samples keeps each seed
+    assert pool.generate("m", ["1+2="], SamplingParams(seed=5))[0].text == "5"

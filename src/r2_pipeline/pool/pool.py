@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import Backend, Completion, SamplingParams
@@ -94,7 +94,7 @@ class ModelPool:
     ) -> list[Completion]:
         if member not in self.backends:
             raise KeyError(f"unknown pool member {member!r}; members: {self.members}")
-        sampling = sampling or SamplingParams()
+        sampling = _as_answered(self.backends[member], sampling or SamplingParams())
         if not prompts:
             return []
         results = self._generate_cached(member, prompts, sampling)
@@ -141,6 +141,15 @@ class ModelPool:
 
     def cost(self, member: str, completion: Completion) -> float:
         return self.prices.cost(member, completion.prompt_tokens, completion.completion_tokens)
+
+
+def _as_answered(backend: Backend, sampling: SamplingParams) -> SamplingParams:
+    """A greedy call's seed changes nothing a greedy member writes: it is asked, and cached, as seed
+    0, so evaluation seeds cost a greedy member one call, not one per seed. A member with its own
+    `temperature` samples whatever it is asked, and keeps the seed."""
+    if sampling.greedy and not getattr(backend, "temperature", None) and sampling.seed != 0:
+        return replace(sampling, seed=0)
+    return sampling
 
 
 def _deliverable(member: str, pairs: list[tuple[str, Completion]], sampling: SamplingParams):

@@ -24,6 +24,7 @@ class MethodContext:
     seed: int = 0  # the evaluation seed of this run (the random method's draws); one context per seed
     query_router: Any = None
     cache: Any = None
+    data_generation: dict | None = None  # params:data_generation, which `label_policy` replays
 
     def router(self, name: str) -> ModelPool:
         """The router's two models as a tiny pool, priced as the router member."""

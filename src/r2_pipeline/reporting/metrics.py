@@ -52,6 +52,8 @@ def method_metrics(group: pd.DataFrame, bootstrap: Bootstrap | None = None) -> d
         "seeds": seeds,
         **{name: float(group[name].sum() / seeds) for name in PER_SEED_TOTALS},
         "n": int(group["id"].nunique()),
+        # how finely plans split questions: fewer subtasks per question, more merged ones
+        "subtasks_per_question": float(group["n_steps"].mean()) if "n_steps" in group else 0.0,
         **{name: float(runs[column].mean()) for name, column in PER_RUN.items()},
     }
 

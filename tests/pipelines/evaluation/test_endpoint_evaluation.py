@@ -175,7 +175,7 @@ def evaluate(test_split: pd.DataFrame, member: dict) -> tuple[dict, pd.DataFrame
         "pool_manifest": pool["members"],
         "params:pool": pool,  # no cache_path: both runs really generate
         "params:evaluation": evaluation,
-        "member_outcomes": None,
+        "member_outcomes": None, "params:data_generation": {},
     }
     catalog = DataCatalog({name: MemoryDataset(data) for name, data in inputs.items()})
     pipeline = create_pipeline(routers={}).only_nodes("evaluate_methods_node", "summarize_node")

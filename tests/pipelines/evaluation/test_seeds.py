@@ -98,6 +98,7 @@ class Sampled:
     the seeds: its answer depends on the prompt and the seed only."""
 
     fingerprint = "sampled"
+    temperature = 1.0  # it samples whatever it is asked, so every seed is its own call
 
     def generate(self, prompts, sampling):
         return [Completion(self._answer(p, sampling.seed), len(p), 4) for p in prompts]
@@ -129,7 +130,7 @@ def evaluated(ladder_pool, monkeypatch):
                   "methods": ["single"], "seeds": [0, 1, 2], "cost_lambda": 0.5,
                   "comparisons": {"pairs": [["single:t1", "largest"], ["single:t1", "single:t2"]], "resamples": 200}}
     inputs = {"world_test": generate_world({"world": WORLD})[2], "pool_manifest": {}, "params:pool": POOL,
-              "params:evaluation": evaluation, "member_outcomes": None}
+              "params:evaluation": evaluation, "member_outcomes": None, "params:data_generation": {}}
     outputs = ["evaluation_results", "evaluation_steps", "metrics", "method_comparisons"]
     catalog = DataCatalog({**{name: MemoryDataset(data) for name, data in inputs.items()},
                            **{name: Kept() for name in outputs}})
@@ -250,3 +251,29 @@ def test_rows_without_a_seed_are_refused():
     table = pd.DataFrame(rows("single:t2", [[True]])).drop(columns="seed")
     with pytest.raises(ValueError, match="no `seed` column"):
         summarize(table.to_dict("records"))
+
+
+def test_the_headroom_table_pairs_each_lambda_with_its_oracle_and_router():
+    from r2_pipeline.pipelines.evaluation.nodes import headroom_table
+
+    def rows(method, correct, cost):
+        return [{"benchmark": "micro", "method": method, "id": f"q{i}", "seed": s, "correct": c, "cost_usd": cost}
+                for i, c in enumerate(correct) for s in (0, 1)]
+
+    prices = {f"t{k}": {"input_per_m": k, "output_per_m": k, "date": "d", "source": "s"} for k in (1, 5)}
+    pool = {"members": {m: {"backend": "transformers"} for m in prices}, "prices": prices, "price_table": "t"}
+    evaluation = {"benchmarks": {"micro": {}}, "experiment": "x", "router": {"min_success": 0.93},
+                  "methods": ["single", "label_policy", "expected_oracle", "r2_sft", "r2",
+                              {"name": "expected_oracle@lambda=1", "kind": "expected_oracle", "cost_lambda": 1.0},
+                              {"name": "r2@lambda=1", "kind": "r2", "router": "r2_sweep_2"}],
+                  "cost_lambda": 0.5}
+    results = pd.DataFrame(rows("single:t5", [1, 1], 10.0) + rows("single:t1", [0, 1], 1.0)
+                           + rows("label_policy", [0, 1], 1.0) + rows("expected_oracle", [1, 1], 2.0)
+                           + rows("expected_oracle@lambda=1", [1, 1], 2.0) + rows("r2_sft", [0, 1], 1.0)
+                           + rows("r2", [1, 1], 2.0) + rows("r2@lambda=1", [1, 0], 1.0))
+    table = headroom_table(results, pool, evaluation, {"cost_lambda": 0.5, "lambda_sweep": [0.2, 1.0]},
+                           routers=["r2_sft", "r2_sweep_1", "r2_sweep_2", "r2"])
+    assert list(table["cost_lambda"]) == [0.5, 1.0]  # 0.2's oracle and router were not evaluated
+    assert list(table["router"]) == ["r2", "r2@lambda=1"]
+    assert list(table["oracle"]) == ["expected_oracle", "expected_oracle@lambda=1"]
+    assert table["room"].iloc[0] == pytest.approx(0.5 - 0.5 * 0.1)

@@ -23,6 +23,7 @@ from ...pool.base import sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.context import MethodContext
 from ...reporting import plots
+from ...reporting.headroom import headroom
 from ...reporting.metrics import benchmark_metrics, largest_unit_cost
 from ...reporting.mlflow_runs import log_method_runs
 from ...reporting.stats import Bootstrap, PairedComparison, aligned_answers, paired_comparison
@@ -35,17 +36,19 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, evaluation: dict,
-                     member_outcomes: pd.DataFrame | None = None, *router_folders: str,
-                     routers: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     member_outcomes: pd.DataFrame | None = None, data_generation: dict | None = None,
+                     *router_folders: str, routers: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every method on every test question under every evaluation seed: a per-(question, seed) table
     and a per-step table. `router_folders` are (decomposer, allocator) pairs, one per name in
-    `routers` (the pipeline binds them; default rl_refinement's trained_routers)."""
+    `routers` (the pipeline binds them; default rl_refinement's trained_routers).
+    `data_generation` is what `label_policy` replays."""
     routers, seeds = _routers(routers), evaluation_seeds(evaluation)
     if len(router_folders) != 2 * len(routers):
         raise ValueError(f"routers {routers} need {2 * len(routers)} folders, got {len(router_folders)}")
     built = pool_from_params(pool_manifest, pool)
     context = method_context(pool, evaluation, built, member_outcomes,
                              dict(zip(routers, zip(router_folders[::2], router_folders[1::2]))))
+    context.data_generation = data_generation
     results, steps = [], []
     for benchmark in evaluation["benchmarks"]:
         task, examples, sampling = load_benchmark(benchmark, evaluation, test_split)
@@ -97,7 +100,7 @@ def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict,
     skipped = sorted({m.label for methods in planned.values() for m in methods if not m.runs_before_training})
     if skipped:
         logger.warning("evaluation_baselines skips %s: they need trained routers (pipeline `evaluation`)", skipped)
-    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "benchmarks": benchmarks}, None, routers=[])
+    return evaluate_methods(None, pool_manifest, pool, {**evaluation, "benchmarks": benchmarks}, None, None, routers=[])
 
 
 def method_context(pool: dict, evaluation: dict, built, member_outcomes, routers) -> MethodContext:
@@ -212,3 +215,38 @@ def log_runs(metrics: dict, evaluation: dict, pool: dict, pipeline: str = "evalu
 def log_baseline_runs(metrics: dict, evaluation: dict, pool: dict) -> dict:
     """As `log_runs`, tagged `pipeline: evaluation_baselines` so the UI tells the two apart."""
     return log_runs(metrics, evaluation, pool, pipeline="evaluation_baselines")
+
+
+def headroom_table(results: pd.DataFrame, pool: dict, evaluation: dict, rl_refinement: dict,
+                   routers: Sequence[str] | None = None) -> pd.DataFrame:
+    """RL's room at each lambda that trained a router (rl_refinement.cost_lambda for `r2`, and
+    lambda_sweep[i - 1] for `r2_sweep_<i>`): the expected-reward oracle at that lambda against the
+    label policy, and the router's gain over `r2_sft` (both read as evaluation.router says) on the
+    same objective (reporting/headroom.py). A lambda whose methods are not all evaluated is left out."""
+    planned = _planned(evaluation, pool, routers)
+    lambdas = {"r2": rl_refinement["cost_lambda"],
+               **{f"r2_sweep_{i}": lam for i, lam in enumerate(rl_refinement.get("lambda_sweep") or [], 1)}}
+    points = []
+    for router, lam in lambdas.items():
+        point = {"cost_lambda": lam, "oracle": _first(planned, "expected_oracle", cost_lambda=float(lam)),
+                 "label_policy": _first(planned, "label_policy"), "router": _plain_reading(planned, router, evaluation),
+                 "baseline": _plain_reading(planned, "r2_sft", evaluation)}
+        if None in point.values():
+            logger.info("headroom at lambda %s left out: evaluation.methods lacks one of %s", lam, point)
+            continue
+        points.append(point)
+    spec = evaluation.get("comparisons") or {}
+    return headroom(results, points, alone(planned, dearest_member(pool)) or "", resamples=spec.get("resamples", 2000),
+                    confidence=spec.get("confidence", 0.95), seed=spec.get("seed", 0))
+
+
+def _first(methods: Sequence[Method], kind: str, **fields) -> str | None:
+    """The first method of `kind` whose spec has `fields`."""
+    return next((m.label for m in methods if m.kind == kind
+                 and all(getattr(m, k, None) == v for k, v in fields.items())), None)
+
+
+def _plain_reading(methods: Sequence[Method], router: str, evaluation: dict) -> str | None:
+    """The method that reads `router` as evaluation.router says, with no recheck."""
+    default = planned_methods({**evaluation, "methods": [router]}, [], [router])[0]
+    return next((m.label for m in methods if m.kind == "r2" and m.reading() == default.reading()), None)

@@ -7,7 +7,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ..rl_refinement import trained_routers
 from ..rl_refinement.pipeline import reading_round_models
-from .nodes import compare_methods, evaluate_methods, log_runs, plot_accuracy_cost, summarize
+from .nodes import compare_methods, evaluate_methods, headroom_table, log_runs, plot_accuracy_cost, summarize
 
 SETTINGS = ["params:pool", "params:evaluation"]
 
@@ -22,11 +22,14 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
     with reading_round_models():
         return Pipeline(
             [
-                Node(bound(evaluate_methods), ["world_test", "pool_manifest", *SETTINGS, "member_outcomes", *folders],
+                Node(bound(evaluate_methods), ["world_test", "pool_manifest", *SETTINGS, "member_outcomes",
+                                           "params:data_generation", *folders],
                      ["evaluation_results", "evaluation_steps"], name="evaluate_methods_node"),
                 Node(bound(summarize), ["evaluation_results", *SETTINGS], "metrics", name="summarize_node"),
                 Node(bound(compare_methods), ["evaluation_results", *SETTINGS], "method_comparisons",
                      name="compare_methods_node"),
+                Node(bound(headroom_table), ["evaluation_results", *SETTINGS, "params:rl_refinement"], "headroom",
+                     name="headroom_table_node"),
                 Node(bound(plot_accuracy_cost), ["metrics", "params:evaluation", "params:pool"], "accuracy_cost_plot",
                      name="plot_accuracy_cost_node"),
                 Node(bound(log_runs), ["metrics", "params:evaluation", "params:pool"], "mlflow_method_runs",
