@@ -51,7 +51,7 @@ class MicroTask:
 
     def exact_subtask(self, subtask: str | None) -> int | None:
         """The exact value of a substituted subtask (what the micro verifier checks against)."""
-        step = plans.parse_expression(subtask) if subtask else None
+        step = plans.parse_subtask(subtask) if subtask else None
         try:
             return step.value if step is not None else None
         except ValueError:
