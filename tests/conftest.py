@@ -88,6 +88,8 @@ def prompt_subtask(prompt: str):
 class ChanceMember:
     """Right on a subtask of bucket b with probability `chance[b]`, decided by (seed, prompt)."""
 
+    temperature = 1.0  # it samples: every seed is its own draw
+
     def __init__(self, name: str, chance: dict[int, float]):
         self.chance, self.fingerprint = chance, f"chance-{name}"
 

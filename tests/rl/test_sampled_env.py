@@ -29,6 +29,8 @@ QUESTION = "Ann has 12 apples. Then the apples are multiplied by 7. How many app
 class Coin:
     """A micro member right with probability `reliability`, drawn from (prompt, seed) alone."""
 
+    temperature = 1.0  # it samples: every seed is its own draw
+
     def __init__(self, name: str, reliability: float):
         self.reliability, self.fingerprint = reliability, f"coin-{name}"
         self.calls: list[tuple[int, list[str]]] = []
