@@ -35,15 +35,29 @@ class Rates:
         return self.table[member][subtask][1]
 
 
+_MEASURED: dict[tuple, Rates] = {}
+
+
 def measure_rates(pool, subtasks: Sequence[str], samples: int, members: Sequence[str] | None = None) -> Rates:
     """Ask every member every (filled) subtask `samples` times, seeds RATE_SEED, +1, ... (one
-    batch per member and seed): its success rate against the exact value, and its mean cost."""
+    batch per member and seed): its success rate against the exact value, and its mean cost.
+    Kept for the process (the same members, subtasks and samples give the same rates: each
+    evaluation seed and lambda of the oracle reads them again)."""
     unique = sorted(set(subtasks))
+    members = list(members or pool.members)
+    key = (tuple(pool.backends[m].fingerprint for m in members), tuple(members), tuple(unique), samples)
+    if key not in _MEASURED:
+        _MEASURED.clear()  # one table at a time: a new split or pool replaces it
+        _MEASURED[key] = _measure(pool, unique, samples, members)
+    return _MEASURED[key]
+
+
+def _measure(pool, unique: list[str], samples: int, members: list[str]) -> Rates:
     prompts = [micro.member_prompt(s) for s in unique]
     gold = [micro.parse_subtask(s).value for s in unique]
     base = SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=RATE_SEED)
     table = {}
-    for member in members or pool.members:
+    for member in members:
         right, spent = [0] * len(unique), [0.0] * len(unique)
         for k in range(samples):
             outs = pool.generate(member, prompts, replace(base, seed=RATE_SEED + k))
