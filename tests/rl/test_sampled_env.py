@@ -188,3 +188,25 @@ def test_benchmark_decomposer_and_reviewed_allocator_draw_per_repeat(coins):
                                     sampling=SamplingParams(max_new_tokens=4), verify=verify, seed=9)
     reviewed.outcomes([PROMPT] * 3, ["cheap", "cheap", "nobody"])
     assert seeds(coins, "cheap") == [9, 10] and len(verdicts) == 2
+
+
+def test_with_a_cost_scale_a_decomposer_rollout_pays_the_router_and_is_measured_against_it():
+    from r2_pipeline.pool.pool import ModelPool
+    from r2_pipeline.pool.prices import PriceTable
+    from r2_pipeline.rl.rewards import DecomposerEnv
+
+    prices = PriceTable.from_config({m: {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
+                                     for m in ("t1", "t5")})
+    pool = ModelPool({"t1": Coin("t1", 1.0), "t5": Coin("t5", 1.0)}, prices)
+    router_prices = PriceTable.from_config({m: {"input_per_m": 1.0, "output_per_m": 1.0, "date": "d", "source": "s"}
+                                            for m in ("decomposer", "allocator")})
+    router = ModelPool({"decomposer": Scripted("unused"), "allocator": Scripted("t1")}, router_prices)
+    prompt = TASK.decomposer_prompt(QUESTION)
+    gold = {prompt: (QUESTION, 84)}
+    kwargs = dict(fallback="t5", largest="t5", sampling=SamplingParams(max_new_tokens=4),
+                  router_sampling=SamplingParams(max_new_tokens=4))
+    plain = DecomposerEnv(pool, router, TASK, gold, **kwargs).outcomes([prompt], ["1. $1 * $2"])[0]
+    scaled = DecomposerEnv(pool, router, TASK, gold, cost_scale=1e-3, **kwargs).outcomes([prompt], ["1. $1 * $2"])[0]
+    assert plain.correct and scaled.correct
+    assert plain.cost_largest == plain.cost  # same prices: t1 costs what t5 would on the same call
+    assert scaled.cost_largest == 1e-3 and scaled.cost > plain.cost  # the allocator's call is paid too

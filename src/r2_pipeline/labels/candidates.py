@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from ..tasks import micro
 
+# the seed of a sampled evaluation member's one try at each candidate (data_generation.decomposition.seed):
+# a stream apart from evaluation's seeds, so no test answer is the one a label was made from
+VERIFY_SEED = 1000
+
 
 def merged(subtasks: Sequence[str], k: int) -> list[str]:
     """Subtasks k and k+1 (0-based) fused into one expression; later references renumbered, and a

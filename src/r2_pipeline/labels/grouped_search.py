@@ -16,6 +16,10 @@ from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..reasoning.execute import answer_confidence
 
+# the seed of a sampled member's one try per rung (data_generation.allocation.seed), apart from
+# evaluation's seeds
+SEARCH_SEED = 2000
+
 
 @dataclass
 class SearchItem:

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ..labels.candidates import score_candidates, teacher_candidates
+from ..labels.candidates import VERIFY_SEED, score_candidates, teacher_candidates
 from ..labels.expected import Rates, best_choice, measure_rates, plan_space
-from ..labels.grouped_search import SearchItem, grouped_search
+from ..labels.grouped_search import SEARCH_SEED, SearchItem, grouped_search
 from ..pool.base import SamplingParams
 from ..reasoning.execute import execute, final_value, fixed_member
 from ..reasoning.router import RouterUsage
@@ -121,7 +121,7 @@ def chosen_plans(pool, task, examples, spec: dict) -> list[list[str]]:
     decomposition = spec["decomposition"]
     traces = execute(pool, task, [examples[i].question for i, _ in flat], [c for _, c in flat],
                      fixed_member(decomposition["evaluation_member"]),
-                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=decomposition.get("seed", 0)))
+                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=decomposition.get("seed", VERIFY_SEED)))
     by_question: dict[int, list] = {}
     for (i, plan), trace in zip(flat, traces):
         ok = final_value(trace) == examples[i].answer and micro.askable(plan)
@@ -142,7 +142,7 @@ def labelled_members(pool, plans: list[list[str]], ladder: list[str], allocation
     items = [SearchItem(f"{i}/{k}", micro.member_prompt(filled), value)
              for i, plan in enumerate(plans) for k, (filled, value) in enumerate(micro.filled_subtasks(plan))]
     grouped_search(pool, ladder, items, micro.parse_member_answer,
-                   SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=allocation.get("seed", 0)),
+                   SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=allocation.get("seed", SEARCH_SEED)),
                    allocation["baseline"], allocation["alpha"], allocation["thresholds"], allocation["start_tiers"])
     members: list[list[str]] = [[] for _ in plans]
     for item in items:

@@ -88,10 +88,12 @@ def trained_router(path: str | Path, **kwargs) -> TransformersBackend:
     return TransformersBackend(path, add_special_tokens=None, **kwargs)
 
 
-def row_seed(seed: int, prompt: str) -> int:
-    """The seed of one prompt's draw: a sampled answer depends on (seed, prompt) alone, never on the
-    batch the prompt came in, so a call is exact to rerun and its cache entry is what it would say."""
-    digest = hashlib.sha256(f"{seed}\x1f{prompt}".encode()).digest()
+def row_seed(seed: int, prompt: str, stream: str = "") -> int:
+    """The seed of one prompt's draw: a sampled answer depends on (seed, prompt, the model's
+    `stream`) alone, never on the batch the prompt came in, so a call is exact to rerun and its
+    cache entry is what it would say. Members draw from streams of their own (their weights' hash):
+    two members asked one prompt at one seed sample independently."""
+    digest = hashlib.sha256(f"{seed}\x1f{stream}\x1f{prompt}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
@@ -162,8 +164,10 @@ class TransformersBackend:
         if len(self.ends) > 1:  # answers cut at the first of several ends are not the earlier ones
             fingerprint = hashlib.sha256(f"{fingerprint}\x1fends={sorted(self.ends)}".encode()).hexdigest()[:16]
         self.fingerprint = backend_fingerprint(fingerprint, dtype, self.add_special_tokens, self.chat_template)
-        if temperature is not None:  # the member's own temperature decides what it writes
-            self.fingerprint = hashlib.sha256(f"{self.fingerprint}\x1fT={temperature}".encode()).hexdigest()[:16]
+        self.stream = self.fingerprint  # the weights' own random stream (row_seed)
+        if temperature is not None:  # the member's own temperature, and how it samples, decide what it writes
+            salt = f"{self.fingerprint}\x1fT={float(temperature)}\x1fsampler=row-gumbel-per-member"
+            self.fingerprint = hashlib.sha256(salt.encode()).hexdigest()[:16]
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.tokenizer.truncation_side = "left"
 
@@ -209,7 +213,7 @@ class TransformersBackend:
             gen = self._generate(enc, sampling)
             scores = gen.scores
         else:  # every row from its own generator: the caller's random stream (GRPO's policy) is untouched
-            rows = RowSeededSampling([row_seed(sampling.seed, p) for p in prompts], sampling.temperature,
+            rows = RowSeededSampling([row_seed(sampling.seed, p, self.stream) for p in prompts], sampling.temperature,
                                      sampling.top_p)
             gen = self._generate(enc, sampling, rows)
             # probabilities of the distribution sampled from, not of the noised scores

@@ -137,11 +137,11 @@ class PairedComparison:
     accuracy_diff: float
     accuracy_diff_low: float
     accuracy_diff_high: float
-    # (question, seed) pairs the method got right and the baseline wrong (scored higher)
+    # questions where the method scored higher over its seeds than the baseline (with one seed: right
+    # where the baseline was wrong), and the reverse
     method_better: int
     baseline_better: int
-    # McNemar's exact test over the (question, seed) pairs. One question's pairs are not independent,
-    # so with several seeds it overstates the evidence; the interval above resamples whole questions.
+    # McNemar's exact test on those questions (the sign test over questions)
     mcnemar_p: float
     cost_usd: float
     baseline_cost_usd: float
@@ -208,7 +208,11 @@ def paired_comparison(
         columns["objective"] = a - b - cost_lambda * (ca - cb) / largest_cost
     drawn = resampled_sums(columns, codes, n, bootstrap)
     diff_low, diff_high = np.percentile(drawn["diff"] / drawn["count"], bootstrap.tails())
-    a_better, b_better = int((a > b).sum()), int((a < b).sum())
+    # McNemar's exact test as a sign test over questions: a question counts for the method whose
+    # answers were right under more of its seeds (with one seed, the discordant pairs), so several
+    # seeds of one question never count as independent evidence
+    per_question = np.bincount(codes, weights=a - b, minlength=n)
+    a_better, b_better = int((per_question > 0).sum()), int((per_question < 0).sum())
     return PairedComparison(
         n=n, accuracy=float(a.mean()), baseline_accuracy=float(b.mean()), accuracy_diff=float(a.mean() - b.mean()),
         accuracy_diff_low=float(diff_low), accuracy_diff_high=float(diff_high),

@@ -105,8 +105,13 @@ class SampledEnv:
     def member_seed(self, batch: int, occurrence: int) -> int:
         return self.seed + batch * STRIDE + occurrence
 
+    def canonical(self, key: Key) -> Hashable:
+        """What a rollout means: two completions that mean the same (a member name with or without
+        a space, one plan written two ways) are repeats of one rollout, each with its own draws."""
+        return key
+
     def _score(self, keys: list[Key], batch: int) -> list[Outcome]:
-        repeats = occurrences(keys)
+        repeats = occurrences([self.canonical(k) for k in keys])
         if repeats and max(repeats) >= STRIDE:
             raise ValueError(f"a batch repeats one rollout {max(repeats) + 1} times; its seeds would reach the next "
                              f"batch's (STRIDE {STRIDE})")
@@ -125,17 +130,41 @@ class SampledEnv:
 class DecomposerEnv(SampledEnv):
     """Decomposer phase: each sampled plan is executed by the routed reasoner with the frozen
     allocator (decoding with `router_sampling`, unseeded: its rule reads the allocator's
-    probabilities); the members answer with `sampling` at the rollout's seed."""
+    probabilities); the members answer with `sampling` at the rollout's seed.
+
+    With `cost_scale` (micro: the largest member's cost on a question's reference plan, averaged
+    over the phase's questions), a rollout's cost is what evaluation's objective counts: its
+    members' calls plus the router's (an allocator call per subtask, the decomposer's own call),
+    against that one scale, so a plan that saves subtasks saves cost. Without it (real benchmarks),
+    the members' calls against the largest member on the same calls."""
 
     def __init__(self, pool: ModelPool, router: ModelPool, task, gold: dict[str, tuple[str, Any]],
                  fallback: str, largest: str, sampling: SamplingParams, router_sampling: SamplingParams,
                  min_success: float | None = None, ladder: Sequence[str] | None = None,
-                 rule: str = "cheapest_likely", seed: int = 0):
+                 rule: str = "cheapest_likely", seed: int = 0, cost_scale: float | None = None):
         super().__init__(seed)
         self.pool, self.router, self.task, self.gold = pool, router, task, gold
         self.fallback, self.largest = fallback, largest
         self.min_success, self.ladder, self.rule = min_success, ladder, rule
         self.sampling, self.router_sampling = sampling, router_sampling
+        self.cost_scale = cost_scale
+
+    def _decomposer_cost(self, prompt: str, text: str) -> float:
+        """The decomposer's own call for this plan, counted with its tokenizer (0 where it has none)."""
+        backend = self.router.backends.get("decomposer")
+        tokenizer = getattr(backend, "tokenizer", None)
+        if tokenizer is None:
+            return 0.0
+        special = getattr(backend, "add_special_tokens", False)
+        prompt_tokens = len(tokenizer(prompt, add_special_tokens=special)["input_ids"])
+        completion_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1  # and its end token
+        return self.router.prices["decomposer"].cost(prompt_tokens, completion_tokens)
+
+    def canonical(self, key: Key) -> Hashable:
+        gold = self.gold[key[0]]
+        task = self.task if self.task is not None else gold[2]  # a benchmark's: (question, example, task)
+        plan = task.parse_plan(key[1], gold[0])
+        return key if plan is None else (key[0], tuple(plan))
 
     def _run(self, keys: list[Key], seed: int) -> list[Outcome]:
         return self._execute(self.task, keys, lambda prompt, final: final == self.gold[prompt][1], seed)
@@ -150,11 +179,15 @@ class DecomposerEnv(SampledEnv):
         traces = execute(self.pool, task, questions, plans, allocate, replace(self.sampling, seed=seed))
         largest = self.pool.prices[self.largest]
         out = []
-        for (prompt, _), plan, trace in zip(keys, plans, traces):
+        for i, ((prompt, text), plan, trace) in enumerate(zip(keys, plans, traces)):
             final = final_value(trace)
             correct = plan is not None and final is not None and right(prompt, final)
             cost = sum(t.cost_usd for t in trace)
-            cost_largest = sum(largest.cost(t.prompt_tokens, t.completion_tokens) for t in trace)
+            if self.cost_scale is not None:
+                cost += usage.cost_usd[i] + self._decomposer_cost(prompt, text)
+                cost_largest = self.cost_scale
+            else:
+                cost_largest = sum(largest.cost(t.prompt_tokens, t.completion_tokens) for t in trace)
             out.append(Outcome(plan is not None, bool(correct), cost, cost_largest))
         return out
 
@@ -193,6 +226,11 @@ def by_member(keys: Sequence[Key], members: Sequence[str]) -> tuple[dict[Key, Ou
     return unparsed, groups
 
 
+def member_key(key: Key, members: Sequence[str]) -> Hashable:
+    """A sampled allocation by the member it names (its text when it names none)."""
+    return (key[0], validate_member(key[1], members) or key[1])
+
+
 class AllocatorEnv(SampledEnv):
     """Allocator phase: each sampled member is run on its subtask (earlier values substituted).
 
@@ -208,6 +246,9 @@ class AllocatorEnv(SampledEnv):
                  sampling: SamplingParams, seed: int = 0):
         super().__init__(seed)
         self.pool, self.task, self.gold, self.largest, self.sampling = pool, task, gold, largest, sampling
+
+    def canonical(self, key: Key) -> Hashable:
+        return member_key(key, self.pool.members)
 
     def _run(self, keys: list[Key], seed: int) -> list[Outcome]:
         out, groups = by_member(keys, self.pool.members)
@@ -243,6 +284,9 @@ class ReviewedAllocatorEnv(SampledEnv):
                  verify: Callable[[list[tuple[str, str, Any]]], list[tuple[bool, str | None]]], seed: int = 0):
         super().__init__(seed)
         self.pool, self.gold, self.largest, self.sampling, self.verify = pool, gold, largest, sampling, verify
+
+    def canonical(self, key: Key) -> Hashable:
+        return member_key(key, self.pool.members)
 
     def _run(self, keys: list[Key], seed: int) -> list[Outcome]:
         out, groups = by_member(keys, self.pool.members)

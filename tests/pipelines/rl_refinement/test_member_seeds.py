@@ -25,6 +25,7 @@ def built(monkeypatch):
     """The nodes with their environments and training replaced: each returns its environment's seed."""
     monkeypatch.setattr(nodes, "pool_from_params", lambda *a: None)
     monkeypatch.setattr(nodes, "_router", lambda *a: None)
+    monkeypatch.setattr(nodes, "largest_cost", lambda *a: 1.0)
     for env in ("DecomposerEnv", "AllocatorEnv"):
         monkeypatch.setattr(nodes, env, lambda *a, **k: k["seed"])
     monkeypatch.setattr(nodes, "_train", lambda model, prompts, settings, env, rl: env)

@@ -17,8 +17,8 @@ import random
 
 import pandas as pd
 
-from ...labels.candidates import score_candidates, teacher_candidates
-from ...labels.grouped_search import SearchItem, grouped_search
+from ...labels.candidates import VERIFY_SEED, score_candidates, teacher_candidates
+from ...labels.grouped_search import SEARCH_SEED, SearchItem, grouped_search
 from ...labels.teacher import Verdict, propose, reviewer
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params
@@ -149,7 +149,7 @@ def score_decompositions(
     question = dict(zip(world_train["id"], world_train["question"]))
     plans = [json.loads(s) for s in candidates["subtasks"]]
     traces = execute(built, task, [question[i] for i in candidates["id"]], plans,
-                     fixed_member(spec["evaluation_member"]), member_sampling(spec.get("seed", 0)))
+                     fixed_member(spec["evaluation_member"]), member_sampling(spec.get("seed", VERIFY_SEED)))
     frame = candidates.copy()
     frame["tokens"] = _tokens(traces)
     # verified: the right final answer from a plan of subtasks the members are taught (one step, or
@@ -206,7 +206,7 @@ def label_allocations(
         for k, (subtask, (filled, value)) in enumerate(zip(subtasks, micro.filled_subtasks(subtasks) or [])):
             items.append(SearchItem(f"{row.id}/{k}", micro.member_prompt(filled), value))
             rows.append({"id": row.id, "step": k, "subtask": subtask, "filled": filled})
-    attempts = grouped_search(built, ladder, items, micro.parse_member_answer, member_sampling(spec.get("seed", 0)),
+    attempts = grouped_search(built, ladder, items, micro.parse_member_answer, member_sampling(spec.get("seed", SEARCH_SEED)),
                               spec["baseline"], spec["alpha"], spec["thresholds"], spec["start_tiers"])
     if not items:
         raise ValueError("no subtask to label: no chosen decomposition could be evaluated exactly")

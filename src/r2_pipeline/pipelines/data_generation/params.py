@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
+from ...labels.candidates import VERIFY_SEED
+from ...labels.grouped_search import SEARCH_SEED
 from ...pool.params import SamplingBlock, Strict
 
 
@@ -97,11 +99,10 @@ class DecompositionParams(Strict):
     evaluation_member: str
     require_verified: bool
     weights: ScoreWeights
-    # how the evaluation member answers benchmark subtasks (endpoint teacher; micro steps are fixed)
+    # how the evaluation member answers benchmark subtasks (endpoint teacher)
     sampling: SamplingBlock | None = None
-    # the seed of a sampled member's draws while micro candidates are verified: a stream apart
-    # from evaluation's seeds, so no test answer is the one a label was made from
-    seed: int = 1000
+    # the seed of a sampled member's draws while micro candidates are verified (labels/candidates.py)
+    seed: int = VERIFY_SEED
 
 
 class ReviewerParams(Strict):
@@ -116,10 +117,10 @@ class AllocationParams(Strict):
     thresholds: list[float] = Field(min_length=1)
     start_tiers: list[int] = Field(min_length=2)
     reviewer: ReviewerParams | None = None
-    # how members answer benchmark subtasks during the search (endpoint teacher; micro steps are fixed)
+    # how members answer benchmark subtasks during the search (endpoint teacher)
     sampling: SamplingBlock | None = None
-    # the seed of a sampled member's one try per rung in the micro search (as `decomposition.seed`)
-    seed: int = 2000
+    # the seed of a sampled member's one try per rung in the micro search (labels/grouped_search.py)
+    seed: int = SEARCH_SEED
 
     @model_validator(mode="after")
     def sane(self):

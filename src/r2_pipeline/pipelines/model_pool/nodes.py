@@ -12,7 +12,7 @@ from ...paths import project_root
 from ...pool.base import SamplingParams
 from ...pool.factory import pool_from_params
 from ...tasks import micro
-from ...training.ladder import ladder_accuracy, step_pairs, train_tier
+from ...training.ladder import LADDER_SAMPLES, ladder_accuracy, step_pairs, train_tier
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[p
     }
     built = pool_from_params(pool_manifest, pool)
     sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=LADDER_SEED)
-    table = pd.DataFrame(ladder_accuracy(built, heldout, sampling, model_pool.get("ladder_samples", 1)))
+    table = pd.DataFrame(ladder_accuracy(built, heldout, sampling, model_pool.get("ladder_samples", LADDER_SAMPLES)))
     metrics = {
         f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}
         for r in table.itertuples()

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from ...pool.params import Strict
+from ...training.ladder import LADDER_SAMPLES
 from ...training.params import heads_divide
 
 
@@ -40,7 +41,7 @@ class ModelPoolParams(Strict):
     seed: int
     heldout_per_bucket: PositiveInt
     # samples per held-out subtask in the ladder: a sampled member's success rate, not one draw
-    ladder_samples: PositiveInt = 4
+    ladder_samples: PositiveInt = LADDER_SAMPLES
     tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
 
     @model_validator(mode="after")

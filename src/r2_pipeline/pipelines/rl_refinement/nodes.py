@@ -19,6 +19,7 @@ from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
 from ...pool.local import trained_router
 from ...pool.pool import ModelPool
+from ...reasoning.execute import execute, fixed_member
 from ...reasoning.router import RouterUsage, decompose
 from ...reporting.mlflow_runs import log_curves
 from ...rl.rewards import (
@@ -90,16 +91,26 @@ def refine_decomposer(
     frame = _questions(world_train, settings, salt=0, round_index=round_index)
     prompts = [task.decomposer_prompt(q) for q in frame["question"]]
     ladder = ladder_order(pool)
+    built = pool_from_params(pool_manifest, pool)
+    seed = _sample_seed(settings, "decomposer", round_index)
     env = DecomposerEnv(
-        pool_from_params(pool_manifest, pool),
-        _router(pool, decomposer, allocator), task,
+        built, _router(pool, decomposer, allocator), task,
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
-        seed=_sample_seed(settings, "decomposer", round_index),
+        seed=seed, cost_scale=largest_cost(built, task, frame, ladder[-1], seed),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
+
+
+def largest_cost(pool: ModelPool, task, frame: pd.DataFrame, largest: str, seed: int) -> float:
+    """The largest member's cost on a question's reference plan, averaged over `frame`'s questions:
+    the scale of the decomposer phase's cost, as evaluation's objective scales by `single` on it."""
+    plans = [json.loads(s) for s in frame["subtasks"]]
+    traces = execute(pool, task, list(frame["question"]), plans, fixed_member(largest),
+                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed))
+    return sum(t.cost_usd for trace in traces for t in trace) / max(len(traces), 1)
 
 
 def refine_allocator(
@@ -193,9 +204,18 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
         router_sampling=sampling_from(rl_refinement.get("allocator_sampling"), **MEMBER_NAME_SAMPLING),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
-        seed=_sample_seed(settings, "decomposer", round_index),
+        seed=seed, cost_scale=largest_cost(built, task, frame, ladder[-1], seed),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
+
+
+def largest_cost(pool: ModelPool, task, frame: pd.DataFrame, largest: str, seed: int) -> float:
+    """The largest member's cost on a question's reference plan, averaged over `frame`'s questions:
+    the scale of the decomposer phase's cost, as evaluation's objective scales by `single` on it."""
+    plans = [json.loads(s) for s in frame["subtasks"]]
+    traces = execute(pool, task, list(frame["question"]), plans, fixed_member(largest),
+                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed))
+    return sum(t.cost_usd for trace in traces for t in trace) / max(len(traces), 1)
 
 
 def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement, round_index):

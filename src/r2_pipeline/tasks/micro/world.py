@@ -82,8 +82,11 @@ def compound_bucket(first: Step, op: str, right: int) -> int:
 
 
 def mergeable(first: Step, second: Step) -> bool:
-    """Two adjacent steps may be asked as one compound subtask when both add or subtract."""
-    return first.op in ADDITIVE and second.op in ADDITIVE
+    """Two adjacent steps may be asked as one compound subtask when both add or subtract and their
+    buckets are a shape the pool is taught (`COMPOUND_PARTS`)."""
+    if first.op not in ADDITIVE or second.op not in ADDITIVE:
+        return False
+    return (first.bucket, second.bucket) in COMPOUND_PARTS[compound_bucket(first, second.op, second.right)]
 
 
 def apply_op(left: int, op: str, right: int) -> int:
@@ -178,7 +181,8 @@ def sample_bucket_step(bucket: int, rng: random.Random, ops: str | None = None) 
             return step
 
 
-# the buckets of a compound's two steps: from a 3-digit value only a bucket-4 step follows
+# the buckets of a compound's two steps that the pool is taught, and that plans may merge
+# (`mergeable`); a 3-digit step that falls below 100 (`150 - 80`, then `+ 5`) is never merged
 COMPOUND_PARTS = {6: ((1, 1), (1, 2), (2, 1), (2, 2)), 7: ((4, 4), (2, 4), (1, 4))}
 
 
