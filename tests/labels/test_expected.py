@@ -1,7 +1,6 @@
 """The micro world's expected economics: success rates from samples, and the best plan and members."""
 
 from r2_pipeline.labels.expected import Rates, best_choice, measure_rates, plan_space
-from r2_pipeline.tasks import micro
 
 
 def test_measured_rates_follow_each_members_chance(chance_pool):

@@ -2,7 +2,12 @@
 
 import pandas as pd
 
-from r2_pipeline.methods.idealised import ExpectedOracle, LabelPolicy, chosen_plans, labelled_members
+from r2_pipeline.methods.idealised import (
+    ExpectedOracle,
+    LabelPolicy,
+    chosen_plans,
+    labelled_members,
+)
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.reasoning.context import MethodContext
 from r2_pipeline.tasks.micro.task import TASK

@@ -7,7 +7,14 @@ from kedro.pipeline import Node, Pipeline
 
 from ..rl_refinement import trained_routers
 from ..rl_refinement.pipeline import reading_round_models
-from .nodes import compare_methods, evaluate_methods, headroom_table, log_runs, plot_accuracy_cost, summarize
+from .nodes import (
+    compare_methods,
+    evaluate_methods,
+    headroom_table,
+    log_runs,
+    plot_accuracy_cost,
+    summarize,
+)
 
 SETTINGS = ["params:pool", "params:evaluation"]
 

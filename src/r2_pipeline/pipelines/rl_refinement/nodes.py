@@ -204,18 +204,9 @@ def _refine_benchmark_decomposer(decomposer, allocator, scored, pool_manifest, p
         sampling=sampling_from(rl_refinement.get("sampling"), **STEP_SAMPLING),
         router_sampling=sampling_from(rl_refinement.get("allocator_sampling"), **MEMBER_NAME_SAMPLING),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
-        seed=seed, cost_scale=largest_cost(built, task, frame, ladder[-1], seed),
+        seed=_sample_seed(settings, "decomposer", round_index),
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
-
-
-def largest_cost(pool: ModelPool, task, frame: pd.DataFrame, largest: str, seed: int) -> float:
-    """The largest member's cost on a question's reference plan, averaged over `frame`'s questions:
-    the scale of the decomposer phase's cost, as evaluation's objective scales by `single` on it."""
-    plans = [json.loads(s) for s in frame["subtasks"]]
-    traces = execute(pool, task, list(frame["question"]), plans, fixed_member(largest),
-                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed))
-    return sum(t.cost_usd for trace in traces for t in trace) / max(len(traces), 1)
 
 
 def _refine_benchmark_allocator(allocator, labels, pool_manifest, pool, rl_refinement, round_index):
