@@ -98,6 +98,12 @@ def test_repeats_of_a_rollout_in_a_batch_draw_their_own_seeds(coins):
     assert seeds(coins, "cheap")[3:] == [7 + STRIDE, 8 + STRIDE]
 
 
+def test_completions_that_name_one_member_are_repeats_of_one_rollout(coins):
+    env = allocator_env(coins, seed=7)
+    env.outcomes([PROMPT] * 3, ["cheap", " cheap", "cheap "])
+    assert seeds(coins, "cheap") == [7, 8, 9]  # three draws, not one shared by the spellings
+
+
 def test_the_reward_functions_of_one_batch_share_its_outcomes(coins):
     env = allocator_env(coins)
     funcs = make_rewards(["correctness", "cost", "format"], env, lam=0.5)
