@@ -123,3 +123,19 @@ def test_git_state_marks_a_dirty_tree_but_not_the_generated_files(tmp_path):
     assert results_doc.git_state(tmp_path, {"results.md"}) == commit
     (tmp_path / "code.py").write_text("x = 2\n")
     assert results_doc.git_state(tmp_path, {"results.md"}) == f"{commit} (dirty tree)"
+
+
+def test_the_room_and_the_ladder_are_shown_when_the_run_wrote_them(reporting, tmp_path):
+    from r2_pipeline.reporting.headroom import COLUMNS
+
+    room = {c: 0.0 for c in COLUMNS}
+    room.update(benchmark="micro", cost_lambda=0.5, oracle="expected_oracle", label_policy="label_policy",
+                router="r2", baseline="r2_sft", oracle_objective=0.8, label_policy_objective=0.7, room=0.1,
+                room_low=0.08, room_high=0.12, router_objective=0.75, baseline_objective=0.7, gain=0.05,
+                gain_low=0.02, gain_high=0.08, gain_share_of_room=0.5)
+    pd.DataFrame([room]).to_csv(reporting / "headroom.csv", index=False)
+    pd.DataFrame({"member": ["t1", "t1", "t2", "t2"], "bucket": [1, 6, 1, 6],
+                  "accuracy": [0.9, 0.1, 1.0, 0.6]}).to_csv(reporting / "pool_ladder.csv", index=False)
+    page = write_results(reporting, tmp_path / "results.md").read_text()
+    assert "## RL's room" in page and "| 0.5 | 0.800 | 0.700 | +0.100 [+0.080, +0.120] |" in page
+    assert "| `t2` | 1.000 | 0.600 |" in page

@@ -111,6 +111,28 @@ def comparison_table(pairs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def headroom_table(room: pd.DataFrame) -> list[str]:
+    """RL's room per lambda (headroom.csv): oracle and label policy on the objective, their gap, the
+    router's gain over its baseline and its share of the gap."""
+    lines = [_row(["λ", "oracle", "label policy", "room [95% CI]", "router", "baseline", "gain [95% CI]",
+                   "share of room"]), _row(["---"] * 8)]
+    for r in room.to_dict("records"):
+        lines.append(_row([f"{r['cost_lambda']:g}", f"{r['oracle_objective']:.3f}", f"{r['label_policy_objective']:.3f}",
+                           _interval(r, "room", "+.3f", "_low", "_high"),
+                           f"`{r['router']}` {r['router_objective']:.3f}", f"`{r['baseline']}` {r['baseline_objective']:.3f}",
+                           _interval(r, "gain", "+.3f", "_low", "_high"), _number(r.get("gain_share_of_room"), ".2f")]))
+    return lines
+
+
+def ladder_table(ladder: pd.DataFrame) -> list[str]:
+    """Each member's success rate per bucket (pool_ladder.csv)."""
+    table = ladder.pivot(index="member", columns="bucket", values="accuracy")
+    lines = [_row(["member", *[f"bucket {b}" for b in table.columns]]), _row(["---"] * (len(table.columns) + 1))]
+    for member, rates in table.iterrows():
+        lines.append(_row([f"`{member}`", *[f"{v:.3f}" for v in rates]]))
+    return lines
+
+
 def pool_table(training: pd.DataFrame) -> list[str]:
     """Per tier of the pool: parameters, final training loss, seconds."""
     lines = [_row(["member", "parameters", "final loss", "seconds"]), _row(["---"] * 4)]
@@ -129,7 +151,7 @@ def benchmark_section(benchmark: str, methods: dict, comparisons: pd.DataFrame) 
 
 
 def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, commit: str,
-           date: str, plot: bool = False) -> str:
+           date: str, plot: bool = False, room: pd.DataFrame | None = None, ladder: pd.DataFrame | None = None) -> str:
     """The whole page as Markdown."""
     capability, torch = machine(training)
     lines = ["# Results", "",
@@ -147,7 +169,15 @@ def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, com
         lines += [f"![accuracy against cost]({PLOT})", ""]
     for benchmark, methods in metrics.items():
         lines += benchmark_section(benchmark, methods, comparisons)
+    if room is not None and len(room):
+        lines += ["## RL's room", "", "Per λ that trained a router: the expected-reward oracle and the label "
+                  "policy (what a perfect imitator of the SFT labels does) on the objective at that λ, their gap "
+                  "(the room RL has and SFT does not), and the router's gain over its SFT baseline, paired by "
+                  "(question, seed).", "", *headroom_table(room), ""]
     lines += ["## The pool", "", *pool_table(training), ""]
+    if ladder is not None and len(ladder):
+        lines += ["Success rate of each member per difficulty bucket (held-out subtasks, several samples each; "
+                  "buckets 6 and 7 are compound subtasks):", "", *ladder_table(ladder), ""]
     return "\n".join(lines)
 
 
@@ -161,7 +191,9 @@ def write_results(reporting: Path, out: Path) -> Path:
     if plot.is_file():
         shutil.copyfile(plot, out.parent / PLOT)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out.write_text(render(metrics, comparisons, training, commit, date, plot.is_file()))
+    room, ladder = (pd.read_csv(reporting / name) if (reporting / name).is_file() else None
+                    for name in ("headroom.csv", "pool_ladder.csv"))
+    out.write_text(render(metrics, comparisons, training, commit, date, plot.is_file(), room, ladder))
     logger.info("wrote %s from %s (commit %s)", out, reporting, commit)
     return out
 
