@@ -75,7 +75,7 @@ class Tier(OneMember):
 
 
 class Random(Method):
-    """R2's decomposer, each subtask to a member drawn uniformly (seeded by `evaluation.seed`)."""
+    """R2's decomposer, each subtask to a member drawn uniformly (seeded by the evaluation seed of the run)."""
 
     uses_router: ClassVar[bool] = True
 
@@ -158,8 +158,8 @@ class QueryRouter(Method):
 
 
 class R2(Method):
-    """A trained router end to end: its decomposer and its allocator (`router`: r2_sft, r2_round_<k>
-    or r2), the allocator read by `decoding` (default `evaluation.router`'s rule and min_success).
+    """A trained router end to end: its decomposer and its allocator (`router`: r2_sft,
+    r2_decomposer_phase, r2_round_<k>, r2_sweep_<i> or r2), the allocator read by `decoding` (default `evaluation.router`'s rule and min_success).
     One router read several ways traces its own accuracy-cost frontier. With `recheck`, an unsure
     step is asked again one rung up (RecheckSpec)."""
 
