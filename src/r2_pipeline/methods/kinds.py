@@ -159,8 +159,9 @@ class QueryRouter(Method):
 
 class R2(Method):
     """A trained router end to end: its decomposer and its allocator (`router`: r2_sft,
-    r2_decomposer_phase, r2_round_<k>, r2_sweep_<i> or r2), the allocator read by `decoding` (default `evaluation.router`'s rule and min_success).
-    One router read several ways traces its own accuracy-cost frontier. With `recheck`, an unsure
+    r2_decomposer_phase, r2_round_<k>, r2_sweep_<i> or r2), the allocator read by `decoding`
+    (default `evaluation.router`'s rule and min_success). One router read several ways traces its
+    own accuracy-cost frontier. With `recheck`, an unsure
     step is asked again one rung up (RecheckSpec)."""
 
     uses_router: ClassVar[bool] = True
