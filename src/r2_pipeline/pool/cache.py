@@ -24,6 +24,9 @@ class CallCache:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # a commit per batch without an fsync each: a killed process keeps every committed answer
+        # (WAL), only a power loss may drop the last ones, which a rerun asks again
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, completion TEXT)"
         )
