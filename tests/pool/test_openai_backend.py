@@ -315,7 +315,8 @@ def test_in_flight_requests_stay_within_the_limit(make_backend, proxy):
 def test_requests_per_minute_spaces_request_starts(make_backend, proxy):
     make_backend(max_concurrency=1, requests_per_minute=600).generate(PROMPTS[:4], SAMPLING)
     gaps = [b - a for a, b in zip(proxy.starts, proxy.starts[1:])]
-    assert min(gaps) >= 0.09  # 600/min is one start per 0.1 s
+    # 600/min is one start per 0.1 s; the proxy sees arrivals, which a loaded machine may bunch a little
+    assert sum(gaps) >= 0.27 and min(gaps) >= 0.05
 
 
 def test_cache_makes_the_second_run_send_nothing(make_backend, proxy, live_server, tmp_path):
