@@ -69,7 +69,7 @@ def test_gsm8k_through_the_evaluation_pipeline(smollm2, tracking, tmp_path):
         "pool_manifest": pool["members"],
         "params:pool": pool,
         "params:evaluation": evaluation,
-        "member_outcomes": None, "params:data_generation": {},
+        "member_outcomes": None, "params:data_generation": {}, "params:rl_refinement": {"cost_lambda": 0.5},
     }
     catalog = DataCatalog(
         {
@@ -116,7 +116,7 @@ def test_r2_router_on_gsm8k(smollm2, tracking, tmp_path):
         "seeds": [0],
     }
     inputs = {"world_test": pd.DataFrame(), "pool_manifest": pool["members"], "params:pool": pool,
-              "params:evaluation": evaluation, "member_outcomes": None, "params:data_generation": {},
+              "params:evaluation": evaluation, "member_outcomes": None, "params:data_generation": {}, "params:rl_refinement": {"cost_lambda": 0.5},
               "decomposer": smollm2, "allocator": smollm2}
     catalog = DataCatalog(
         {
