@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -68,7 +69,7 @@ class RouterCharge:
         completion = self._count(self.decomposer, self.task.format_plan(plan, question)) + 1
         return prompt, completion + self.name_tokens * len(filled)
 
-    def split(self, question: str) -> callable:
+    def split(self, question: str) -> Callable[[list[str], list[str]], tuple[float, float]]:
         """(plan, filled) -> (the decomposer's cost, the allocator's cost per subtask), for best_choice."""
         def cost(plan: list[str], filled: list[str]) -> tuple[float, float]:
             if self.decomposer is None:
