@@ -244,3 +244,13 @@ def test_every_end_token_of_the_generation_config_ends_a_completion(tiny_member,
     cut = backend.generate(PROMPTS, sampling)[row]
     assert cut.completion_tokens == 1 and cut.text == ""
     assert cut.token_logprobs == pytest.approx(out[row].token_logprobs[:1])
+
+
+def test_call_tokens_counts_a_call_as_the_backend_would_be_charged(tiny_member):
+    from r2_pipeline.pool.base import call_tokens
+
+    backend = TransformersBackend(tiny_member)
+    out = backend.generate(["003+004="], SamplingParams(max_new_tokens=4))[0]
+    assert call_tokens(backend, "003+004=", out.text)[0] == out.prompt_tokens
+    assert call_tokens(backend, "003+004=", "700") == (out.prompt_tokens, 4)  # three digits and the end token
+    assert call_tokens(object(), "a", "b") is None  # an endpoint: no tokenizer here

@@ -26,7 +26,7 @@ from pydantic import Field
 from ..labels.candidates import VERIFY_SEED, score_candidates, teacher_candidates
 from ..labels.expected import Rates, best_choice, measure_rates, plan_space
 from ..labels.grouped_search import SEARCH_SEED, SearchItem, grouped_search
-from ..pool.base import SamplingParams
+from ..pool.base import SamplingParams, call_tokens
 from ..reasoning.execute import execute, final_value, fixed_member
 from ..reasoning.router import RouterUsage
 from ..tasks import micro
@@ -41,21 +41,24 @@ def _by_step(members: list[list[str]]):
 
 
 class RouterCharge:
-    """The router's tokens and cost for a plan, counted with the final router's own tokenizers and
-    priced as `pool.router_member`; zero where the context has no trained router."""
+    """The router's tokens and cost for a plan, counted with the final router's own tokenizers
+    (`pool.base.call_tokens`) and priced as `pool.router_member`; zero where the context has no
+    trained router."""
 
     def __init__(self, context, task):
         routers = getattr(context, "routers", {}) or {}
         pair = routers.get(context.final_router) if routers else None
         self.task, self.price = task, context.router_price or {}
         self.decomposer, self.allocator = pair if pair else (None, None)
-        self.name_tokens = self._count(self.allocator, (context.ladder or ["t1"])[0]) + 1
+        self.member_name = (context.ladder or ["t1"])[0]
 
-    @staticmethod
-    def _count(backend, text: str) -> int:
-        if backend is None:
-            return 0
-        return len(backend.tokenizer(text, add_special_tokens=backend.add_special_tokens)["input_ids"])
+    def _calls(self, question: str, plan: list[str], filled: list[str]) -> tuple[tuple, list[tuple]]:
+        """(prompt, completion) tokens of the decomposer's call and of each allocator call."""
+        decomposer = call_tokens(self.decomposer, self.task.decomposer_prompt(question),
+                                 self.task.format_plan(plan, question))
+        allocator = [call_tokens(self.allocator, self.task.allocator_prompt(question, [], f), self.member_name)
+                     for f in filled]
+        return decomposer, allocator
 
     def _usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.price.get("input_per_m", 0.0)
@@ -64,21 +67,16 @@ class RouterCharge:
     def tokens(self, question: str, plan: list[str], filled: list[str]) -> tuple[int, int]:
         if self.decomposer is None:
             return 0, 0
-        prompt = self._count(self.decomposer, self.task.decomposer_prompt(question))
-        prompt += sum(self._count(self.allocator, self.task.allocator_prompt(question, [], f)) for f in filled)
-        completion = self._count(self.decomposer, self.task.format_plan(plan, question)) + 1
-        return prompt, completion + self.name_tokens * len(filled)
+        decomposer, allocator = self._calls(question, plan, filled)
+        return (decomposer[0] + sum(p for p, _ in allocator), decomposer[1] + sum(c for _, c in allocator))
 
     def split(self, question: str) -> Callable[[list[str], list[str]], tuple[float, float]]:
         """(plan, filled) -> (the decomposer's cost, the allocator's cost per subtask), for best_choice."""
         def cost(plan: list[str], filled: list[str]) -> tuple[float, float]:
             if self.decomposer is None:
                 return 0.0, 0.0
-            decomposer = self._usd(self._count(self.decomposer, self.task.decomposer_prompt(question)),
-                                   self._count(self.decomposer, self.task.format_plan(plan, question)) + 1)
-            per = [self._usd(self._count(self.allocator, self.task.allocator_prompt(question, [], f)),
-                             self.name_tokens) for f in filled]
-            return decomposer, sum(per) / max(len(per), 1)
+            decomposer, allocator = self._calls(question, plan, filled)
+            return self._usd(*decomposer), sum(self._usd(*call) for call in allocator) / max(len(allocator), 1)
         return cost
 
     def usage(self, qs: list[str], plans: list[list[str]], filled: list[list[str]]) -> RouterUsage:

@@ -77,6 +77,18 @@ class Completion:
         return cls(**json.loads(text), cached=cached)
 
 
+def call_tokens(backend, prompt: str, completion: str) -> tuple[int, int] | None:
+    """The tokens a call of `backend` that writes `completion` to `prompt` would be charged: the
+    prompt as the backend encodes it, the completion without special tokens plus its end token.
+    None for a backend without a tokenizer here (an endpoint)."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is None:
+        return None
+    special = getattr(backend, "add_special_tokens", False)
+    return (len(tokenizer(prompt, add_special_tokens=special)["input_ids"]),
+            len(tokenizer(completion, add_special_tokens=False)["input_ids"]) + 1)
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A model that answers a batch of prompts; `fingerprint` names the exact weights for the cache."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..pool.base import SamplingParams
+from ..pool.base import SamplingParams, call_tokens
 from ..pool.pool import ModelPool
 from ..reasoning.execute import execute, final_value
 from ..reasoning.router import RouterUsage, allocator_rule, validate_member
@@ -151,14 +151,8 @@ class DecomposerEnv(SampledEnv):
 
     def _decomposer_cost(self, prompt: str, text: str) -> float:
         """The decomposer's own call for this plan, counted with its tokenizer (0 where it has none)."""
-        backend = self.router.backends.get("decomposer")
-        tokenizer = getattr(backend, "tokenizer", None)
-        if tokenizer is None:
-            return 0.0
-        special = getattr(backend, "add_special_tokens", False)
-        prompt_tokens = len(tokenizer(prompt, add_special_tokens=special)["input_ids"])
-        completion_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1  # and its end token
-        return self.router.prices["decomposer"].cost(prompt_tokens, completion_tokens)
+        tokens = call_tokens(self.router.backends.get("decomposer"), prompt, text)
+        return 0.0 if tokens is None else self.router.prices["decomposer"].cost(*tokens)
 
     def canonical(self, key: Key) -> Hashable:
         gold = self.gold[key[0]]
