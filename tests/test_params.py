@@ -186,6 +186,8 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
         (lambda p: p["pool"].pop("router_member") and p["pool"]["prices"].pop("router"),
          r"pool\.router_member is not set: evaluation methods \[.*'r2'.*\] and rl_refinement run the trained router"),
+        (lambda p: p["evaluation"].update(cost_lambda=0.3),
+         r"evaluation\.cost_lambda = 0\.3 differs from rl_refinement\.cost_lambda = 0\.5"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):

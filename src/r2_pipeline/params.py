@@ -134,6 +134,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     if evaluation is not None:
         problems += _evaluation_problems(evaluation, pool, data)
     problems += _router_price_problems(pool, evaluation, rl)
+    problems += _lambda_problems(evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
                         "phase's subtasks have no exact answer, so a reviewer member judges them")
@@ -150,6 +151,15 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
             problems.append(f"pool members {untrained} use the transformers backend without a `path`, and "
                             f"model_pool.tiers {list(model_pool.tiers)} does not train them")
     return problems
+
+
+def _lambda_problems(evaluation: EvaluationParams | None, rl) -> list[str]:
+    if rl is None or evaluation is None or evaluation.cost_lambda == rl.cost_lambda:
+        return []
+    return [f"parameter evaluation.cost_lambda = {evaluation.cost_lambda:g} differs from rl_refinement.cost_lambda "
+            f"= {rl.cost_lambda:g}: the objective would judge `r2` and the default expected_oracle at another lambda "
+            "than the one r2 is trained for; set both alike (the sweep's routers are judged at their own lambdas in "
+            "headroom.csv)"]
 
 
 def _router_price_problems(pool: PoolParams, evaluation: EvaluationParams | None, rl) -> list[str]:

@@ -59,11 +59,12 @@ def test_a_merged_plan_that_reaches_the_answer_is_not_verified(monkeypatch):
 
     import pandas as pd
 
+    from r2_pipeline.labels import micro_labels
     from r2_pipeline.pipelines.data_generation import nodes
 
     monkeypatch.setattr(nodes, "pool_from_params", lambda manifest, pool: None)
-    monkeypatch.setattr(nodes, "execute", lambda pool, task, questions, plans, rule, sampling: [[]] * len(plans))
-    monkeypatch.setattr(nodes, "final_value", lambda trace: 10)  # both plans "reach" the gold
+    monkeypatch.setattr(micro_labels, "execute", lambda pool, task, questions, plans, rule, sampling: [[]] * len(plans))
+    monkeypatch.setattr(micro_labels, "final_value", lambda trace: 10)  # both plans "reach" the gold
     world = pd.DataFrame({"id": ["q"], "question": ["..."], "answer": [10]})
     candidates = pd.DataFrame({"id": ["q", "q"], "candidate": [0, 1],
                                "subtasks": [json.dumps(["6 / 3", "#1 + 8"]), json.dumps(["(6 / 3) + 8"])]})

@@ -16,18 +16,17 @@ errors on unseen subtasks, which no training closes.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ..labels.candidates import VERIFY_SEED, score_candidates, teacher_candidates
+from ..labels.candidates import score_candidates
 from ..labels.expected import Rates, best_choice, measure_rates, plan_space
-from ..labels.grouped_search import SEARCH_SEED, SearchItem, grouped_search
-from ..pool.base import SamplingParams, call_tokens
-from ..reasoning.execute import execute, final_value, fixed_member
+from ..labels.micro_labels import candidate_plans, label_subtasks, search_items, verify_plans
+from ..pool.base import call_tokens
+from ..reasoning.execute import execute
 from ..reasoning.router import RouterUsage
 from ..tasks import micro
 from .base import Method, MethodResult, questions, result
@@ -113,39 +112,31 @@ class LabelPolicy(Method):
 def chosen_plans(pool, task, examples, spec: dict) -> list[list[str]]:
     """Per question, the candidate data_generation chooses: the best-scored among those the
     evaluation member verifies (one try, `decomposition.seed`), else the reference."""
-    rng = random.Random(spec["world"]["seed"] + 1)
-    variants = spec["teacher"].get("variants", 0)
-    candidates = [teacher_candidates(task.reference_subtasks(e), variants, rng) for e in examples]
+    candidates = candidate_plans([task.reference_subtasks(e) for e in examples], spec["teacher"].get("variants", 0),
+                                 spec["world"]["seed"])
     flat = [(i, c) for i, cands in enumerate(candidates) for c in cands]
-    decomposition = spec["decomposition"]
-    traces = execute(pool, task, [examples[i].question for i, _ in flat], [c for _, c in flat],
-                     fixed_member(decomposition["evaluation_member"]),
-                     SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=decomposition.get("seed", VERIFY_SEED)))
+    tokens, verified = verify_plans(pool, task, [examples[i].question for i, _ in flat],
+                                    [examples[i].answer for i, _ in flat], [c for _, c in flat], spec["decomposition"])
     by_question: dict[int, list] = {}
-    for (i, plan), trace in zip(flat, traces):
-        ok = final_value(trace) == examples[i].answer and micro.askable(plan)
-        tokens = sum(t.prompt_tokens + t.completion_tokens for t in trace)
-        by_question.setdefault(i, []).append((plan, tokens, ok))
+    for (i, plan), spent, ok in zip(flat, tokens, verified):
+        by_question.setdefault(i, []).append((plan, spent, ok))
     plans = []
     for i in range(len(examples)):
         rows = by_question[i]
         scored = score_candidates([p for p, _, _ in rows], [t for _, t, _ in rows], [v for _, _, v in rows],
-                                  decomposition["weights"])
-        verified = [s for s in scored if s.verified]
-        plans.append(max(verified, key=lambda s: s.score).subtasks if verified else list(rows[0][0]))
+                                  spec["decomposition"]["weights"])
+        verified_rows = [s for s in scored if s.verified]
+        plans.append(max(verified_rows, key=lambda s: s.score).subtasks if verified_rows else list(rows[0][0]))
     return plans
 
 
 def labelled_members(pool, plans: list[list[str]], ladder: list[str], allocation: dict) -> list[list[str]]:
     """The grouped search's label for every subtask of every plan, with data_generation's settings."""
-    items = [SearchItem(f"{i}/{k}", micro.member_prompt(filled), value)
-             for i, plan in enumerate(plans) for k, (filled, value) in enumerate(micro.filled_subtasks(plan))]
-    grouped_search(pool, ladder, items, micro.parse_member_answer,
-                   SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=allocation.get("seed", SEARCH_SEED)),
-                   allocation["baseline"], allocation["alpha"], allocation["thresholds"], allocation["start_tiers"])
+    items, rows = search_items(range(len(plans)), plans)
+    label_subtasks(pool, ladder, items, allocation)
     members: list[list[str]] = [[] for _ in plans]
-    for item in items:
-        members[int(item.key.split("/")[0])].append(ladder[item.label])
+    for item, row in zip(items, rows):
+        members[row["id"]].append(ladder[item.label])
     return members
 
 

@@ -17,10 +17,18 @@ import random
 
 import pandas as pd
 
-from ...labels.candidates import VERIFY_SEED, score_candidates, teacher_candidates
-from ...labels.grouped_search import SEARCH_SEED, SearchItem, grouped_search
+from ...labels.candidates import score_candidates
+from ...labels.grouped_search import SearchItem, grouped_search
+from ...labels.micro_labels import (
+    candidate_plans,
+    label_subtasks,
+    member_sampling,
+    plan_tokens,
+    search_items,
+    verify_plans,
+)
 from ...labels.teacher import Verdict, propose, reviewer
-from ...pool.base import SamplingParams, sampling_from
+from ...pool.base import sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.execute import execute, final_value, fixed_member
 from ...tasks import micro
@@ -32,12 +40,6 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 # the seed of the members' draws for the query router's outcome table, apart from evaluation's
 OUTCOMES_SEED = 3000
-
-
-def member_sampling(seed: int) -> SamplingParams:
-    """How a micro member is asked one subtask: its answer and an end token, drawn with `seed`
-    where the member samples."""
-    return SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed)
 MAX_REPEATS = 100_000  # draws in a row that repeat a question (or problem) before generate_world gives up
 
 
@@ -128,12 +130,10 @@ def propose_decompositions(
         return _endpoint_candidates(teacher, pool_from_params(pool_manifest, pool))
     if teacher["kind"] != "reference":
         raise ValueError(f"unknown teacher kind {teacher['kind']!r}; use 'reference' or 'endpoint'")
-    rng = random.Random(data_generation["world"]["seed"] + 1)
-    rows = []
-    for row in world_train.itertuples():
-        for k, cand in enumerate(teacher_candidates(json.loads(row.subtasks), teacher["variants"], rng)):
-            rows.append({"id": row.id, "candidate": k, "subtasks": json.dumps(cand)})
-    return pd.DataFrame(rows)
+    plans = candidate_plans([json.loads(s) for s in world_train["subtasks"]], teacher["variants"],
+                            data_generation["world"]["seed"])
+    return pd.DataFrame([{"id": id_, "candidate": k, "subtasks": json.dumps(cand)}
+                         for id_, cands in zip(world_train["id"], plans) for k, cand in enumerate(cands)])
 
 
 def score_decompositions(
@@ -147,22 +147,11 @@ def score_decompositions(
     task = get_task("micro")
     gold = dict(zip(world_train["id"], world_train["answer"]))
     question = dict(zip(world_train["id"], world_train["question"]))
-    plans = [json.loads(s) for s in candidates["subtasks"]]
-    traces = execute(built, task, [question[i] for i in candidates["id"]], plans,
-                     fixed_member(spec["evaluation_member"]), member_sampling(spec.get("seed", VERIFY_SEED)))
     frame = candidates.copy()
-    frame["tokens"] = _tokens(traces)
-    # verified: the right final answer from a plan of subtasks the members are taught (one step, or
-    # a compound of two additive steps); `(6 / 3) + 8` is no subtask a member reads, and reached
-    # the answer by luck
-    frame["verified"] = [final_value(tr) == gold[i] and micro.askable(plan)
-                         for tr, i, plan in zip(traces, candidates["id"], plans)]
+    frame["tokens"], frame["verified"] = verify_plans(
+        built, task, [question[i] for i in candidates["id"]], [gold[i] for i in candidates["id"]],
+        [json.loads(s) for s in candidates["subtasks"]], spec)
     return _choose(frame, spec)
-
-
-def _tokens(traces) -> list[int]:
-    """Practicality's input: the tokens the evaluation member read and wrote for each candidate."""
-    return [sum(t.prompt_tokens + t.completion_tokens for t in trace) for trace in traces]
 
 
 def _choose(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -200,14 +189,9 @@ def label_allocations(
     ladder = ladder_order(pool)
     if "benchmark" in scored.columns:
         return _endpoint_labels(scored, built, ladder, spec)
-    items, rows = [], []
-    for row in scored[scored["chosen"]].itertuples():
-        subtasks = json.loads(row.subtasks)
-        for k, (subtask, (filled, value)) in enumerate(zip(subtasks, micro.filled_subtasks(subtasks) or [])):
-            items.append(SearchItem(f"{row.id}/{k}", micro.member_prompt(filled), value))
-            rows.append({"id": row.id, "step": k, "subtask": subtask, "filled": filled})
-    attempts = grouped_search(built, ladder, items, micro.parse_member_answer, member_sampling(spec.get("seed", SEARCH_SEED)),
-                              spec["baseline"], spec["alpha"], spec["thresholds"], spec["start_tiers"])
+    chosen = scored[scored["chosen"]]
+    items, rows = search_items(list(chosen["id"]), [json.loads(s) for s in chosen["subtasks"]])
+    attempts = label_subtasks(built, ladder, items, spec)
     if not items:
         raise ValueError("no subtask to label: no chosen decomposition could be evaluated exactly")
     return _labelled(attempts, items, rows, ladder)
@@ -298,7 +282,7 @@ def _endpoint_scores(candidates: pd.DataFrame, built, spec: dict) -> pd.DataFram
         traces = execute(built, task, [e.question for e in examples], [json.loads(s) for s in group["subtasks"]],
                          fixed_member(spec["evaluation_member"]), sampling)
         frame = group.copy()
-        frame["tokens"] = _tokens(traces)
+        frame["tokens"] = plan_tokens(traces)
         frame["verified"] = [task.grade(final_value(tr), e) >= 1.0 for tr, e in zip(traces, examples)]
         frame["history"] = [json.dumps([[t.filled, t.value] for t in tr], default=str) for tr in traces]
         parts.append(frame)
