@@ -106,6 +106,20 @@ def test_routers_train_lora_on_a_pretrained_backbone_on_gpus(params):
         assert (trainer["bf16"], trainer["use_cpu"]) == (True, False)
 
 
+def test_grpo_phases_roll_out_on_one_trl_vllm_server_apart_from_the_pool(loader, params):
+    """Both phases sample on the `trl vllm-serve` server of endpoints.grpo_vllm: they train the same
+    backbone, so the weights each pushes to it fit, and it is none of the pool's servers."""
+    from urllib.parse import urlsplit
+
+    server = loader["globals"]["endpoints"]["grpo_vllm"]
+    for phase in ("decomposer", "allocator"):
+        trainer = params["rl_refinement"][phase]["trainer"]
+        assert (trainer["use_vllm"], trainer["vllm_mode"], trainer["vllm_server_base_url"]) == (True, "server", server)
+    assert params["decomposer_sft"]["backbone"] == params["allocator_sft"]["backbone"]
+    pool = {urlsplit(m["base_url"]).netloc for m in params["pool"]["members"].values() if "base_url" in m}
+    assert urlsplit(server).netloc not in pool
+
+
 def test_every_pipeline_dataset_resolves_in_the_paper_catalog(loader):
     catalog = DataCatalog.from_config(loader["catalog"])
     for name, pipeline in register_pipelines().items():

@@ -5,16 +5,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from kedro.config import OmegaConfigLoader
 
 from r2_pipeline.params import ParameterError, validate_params
 from r2_pipeline.pipelines.rl_refinement import SWEEP_POINTS, nodes
+from r2_pipeline.settings import CONFIG_LOADER_ARGS
 
 CONF = Path(__file__).parents[3] / "conf"
 
 
 def block(profile: str = "base") -> dict:
-    return yaml.safe_load((CONF / profile / "parameters_rl_refinement.yml").read_text())["rl_refinement"]
+    """The profile's own rl_refinement file, its `${globals:...}` values resolved as Kedro resolves them."""
+    args = {**CONFIG_LOADER_ARGS, "base_env": profile, "default_run_env": profile}
+    return OmegaConfigLoader(conf_source=str(CONF), **args)["parameters"]["rl_refinement"]
 
 
 @pytest.mark.parametrize("profile", ["base", "test", "paper"])
