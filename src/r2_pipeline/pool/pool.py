@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -67,8 +68,9 @@ class CostLedger:
             self.completion_tokens[member] += sum(c.completion_tokens for c in completions)
 
     def cost(self, prices: PriceTable) -> float:
+        # fsum: the total does not depend on the order the members first booked, which threads decide
         with self._lock:
-            return sum(
+            return math.fsum(
                 prices.cost(m, self.prompt_tokens[m], self.completion_tokens[m]) for m in self.calls
             )
 
