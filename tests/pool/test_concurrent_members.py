@@ -5,6 +5,7 @@ in turn."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -12,7 +13,7 @@ from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.openai_backend import OpenAIBackend
 from r2_pipeline.pool.pool import ModelPool
 from r2_pipeline.pool.prices import PriceTable
-from r2_pipeline.reasoning.execute import execute
+from r2_pipeline.reasoning.execute import execute, generate_batches
 
 pytestmark = pytest.mark.server
 
@@ -97,3 +98,26 @@ def test_a_steps_endpoint_members_are_asked_together_with_the_traces_of_asking_t
     assert all(later - earlier >= DELAY_S for earlier, later in zip(first_starts, first_starts[1:]))
     assert together == in_turn
     assert len({t[0]["text"] for t in together}) > 2  # the answers depend on the prompt: order is checked
+
+
+class Interrupted:
+    """An in-process member whose batch is interrupted (Ctrl-C) while an endpoint's is in flight."""
+
+    fingerprint = "interrupted"
+
+    def generate(self, prompts, sampling):
+        time.sleep(0.3)
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_cancels_the_endpoint_batches_in_flight(proxies, tiny_model_dir):
+    proxy = proxies[2]  # a proxy of this module's own: its requests still waiting touch no other test
+    proxy.reset()
+    proxy.faults.extend({"delay": 3.0} for _ in range(2))
+    pool = ModelPool({"remote": backend(proxy, tiny_model_dir), "local": Interrupted()},
+                     PriceTable.from_config({"remote": PRICE, "local": PRICE}))
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        generate_batches(pool, [("remote", ["what is 1", "what is 2"]), ("local", ["x"])], SAMPLING)
+    assert time.monotonic() - start < 2.0  # not the 3 s the server takes
+    assert len(proxy.posts()) == 2 and pool.ledger.calls == {}

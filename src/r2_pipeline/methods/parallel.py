@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..pool.base import runs_concurrently
+from ..pool.loop import interrupts_cancel_all
 from .base import Method
 
 T = TypeVar("T")
@@ -36,7 +37,8 @@ def run_in_order(runs: Sequence[Callable[[], T]], holds: Sequence[frozenset[str]
     that both compute here run as listed, so the results are those of running all in turn. Runs that
     hold IN_PROCESS run in the calling thread, the others on up to `workers` threads; `workers` 1
     runs each in turn in the calling thread. A run that fails raises its error once the runs already
-    started have ended (what they paid for is in the call cache); runs not yet started never start."""
+    started have ended (what they paid for is in the call cache); runs not yet started never start.
+    An interrupt cancels the endpoint batches in flight first."""
     if workers <= 1:
         for i, run in enumerate(runs):
             then(i, run())
@@ -45,16 +47,17 @@ def run_in_order(runs: Sequence[Callable[[], T]], holds: Sequence[frozenset[str]
     reported = 0
     executor = ThreadPoolExecutor(workers, thread_name_prefix="r2-method")
     try:
-        for run, held in zip(runs, holds):
-            before = [future for future, earlier in zip(futures, holds) if earlier & held]
-            if IN_PROCESS in held:
-                reported = _report(futures, reported, then)
-                futures.append(_done(_after(before, run)))
-            else:
-                # each run waits only on earlier ones, and the executor starts runs in the order
-                # given: the earliest run not ended can always run, so waiting never deadlocks
-                futures.append(executor.submit(_after, before, run))
-        _report(futures, reported, then, wait=True)
+        with interrupts_cancel_all():
+            for run, held in zip(runs, holds):
+                before = [future for future, earlier in zip(futures, holds) if earlier & held]
+                if IN_PROCESS in held:
+                    reported = _report(futures, reported, then)
+                    futures.append(_done(_after(before, run)))
+                else:
+                    # each run waits only on earlier ones, and the executor starts runs in the order
+                    # given: the earliest run not ended can always run, so waiting never deadlocks
+                    futures.append(executor.submit(_after, before, run))
+            _report(futures, reported, then, wait=True)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..pool.base import Completion, SamplingParams, runs_concurrently
+from ..pool.loop import interrupts_cancel_all
 from ..pool.pool import ModelPool
 
 # allocate(question indices, step index, filled subtasks, histories) -> member per question
@@ -171,8 +172,10 @@ def generate_batches(pool: ModelPool, batches: Sequence[tuple[str, list[str]]], 
     at_once = [i for i, (member, _) in enumerate(batches) if runs_concurrently(pool.backends.get(member))]
     if len(batches) < 2 or not at_once:
         return [pool.generate(member, prompts, sampling) for member, prompts in batches]
-    # leaving the block waits for every batch sent: the answers of a step that fails still reach the cache
-    with ThreadPoolExecutor(max_workers=len(at_once), thread_name_prefix="r2-member") as executor:
+    # leaving the block waits for every batch sent: the answers of a step that fails still reach the
+    # cache; an interrupt cancels them first
+    with (ThreadPoolExecutor(max_workers=len(at_once), thread_name_prefix="r2-member") as executor,
+          interrupts_cancel_all()):
         sent = {i: executor.submit(pool.generate, *batches[i], sampling) for i in at_once}
         here = {i: pool.generate(member, prompts, sampling) for i, (member, prompts) in enumerate(batches)
                 if i not in sent}
