@@ -38,7 +38,7 @@ class RateLimiter:
         it the batch has a cap of `max_concurrency` of its own."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
-        self._slots = slots or asyncio.Semaphore(max_concurrency)
+        self._slots = slots if slots is not None else asyncio.Semaphore(max_concurrency)
         self._requests = requests
         self._tokens = tokens
         self._clock = clock
