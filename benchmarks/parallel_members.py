@@ -1,10 +1,12 @@
 """A step's wall time with three equally slow endpoint members: asked in turn against asked at once.
 
-Three local OpenAI-compatible servers (aiohttp on 127.0.0.1, each answering a micro member prompt
-exactly after a fixed delay) serve three pool members through the real OpenAIBackend. `execute`
+Three local OpenAI-compatible servers (aiohttp on 127.0.0.1, in a process of their own, each
+answering a micro member prompt exactly after a fixed delay) serve three pool members through the
+real OpenAIBackend. `execute`
 runs micro plans whose steps go round-robin to the three members, once with the members asked in
 turn (each backend marked `concurrent = False`, the in-process path) and once at once; the traces
-must be identical. Prints the seconds per step and the ratio, measured in this one run.
+must be identical. Prints the seconds per step and the ratio, measured in this one run, with one
+member answering its third of the rows alone for reference (what a step at once should take).
 
 Usage: python benchmarks/parallel_members.py [--delay 0.5] [--questions 24] [--steps 3]
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
 import socket
-import threading
 import time
+from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -44,50 +48,58 @@ def exact_answer(prompt: str) -> str:
     return micro.member_answer(step)
 
 
-class SlowServers:
-    """`/v1/completions` on several ports, each answer `delay_s` after its request, from one event
-    loop in a background thread (the client's loop is another thread: real HTTP between them)."""
+async def complete(request: web.Request) -> web.Response:
+    body = await request.json()
+    await asyncio.sleep(request.app["delay_s"])
+    text = exact_answer(body["prompt"])
+    return web.json_response({
+        "id": "cmpl", "object": "text_completion", "created": 0, "model": body["model"],
+        "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(text),
+                  "total_tokens": len(body["prompt"]) + len(text)},
+    })
 
-    def __init__(self, count: int, delay_s: float):
-        self.delay_s = delay_s
-        self.ports = [free_port() for _ in range(count)]
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runners: list[web.AppRunner] = []
 
-    def __enter__(self) -> list[str]:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
-        return [f"http://127.0.0.1:{port}/v1" for port in self.ports]
+def serve(ports: list[int], delay_s: float) -> None:
+    """`/v1/completions` on each port, every answer `delay_s` after its request."""
 
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-    async def _start(self) -> None:
-        for port in self.ports:
+    async def main() -> None:
+        for port in ports:
             app = web.Application()
-            app.router.add_post("/v1/completions", self._complete)
+            app["delay_s"] = delay_s
+            app.router.add_post("/v1/completions", complete)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
-            self.runners.append(runner)
+        await asyncio.Event().wait()
 
-    async def _stop(self) -> None:
-        for runner in self.runners:
-            await runner.cleanup()
+    asyncio.run(main())
 
-    async def _complete(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        await asyncio.sleep(self.delay_s)
-        text = exact_answer(body["prompt"])
-        return web.json_response({
-            "id": "cmpl", "object": "text_completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
-            "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(text),
-                      "total_tokens": len(body["prompt"]) + len(text)},
-        })
+
+@contextlib.contextmanager
+def slow_servers(count: int, delay_s: float) -> Iterator[list[str]]:
+    """The servers in a process of their own, as a server is: the client's work and theirs do not
+    share one interpreter."""
+    ports = [free_port() for _ in range(count)]
+    process = multiprocessing.get_context("spawn").Process(target=serve, args=(ports, delay_s), daemon=True)
+    process.start()
+    try:
+        for port in ports:
+            wait_listening(port)
+        yield [f"http://127.0.0.1:{port}/v1" for port in ports]
+    finally:
+        process.terminate()
+        process.join()
+
+
+def wait_listening(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"no server came up on port {port}")
 
 
 def plans(questions: int, steps: int) -> list[list[str]]:
@@ -99,9 +111,13 @@ def round_robin(idx, step, filled, histories) -> list[str]:
     return [MEMBERS[(i + step) % len(MEMBERS)] for i in idx]
 
 
-def timed_run(pool: ModelPool, questions: int, steps: int) -> tuple[float, list]:
+def one_member(idx, step, filled, histories) -> list[str]:
+    return [MEMBERS[-1]] * len(idx)
+
+
+def timed_run(pool: ModelPool, questions: int, steps: int, allocate=round_robin) -> tuple[float, list]:
     start = time.perf_counter()
-    traces = execute(pool, TASK, [f"q{i}" for i in range(questions)], plans(questions, steps), round_robin,
+    traces = execute(pool, TASK, [f"q{i}" for i in range(questions)], plans(questions, steps), allocate,
                      SamplingParams(max_new_tokens=micro.WIDTH + 1))
     return time.perf_counter() - start, [[t.to_dict() for t in trace] for trace in traces]
 
@@ -115,10 +131,12 @@ def make_pool(urls: list[str], at_once: bool) -> ModelPool:
 
 
 def main(delay_s: float, questions: int, steps: int) -> None:
-    with SlowServers(len(MEMBERS), delay_s) as urls:
+    with slow_servers(len(MEMBERS), delay_s) as urls:
         timed_run(make_pool(urls, True), len(MEMBERS), 1)  # warm the client and the loop
         in_turn_s, in_turn = timed_run(make_pool(urls, False), questions, steps)
         at_once_s, at_once = timed_run(make_pool(urls, True), questions, steps)
+        # one member's share of a step alone: what a step at once should take
+        alone_s, _ = timed_run(make_pool(urls, True), questions // len(MEMBERS), steps, one_member)
     if at_once != in_turn:
         raise SystemExit("the traces differ between the two orders")
     right = sum(t[-1]["value"] == micro.parse_expression(t[-1]["filled"]).value for t in at_once)
@@ -126,7 +144,7 @@ def main(delay_s: float, questions: int, steps: int) -> None:
           f"round-robin; identical traces ({right}/{questions} final answers exact)")
     print(f"| {'members':<9} | {'s per step':>10} | {'x in turn':>9} |")
     print(f"|{'-' * 11}|{'-' * 12}|{'-' * 11}|")
-    for mode, seconds in (("in turn", in_turn_s), ("at once", at_once_s)):
+    for mode, seconds in (("in turn", in_turn_s), ("at once", at_once_s), ("one alone", alone_s)):
         print(f"| {mode:<9} | {seconds / steps:>10.3f} | {in_turn_s / seconds:>9.2f} |")
 
 
