@@ -89,9 +89,19 @@ def call_tokens(backend, prompt: str, completion: str) -> tuple[int, int] | None
             len(tokenizer(completion, add_special_tokens=False)["input_ids"]) + 1)
 
 
+def runs_concurrently(backend) -> bool:
+    """Whether `backend` may answer a batch while other members answer theirs: a backend that waits
+    on a server says so with a class attribute `concurrent = True`. A backend without it (a model in
+    this process) shares the machine's CPU or GPU with every other one, so it answers alone, in the
+    calling thread."""
+    return bool(getattr(backend, "concurrent", False))
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """A model that answers a batch of prompts; `fingerprint` names the exact weights for the cache."""
+    """A model that answers a batch of prompts; `fingerprint` names the exact weights for the cache.
+    `concurrent = True` (`runs_concurrently`) lets its batches run on other threads, alongside other
+    members' batches and from several callers at once: its `generate` must then be thread-safe."""
 
     fingerprint: str
 

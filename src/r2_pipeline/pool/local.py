@@ -125,6 +125,9 @@ class TransformersBackend:
     `SamplingParams.seed` and the prompt (`row_seed`). A micro member solves a step some of the
     time, as a mid-size model does, and a rerun, or the call cache, gives the same answer."""
 
+    # torch already spreads one batch over every core: members in this process answer one at a time
+    concurrent = False
+
     def __init__(
         self,
         path: str | Path,

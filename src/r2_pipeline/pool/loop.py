@@ -5,9 +5,10 @@ and sync code (Kedro nodes, a notebook whose own loop is running) just waits for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 _lock = threading.Lock()
@@ -37,4 +38,25 @@ def run_sync(make_coro: Callable[[], Awaitable[Any]]) -> Any:
         return future.result()
     except BaseException:
         future.cancel()
+        raise
+
+
+def cancel_all() -> None:
+    """Cancel every batch in flight on this process's loop, whichever thread sent it."""
+    with _lock:
+        loop = _loops.get(os.getpid())
+    if loop is not None:
+        loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
+
+
+@contextlib.contextmanager
+def interrupts_cancel_all() -> Iterator[None]:
+    """An interrupt (Ctrl-C, SystemExit) in a thread that waits on batches sent from other threads
+    cancels them all, as `run_sync` cancels its own; an error lets them finish, so what they paid
+    for reaches the call cache."""
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            cancel_all()
         raise

@@ -57,7 +57,12 @@ async def run_batch(coros: list[Awaitable[None]], limiter: RateLimiter) -> list[
 
 
 class OpenAIBackend:
-    """A model behind an OpenAI-compatible HTTP API; the key is read from `api_key_env` when needed."""
+    """A model behind an OpenAI-compatible HTTP API; the key is read from `api_key_env` when needed.
+
+    Thread-safe: every batch runs on the one endpoint loop (`loop.run_sync`), so batches sent from
+    several threads at once share the member's limits (requests in flight, per minute, tokens)."""
+
+    concurrent = True  # a batch waits on the server: other members answer theirs meanwhile
 
     def __init__(
         self,
@@ -118,6 +123,7 @@ class OpenAIBackend:
         self.extra_body = dict(extra_body) if extra_body else None
         self.tokenizer_path = tokenizer_path
         self.fingerprint = fingerprint or endpoint_fingerprint(self.base_url, model, style, self.extra_body, weights)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._requests = requests_limiter(requests_per_minute, max_concurrency)
         self.tokens_per_minute = tokens_per_minute
         self._tokens = tokens_limiter(tokens_per_minute)
@@ -188,7 +194,7 @@ class OpenAIBackend:
         self, prompts: list[str], sampling: SamplingParams, on_result: OnResult | None
     ) -> list[Completion]:
         tokens = self._request_tokens(prompts, sampling)
-        limiter = RateLimiter(self.max_concurrency, self._requests, tokens=self._tokens)
+        limiter = RateLimiter(self.max_concurrency, self._requests, tokens=self._tokens, slots=self._in_flight())
         breaker = Breaker(self.breaker_failures, self.breaker_window_s, on_open=limiter.close)
         results: list[Completion | None] = [None] * len(prompts)
 
@@ -214,6 +220,15 @@ class OpenAIBackend:
         if errors:
             raise errors[0]
         return results  # type: ignore[return-value]
+
+    def _in_flight(self) -> asyncio.Semaphore:
+        """The member's cap on requests in flight, one for all its batches, whichever thread sent
+        them. Made on the loop that runs them (only that loop's thread gets here), anew in a forked
+        child, whose loop is its own."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.max_concurrency))
+        return self._slots[1]
 
     async def _call_with_retries(
         self,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -51,21 +53,26 @@ def make_backend(kind: str, **kwargs: Any) -> Backend:
 
 @dataclass
 class CostLedger:
-    """Tokens and calls per member; dollars are derived from a PriceTable, never stored."""
+    """Tokens and calls per member; dollars are derived from a PriceTable, never stored. Members
+    answering on several threads book here at once: a lock keeps every count."""
 
     prompt_tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     completion_tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, member: str, completions: list[Completion]) -> None:
-        self.calls[member] += len(completions)
-        self.prompt_tokens[member] += sum(c.prompt_tokens for c in completions)
-        self.completion_tokens[member] += sum(c.completion_tokens for c in completions)
+        with self._lock:
+            self.calls[member] += len(completions)
+            self.prompt_tokens[member] += sum(c.prompt_tokens for c in completions)
+            self.completion_tokens[member] += sum(c.completion_tokens for c in completions)
 
     def cost(self, prices: PriceTable) -> float:
-        return sum(
-            prices.cost(m, self.prompt_tokens[m], self.completion_tokens[m]) for m in self.calls
-        )
+        # fsum: the total does not depend on the order the members first booked, which threads decide
+        with self._lock:
+            return math.fsum(
+                prices.cost(m, self.prompt_tokens[m], self.completion_tokens[m]) for m in self.calls
+            )
 
 
 class ModelPool:

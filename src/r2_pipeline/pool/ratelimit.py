@@ -32,10 +32,13 @@ class RateLimiter:
         requests: AsyncLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
         tokens: AsyncLimiter | None = None,
+        slots: asyncio.Semaphore | None = None,
     ):
+        """`slots`: the member's cap on requests in flight, shared with its other batches; without
+        it the batch has a cap of `max_concurrency` of its own."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = slots if slots is not None else asyncio.Semaphore(max_concurrency)
         self._requests = requests
         self._tokens = tokens
         self._clock = clock

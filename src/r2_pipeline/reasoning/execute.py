@@ -1,16 +1,19 @@
-"""Run decompositions on the pool: subtask k of every question goes out in one batch per member."""
+"""Run decompositions on the pool: subtask k of every question goes out in one batch per member, the
+endpoint members' batches at once."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ..pool.base import SamplingParams
+from ..pool.base import Completion, SamplingParams, runs_concurrently
+from ..pool.loop import interrupts_cancel_all
 from ..pool.pool import ModelPool
 
 # allocate(question indices, step index, filled subtasks, histories) -> member per question
@@ -110,9 +113,10 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
             by_member[members[j]].append(j)
     pending: dict[int, StepTrace] = {}
 
-    def ask(member: str, rows: list[int], member_sampling: SamplingParams) -> list:
-        prompts = [task.subtask_prompt(questions[active[j]], histories[j], filled[j]) for j in rows]
-        outs = pool.generate(member, prompts, member_sampling)
+    def prompts_of(rows: list[int]) -> list[str]:
+        return [task.subtask_prompt(questions[active[j]], histories[j], filled[j]) for j in rows]
+
+    def record(member: str, rows: list[int], prompts: list[str], outs: list[Completion]) -> None:
         for j, prompt, out in zip(rows, prompts, outs):
             trace = StepTrace(
                 step=k,
@@ -136,11 +140,18 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
                 trace.cost_usd += before.cost_usd
                 trace.estimated_tokens |= before.estimated_tokens
             pending[j] = trace
+
+    def ask(member: str, rows: list[int], member_sampling: SamplingParams) -> list[Completion]:
+        prompts = prompts_of(rows)
+        outs = pool.generate(member, prompts, member_sampling)
+        record(member, rows, prompts, outs)
         return outs
 
     if recheck is None:
-        for member, rows in by_member.items():
-            ask(member, rows, sampling)
+        batches = [(member, rows, prompts_of(rows)) for member, rows in by_member.items()]
+        answers = generate_batches(pool, [(member, prompts) for member, _, prompts in batches], sampling)
+        for (member, rows, prompts), outs in zip(batches, answers):
+            record(member, rows, prompts, outs)
     else:
         def agrees(j: int) -> bool:
             trace = pending[j]
@@ -151,11 +162,32 @@ def _run_step(pool, task, questions, plans, traces, active, k, allocate, samplin
         traces[active[j]].append(pending[j])
 
 
+def generate_batches(pool: ModelPool, batches: Sequence[tuple[str, list[str]]], sampling: SamplingParams
+                     ) -> list[list[Completion]]:
+    """Each (member, prompts) batch answered, in the order given. Members that run concurrently
+    (endpoints: `pool.base.runs_concurrently`) answer at once on threads of their own, each under its
+    own limits, while the others (models in this process) answer one after another in the calling
+    thread: a step takes about its slowest endpoint's time, not the sum of all. Whatever finishes
+    first, the answers come back in the batches' order, and an error is the first failed batch's."""
+    at_once = [i for i, (member, _) in enumerate(batches) if runs_concurrently(pool.backends.get(member))]
+    if len(batches) < 2 or not at_once:
+        return [pool.generate(member, prompts, sampling) for member, prompts in batches]
+    # leaving the block waits for every batch sent: the answers of a step that fails still reach the
+    # cache; an interrupt cancels them first
+    with (ThreadPoolExecutor(max_workers=len(at_once), thread_name_prefix="r2-member") as executor,
+          interrupts_cancel_all()):
+        sent = {i: executor.submit(pool.generate, *batches[i], sampling) for i in at_once}
+        here = {i: pool.generate(member, prompts, sampling) for i, (member, prompts) in enumerate(batches)
+                if i not in sent}
+        return [sent[i].result() if i in sent else here[i] for i in range(len(batches))]
+
+
 def _climb(recheck: Recheck, by_member: dict[str, list[int]], ask, agrees: Callable[[int], bool],
            sampling: SamplingParams) -> None:
     """Ask each rung its rows, cheapest rung first, so a step that climbs joins the next rung's one
     batch; an answer below tau sends its step one rung up, unless (`recheck.agree`) it `agrees` with
-    the answer the step had from the rung below."""
+    the answer the step had from the rung below. The rungs answer one after another, endpoints too:
+    each rung's one batch waits for the steps that climb to it."""
     sure_sampling = replace(sampling, logprobs=True)
     queue = defaultdict(list, by_member)
     for rung, member in enumerate(recheck.ladder):

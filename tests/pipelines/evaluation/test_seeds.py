@@ -120,12 +120,12 @@ def evaluated(ladder_pool, monkeypatch):
     monkeypatch.setattr(nodes, "pool_from_params", lambda manifest, params: pool)
     runs = []
 
-    def evaluate(benchmark, method, built, task, examples, sampling, context):
+    def run_method(method, built, task, examples, sampling, context):
         runs.append((method.label, sampling.seed, context.seed))
-        return real_evaluate(benchmark, method, built, task, examples, sampling, context)
+        return real_run_method(method, built, task, examples, sampling, context)
 
-    real_evaluate = nodes.evaluate
-    monkeypatch.setattr(nodes, "evaluate", evaluate)
+    real_run_method = nodes.run_method
+    monkeypatch.setattr(nodes, "run_method", run_method)
     evaluation = {"benchmarks": {"micro": {}}, "experiment": "unused", "sampling": {"max_new_tokens": 4},
                   "methods": ["single"], "seeds": [0, 1, 2], "cost_lambda": 0.5,
                   "comparisons": {"pairs": [["single:t1", "largest"], ["single:t1", "single:t2"]], "resamples": 200}}

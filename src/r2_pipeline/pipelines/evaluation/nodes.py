@@ -7,18 +7,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 
 from ...baselines.query_router import KNNQueryRouter
 from ...methods import (
     Method,
+    MethodResult,
     alone,
     benchmark_methods,
-    evaluate,
     planned_methods,
     resolve_comparisons,
+    result_rows,
+    run_method,
+    step_rows,
 )
+from ...methods.parallel import held_models, run_in_order
 from ...pool.base import sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.context import MethodContext
@@ -30,7 +35,12 @@ from ...reporting.stats import Bootstrap, PairedComparison, aligned_answers, pai
 from ...tasks.base import get_task
 from ...training.ladder import numerics
 from ..rl_refinement import trained_routers
-from .params import DEFAULT_COST_LAMBDA, DEFAULT_SEEDS, seed_key_message
+from .params import (
+    DEFAULT_COST_LAMBDA,
+    DEFAULT_MAX_PARALLEL_METHODS,
+    DEFAULT_SEEDS,
+    seed_key_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +51,9 @@ def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, 
     """Every method on every test question under every evaluation seed: a per-(question, seed) table
     and a per-step table. `router_folders` are (decomposer, allocator) pairs, one per name in
     `routers` (the pipeline binds them; default rl_refinement's trained_routers).
-    `data_generation` is what `label_policy` replays."""
+    `data_generation` is what `label_policy` replays. Runs on endpoint members alone go up to
+    `evaluation.max_parallel_methods` at once where they share no member (methods/parallel.py); the
+    tables are those of running every method in turn, in the same row order."""
     routers, seeds = _routers(routers), evaluation_seeds(evaluation)
     if len(router_folders) != 2 * len(routers):
         raise ValueError(f"routers {routers} need {2 * len(routers)} folders, got {len(router_folders)}")
@@ -49,17 +61,25 @@ def evaluate_methods(test_split: pd.DataFrame, pool_manifest: dict, pool: dict, 
     context = method_context(pool, evaluation, built, member_outcomes,
                              dict(zip(routers, zip(router_folders[::2], router_folders[1::2]))))
     context.data_generation = data_generation
+    planned = [(benchmark, method, task, examples, replace(sampling, seed=seed))
+               for benchmark in evaluation["benchmarks"]
+               for task, examples, sampling in [load_benchmark(benchmark, evaluation, test_split)]
+               for method in benchmark_methods(evaluation, benchmark, built.members, routers)
+               for seed in seeds]
     results, steps = [], []
-    for benchmark in evaluation["benchmarks"]:
-        task, examples, sampling = load_benchmark(benchmark, evaluation, test_split)
-        for method in benchmark_methods(evaluation, benchmark, built.members, routers):
-            for seed in seeds:
-                rows, calls = evaluate(benchmark, method, built, task, examples, replace(sampling, seed=seed),
-                                       replace(context, seed=seed))
-                results += rows
-                steps += calls
-                logger.info("%s / %s / seed %d: accuracy %.3f", benchmark, method.label, seed,
-                            pd.DataFrame(rows)["correct"].mean())
+
+    def tables(i: int, result: MethodResult) -> None:  # in the calling thread, in the planned order
+        benchmark, method, task, examples, sampling = planned[i]
+        rows = result_rows(benchmark, result, task, examples, sampling.seed)
+        results.extend(rows)
+        steps.extend(step_rows(result, examples, sampling.seed))
+        logger.info("%s / %s / seed %d: accuracy %.3f", benchmark, method.label, sampling.seed,
+                    pd.DataFrame(rows)["correct"].mean())
+
+    run_in_order([partial(run_method, method, built, task, examples, sampling, replace(context, seed=sampling.seed))
+                  for _, method, task, examples, sampling in planned],
+                 [held_models(method, built) for _, method, *_ in planned],
+                 evaluation.get("max_parallel_methods", DEFAULT_MAX_PARALLEL_METHODS), tables)
     if built.cache is not None:
         logger.info("call cache: %s", built.cache.stats())
     return pd.DataFrame(results), pd.DataFrame(steps)

@@ -33,6 +33,9 @@ MethodEntry = Annotated[str | dict[str, Any], AfterValidator(_method)]
 # each method runs once per seed; the nodes read these when a block leaves the keys out
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_COST_LAMBDA = 0.5
+# method runs at once at most (methods/parallel.py): runs on disjoint endpoint members; each member
+# keeps its own limits, and members on one provider account share that account's
+DEFAULT_MAX_PARALLEL_METHODS = 4
 
 
 def _distinct(seeds: list[int]) -> list[int]:
@@ -96,6 +99,10 @@ class EvaluationParams(Strict):
     seeds: Annotated[list[StrictInt], AfterValidator(_distinct)] = Field(default=list(DEFAULT_SEEDS), min_length=1)
     # the objective: accuracy - cost_lambda * cost_vs_largest
     cost_lambda: NonNegativeFloat = DEFAULT_COST_LAMBDA
+    # method runs evaluated at once, at most: runs that call only endpoint members and share none
+    # (`single` on each endpoint member); the others, and any two that share a member, run in turn,
+    # so the tables are those of 1 (every run in turn, in the calling thread)
+    max_parallel_methods: PositiveInt = DEFAULT_MAX_PARALLEL_METHODS
 
     def settings(self) -> dict[str, Any]:
         """The block as the nodes read it (methods as written)."""
