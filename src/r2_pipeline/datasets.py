@@ -1,14 +1,20 @@
-"""Kedro datasets of the project: a folder of Hugging Face model folders, loaded back as paths."""
+"""Kedro datasets of the project: a folder of Hugging Face model folders, loaded back as paths; and
+the catalog that lets one process write them in a multi-process launch."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset
+from kedro.io import AbstractDataset, DataCatalog
+
+from . import ranks
+
+logger = logging.getLogger(__name__)
 
 
 def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
@@ -90,3 +96,23 @@ class ModelFolderDataset(AbstractDataset[tuple[Any, Any], str]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+class MainProcessCatalog(DataCatalog):
+    """Kedro's DataCatalog, whose persistent datasets only the main process of a multi-process
+    launch writes (model folders, tables, MLflow artifacts and metrics); every process then waits
+    for that write, so a later node loads what the main process saved, whichever process runs it.
+    Memory datasets are each process's own. With one process it is Kedro's DataCatalog.
+
+    Every process runs the same nodes in the same order (SequentialRunner), so each save is reached
+    by all of them: the wait is a barrier of the launch's process group."""
+
+    def save(self, ds_name: str, data: Any) -> None:
+        if ranks.world_size() == 1 or getattr(self[ds_name], "_EPHEMERAL", False):
+            super().save(ds_name, data)
+            return
+        if ranks.is_main():
+            super().save(ds_name, data)
+        else:
+            logger.debug("process %d leaves %s to the main process", ranks.rank(), ds_name)
+        ranks.wait_for_everyone()

@@ -1,5 +1,6 @@
-"""Project hooks: validate every parameter block before any node runs; check the pool's endpoints
-before a run that calls the pool; take relative paths in parameters from the project root."""
+"""Project hooks: validate every parameter block before any node runs (for the launch's process
+count too); check the pool's endpoints before a run that calls the pool; take relative paths in
+parameters from the project root."""
 
 from __future__ import annotations
 
@@ -7,14 +8,35 @@ import contextlib
 
 from kedro.framework.hooks import hook_impl
 
-from .params import validate_params
+from . import ranks
+from .params import ParameterError, validate_params
 from .paths import rooted
+from .training.grpo import launch_problems
 
 
 class ValidateParamsHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         validate_params(context.params)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a pipeline that cannot start
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        if "params:rl_refinement" in pipeline.inputs():
+            check_launch(catalog.load("params:rl_refinement"), ranks.world_size())
+
+
+def check_launch(rl_refinement: dict, processes: int) -> None:
+    """The GRPO phases' batches over every process of a multi-process launch (one process is
+    validate_params' case): a process count TRL cannot split them by fails before the run starts,
+    naming the key; other pipelines may run on any count."""
+    if processes == 1:
+        return
+    problems = [f"parameter rl_refinement.{phase}.{problem}"
+                for phase in ("decomposer", "allocator")
+                for problem in launch_problems(rl_refinement[phase]["trainer"], rl_refinement[phase]["questions"],
+                                               processes)]
+    if problems:
+        raise ParameterError(f"invalid parameters for {processes} processes:\n  " + "\n  ".join(problems))
 
 
 class EndpointPreflightHook:

@@ -1,5 +1,6 @@
-"""Kedro settings: OmegaConf with globals shared by catalog, parameters and dvc.yaml; library
-warnings that a user of this project cannot act on are silenced here, each by its message."""
+"""Kedro settings: OmegaConf with globals shared by catalog, parameters and dvc.yaml; the catalog
+and plugin hooks of a multi-process launch; library warnings that a user of this project cannot act
+on are silenced here, each by its message."""
 
 import logging
 import os
@@ -14,6 +15,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from kedro.config import OmegaConfigLoader  # noqa: E402
 from kedro.utils import find_kedro_project  # noqa: E402
 
+from r2_pipeline import ranks  # noqa: E402
+from r2_pipeline.datasets import MainProcessCatalog  # noqa: E402
 from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidateParamsHook  # noqa: E402
 
 HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook())
@@ -35,6 +38,12 @@ CONFIG_LOADER_ARGS = {
     },
     "custom_resolvers": {"project_root": kedro_project_root},
 }
+
+# Under `accelerate launch` (several processes, each a whole `kedro run`), the main process alone
+# writes the catalog's persistent outputs, and the others wait for each write (MainProcessCatalog);
+# plugins' hooks (kedro-mlflow's run, kedro-viz's run statistics) act on the main process only.
+DATA_CATALOG_CLASS = MainProcessCatalog
+DISABLE_HOOKS_FOR_PLUGINS = () if ranks.is_main() else ranks.plugin_names()
 
 
 class _DropMessages(logging.Filter):

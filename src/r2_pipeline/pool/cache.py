@@ -1,10 +1,12 @@
-"""A persistent SQLite call cache: a rerun makes no model call it has already made."""
+"""A persistent SQLite call cache: a rerun makes no model call it has already made. Several
+processes (the ranks of a multi-process launch) may share one file."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from .base import Completion, SamplingParams
@@ -15,6 +17,24 @@ def call_key(fingerprint: str, prompt: str, sampling: SamplingParams) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+BUSY_WAIT_S = 60.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Write-ahead logging: readers and one writer at a time, across processes. SQLite answers a
+    journal-mode change "database is locked" at once, without the busy wait, while another process
+    sets up the same new file, so the change is retried until BUSY_WAIT_S."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class CallCache:
     """Key (model fingerprint, prompt, sampling) -> Completion; counts hits and misses."""
 
@@ -22,8 +42,9 @@ class CallCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        # a writer waits up to BUSY_WAIT_S for another process's write to end
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_WAIT_S)
+        _use_wal(self._conn)
         # a commit per batch without an fsync each: a killed process keeps every committed answer
         # (WAL), only a power loss may drop the last ones, which a rerun asks again
         self._conn.execute("PRAGMA synchronous=NORMAL")

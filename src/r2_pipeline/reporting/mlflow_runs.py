@@ -1,5 +1,5 @@
 """MLflow runs per evaluation method and per training curve, nested under the kedro-mlflow run of
-the stage when one is active."""
+the stage when one is active. In a multi-process launch only the main process logs (ranks.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import mlflow
 
+from .. import ranks
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,7 +20,10 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
                     method_tags=None) -> dict:
     """One run per (benchmark, method), named after the method, with the same metric names;
     `method_tags(method)` adds a method's own tags (how a router was read). A NaN or infinite value
-    is not logged (a warning names it): MLflow would show it as the metric's value."""
+    is not logged (a warning names it): MLflow would show it as the metric's value. On a process
+    other than a launch's main one nothing is logged and no run id returned."""
+    if not ranks.is_main():
+        return {}
     parent = mlflow.active_run()
     if parent is None:
         mlflow.set_experiment(experiment)
@@ -56,12 +61,15 @@ def _log_figure(figure) -> None:
         mlflow.log_artifact(str(path))
 
 
-def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str:
+def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str | None:
     """Training curves (every numeric key of a trainer's log history, NaN aside) in a child run.
 
     A row's NaN is a column that row does not have (a frame's summary row has no `loss`), not a
     value: logged, it would become the metric's latest value in the MLflow UI. An infinite value
-    (a diverged `grad_norm`) is real, and logged."""
+    (a diverged `grad_norm`) is real, and logged. On a process other than a launch's main one
+    nothing is logged and the run id is None: the main process logs the same curves."""
+    if not ranks.is_main():
+        return None
     parent = mlflow.active_run()
     with mlflow.start_run(run_name=run_name, nested=parent is not None, tags=tags or {}) as run:
         for row in history:

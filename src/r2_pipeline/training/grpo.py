@@ -7,20 +7,39 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def generation_batch(trainer: dict) -> int:
-    """Completions in one GRPO generation batch on one process, by TRL's rule: generation_batch_size,
-    else per_device_train_batch_size x steps_per_generation (which defaults to
-    gradient_accumulation_steps)."""
+def generation_batch(trainer: dict, processes: int = 1) -> int:
+    """Completions in one GRPO generation batch over all `processes` of a launch, by TRL's rule:
+    generation_batch_size, else per_device_train_batch_size x processes x steps_per_generation
+    (which defaults to gradient_accumulation_steps)."""
     if trainer.get("generation_batch_size") is not None:
         return trainer["generation_batch_size"]
     steps = trainer.get("steps_per_generation") or trainer.get("gradient_accumulation_steps", 1)
-    return trainer.get("per_device_train_batch_size", 8) * steps
+    return trainer.get("per_device_train_batch_size", 8) * processes * steps
 
 
-def prompts_per_generation(trainer: dict) -> int:
+def prompts_per_generation(trainer: dict, processes: int = 1) -> int:
     """Distinct prompts in one GRPO generation batch: TRL's sampler drops a last chunk with fewer, so
     a phase with fewer prompts trains nothing."""
-    return generation_batch(trainer) // trainer.get("num_generations", 8)
+    return generation_batch(trainer, processes) // trainer.get("num_generations", 8)
+
+
+def launch_problems(trainer: dict, questions: int, processes: int) -> list[str]:
+    """What keeps a GRPO phase (its trainer block and its `questions`) from training under
+    `processes` processes, by TRL's rules for the batch over all of them; each problem starts with
+    its key in the phase's block."""
+    batch, group = trainer.get("per_device_train_batch_size", 8), trainer.get("num_generations", 8)
+    everyone = f"per_device_train_batch_size {batch} x {processes} processes"
+    given = trainer.get("generation_batch_size")
+    if given is not None and given % (batch * processes):
+        return [f"trainer.generation_batch_size: {given} is not a multiple of {everyone}"]
+    generation = generation_batch(trainer, processes)
+    if generation % group:
+        return [f"trainer.per_device_train_batch_size: the generation batch ({everyone} x steps per generation "
+                f"= {generation}) is not a multiple of num_generations {group}"]
+    if questions < generation // group:
+        return [f"questions: {questions}, and one generation batch over {processes} processes takes "
+                f"{generation // group} distinct prompts; TRL would sample none and the phase would train nothing"]
+    return []
 
 
 def grpo_train(

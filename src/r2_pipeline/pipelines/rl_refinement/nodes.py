@@ -14,6 +14,7 @@ import random
 
 import pandas as pd
 
+from ... import ranks
 from ...labels.teacher import reviewer
 from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params, router_pool
@@ -93,13 +94,15 @@ def refine_decomposer(
     ladder = ladder_order(pool)
     built = pool_from_params(pool_manifest, pool)
     seed = _sample_seed(settings, "decomposer", round_index)
+    with ranks.main_process_first():  # the others then read the same calls from the cache
+        scale = largest_cost(built, task, frame, ladder[-1], seed)
     env = DecomposerEnv(
         built, _router(pool, decomposer, allocator), task,
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder[-1],
         sampling=SamplingParams(max_new_tokens=micro.WIDTH + 1), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
-        seed=seed, cost_scale=largest_cost(built, task, frame, ladder[-1], seed),
+        seed=seed, cost_scale=scale,
     )
     return _train(decomposer, prompts, settings, env, rl_refinement)
 
@@ -136,11 +139,11 @@ def refine_allocator(
         for filled, value in (micro.filled_subtasks(plan) if plan else None) or []:
             gold.setdefault(task.allocator_prompt("", [], filled), (filled, value, len(plan)))
     prompts = sorted(gold)
-    if len(prompts) < prompts_per_generation(settings["trainer"]):
+    if len(prompts) < (needed := prompts_per_generation(settings["trainer"], ranks.world_size())):
         raise ValueError(
             f"the allocator phase found {len(prompts)} evaluable subtasks in the decomposer's plans for "
             f"{len(frame)} questions, fewer than one generation batch takes "
-            f"({prompts_per_generation(settings['trainer'])}); the decomposer must write valid plans first "
+            f"({needed}); the decomposer must write valid plans first "
             "(train it longer)"
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
@@ -157,7 +160,7 @@ def _allocator_grpo(allocator: str, prompts: list[str], settings: dict, env, rl_
 
 def _train(model_path: str, prompts: list[str], settings: dict, env, rl_refinement: dict):
     """GRPO of one phase: the rewards named in parameters, all reading `env`."""
-    if len(prompts) < (needed := prompts_per_generation(settings["trainer"])):
+    if len(prompts) < (needed := prompts_per_generation(settings["trainer"], ranks.world_size())):
         raise ValueError(f"this GRPO phase has {len(prompts)} distinct prompts, and one generation batch takes "
                          f"{needed}: TRL would sample none and train nothing (raise the phase's questions, or "
                          "lower per_device_train_batch_size)")
