@@ -162,3 +162,17 @@ def test_the_trainer_connects_to_the_phase_server(paper, monkeypatch, tmp_path):
     with pytest.raises(Reached):
         grpo_train(str(folder), ["plan the steps"] * 4, [lambda completions, **_: [0.0] * len(completions)], trainer)
     assert received == {"base_url": "http://127.0.0.1:8010", "group_port": 51216, "connection_timeout": 240}
+
+
+def test_each_phase_closes_its_weight_sync_group():
+    """A run trains several GRPO phases in one process: each one's group to the server is closed
+    when it ends, not at exit."""
+    from types import SimpleNamespace
+
+    from r2_pipeline.training.grpo import release_vllm
+
+    closed = []
+    client = SimpleNamespace(close_communicator=lambda: closed.append(True))
+    release_vllm(SimpleNamespace(vllm_generation=SimpleNamespace(vllm_client=client)))
+    release_vllm(SimpleNamespace())  # generation in-process: nothing to close
+    assert closed == [True]

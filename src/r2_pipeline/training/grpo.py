@@ -72,8 +72,20 @@ def grpo_train(
             processing_class=tokenizer,
             peft_config=LoraConfig(**lora) if lora else None,
         )
-        model, history = finish(trainer_, lora)
+        try:
+            model, history = finish(trainer_, lora)
+        finally:
+            release_vllm(trainer_)
     return model, tokenizer, history
+
+
+def release_vllm(trainer) -> None:
+    """TRL's client opens a weight-sync group to the `trl vllm-serve` server for each trainer and
+    closes it only when the process exits; every GRPO phase of one run builds a trainer of its own,
+    so each closes its group when it ends, and the next phase opens a fresh one."""
+    client = getattr(getattr(trainer, "vllm_generation", None), "vllm_client", None)
+    if client is not None:
+        client.close_communicator()
 
 
 def positioned(trainer_class):
