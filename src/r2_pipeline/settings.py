@@ -14,9 +14,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from kedro.config import OmegaConfigLoader  # noqa: E402
 from kedro.utils import find_kedro_project  # noqa: E402
 
-from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidateParamsHook  # noqa: E402
+from r2_pipeline.hooks import (  # noqa: E402
+    EndpointPreflightHook,
+    ProjectRootHook,
+    RunBudgetHook,
+    ValidateParamsHook,
+)
 
-HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook())
+HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook())
 
 
 def kedro_project_root() -> str:
