@@ -11,17 +11,13 @@ from kedro.pipeline import Pipeline
 
 from .params import validate_params
 from .paths import rooted
-from .pool.budget import start_run
+from .pool.budget import NO_POOL_CALLS, start_run
 
 
 class ValidateParamsHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         validate_params(context.params)
-
-
-# the tag of a node that reads `params:pool` but sends no call (the estimate)
-NO_POOL_CALLS = "no_pool_calls"
 
 
 class RunBudgetHook:

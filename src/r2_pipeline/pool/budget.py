@@ -24,6 +24,9 @@ from .prices import PriceTable
 # dollars below this are rounding, not spend: a cap set to exactly N batches' bound admits N batches
 EPSILON_USD = 1e-9
 CHARS_PER_TOKEN = 4  # the usual estimate for English text, where a member's tokenizer is not at hand
+# the tag of a Kedro node that reads `params:pool` but sends no call (the estimate): the endpoint
+# preflight (hooks.py) leaves it alone
+NO_POOL_CALLS = "no_pool_calls"
 
 
 class BudgetExceeded(RuntimeError):
