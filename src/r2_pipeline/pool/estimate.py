@@ -58,6 +58,16 @@ def existing_cache(path: str | None) -> CallCache | None:
     return CallCache(from_root(path)) if path and Path(from_root(path)).is_file() else None
 
 
+class _KeyedOnce:
+    """A sampling's cache key, serialised once for a batch of prompts instead of once a prompt."""
+
+    def __init__(self, sampling: SamplingParams):
+        self._key = sampling.key()
+
+    def key(self) -> str:
+        return self._key
+
+
 class Tally:
     """Calls by stage, member and basis (`prompts`: the run's own text; `assumed`: text stood in for
     what is not written yet, never found in the cache)."""
@@ -73,8 +83,8 @@ class Tally:
         member's backend."""
         backend = self.backends.get(member) or StandIn()
         sampling = _as_answered(backend, sampling)
-        who = identity or backend.fingerprint or member
-        fresh = {call_key(who, p, sampling): p for p in prompts}
+        who, keyed = identity or backend.fingerprint or member, _KeyedOnce(sampling)
+        fresh = {call_key(who, p, keyed): p for p in prompts}
         fresh = {k: p for k, p in fresh.items() if k not in self.seen}
         self.seen.update(fresh)
         found = set()

@@ -154,34 +154,32 @@ def members_per_step(method: Method, ctx: Context, count: int) -> list[list[str]
     return [[m] for m in picks]
 
 
+REFERENCE_PLANS = ("single", "query_router", "label_policy", "expected_oracle")
+
+
 def method_calls(tally: Tally, stage: str, method: Method, task, examples: list[Example], sampling: SamplingParams,
                  ctx: Context) -> None:
     """Every call `method` makes on `examples` under each evaluation seed."""
     author = None if method.kind in REFERENCE_PLANS else method.trained_router(list(trained_routers())[-1])
-    router = ctx.evaluation.get("router") or {}
     samples = getattr(method, "samples", 1) if method.kind == "expected_oracle" else 1
+    planned = [plan_steps(task, example, author, ctx.assumptions) for example in examples]
+    steps = [s for found, _ in planned for s in found]
+    assumed = any(a for _, a in planned)
+    asked = members_per_step(method, ctx, len(steps))
+    by_member = {m: prompts(task, [s for s, members in zip(steps, asked) if m in members]) for m in ctx.ladder}
     for seed in evaluation_seeds(ctx.evaluation):
-        steps, assumed = [], False
-        for example in examples:
-            found, assumed = plan_steps(task, example, author, ctx.assumptions)
-            steps += found
-        asked = members_per_step(method, ctx, len(steps))
-        for member in ctx.ladder:
-            mine = [s for s, members in zip(steps, asked) if member in members]
+        for member, mine in by_member.items():
             for draw in range(samples):
-                tally.add(stage, member, prompts(task, mine), replace(sampling, seed=seed + draw), assumed)
+                tally.add(stage, member, mine, replace(sampling, seed=seed + draw), assumed)
         if author is not None:
-            router_calls(tally, stage, method, author, task, examples, steps, router, ctx)
-
-
-REFERENCE_PLANS = ("single", "query_router", "label_policy", "expected_oracle")
+            router_calls(tally, stage, method, author, task, examples, steps, ctx)
 
 
 def router_calls(tally: Tally, stage: str, method: Method, author: str, task, examples: list[Example],
-                 steps: list[Step], router: dict, ctx: Context) -> None:
+                 steps: list[Step], ctx: Context) -> None:
     """The trained router's own calls, priced as `pool.router_member`: a plan per question, and
     (`r2`) a member name per step."""
-    member = ctx.pool.get("router_member")
+    member, router = ctx.pool.get("router_member"), ctx.evaluation.get("router") or {}
     if member is None:
         return
     plan = sampling_from(router.get("sampling"), max_new_tokens=64)
