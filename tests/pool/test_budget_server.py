@@ -40,7 +40,7 @@ def test_the_estimate_sends_nothing_and_counts_what_the_run_sends(proxy, tiny_mo
                                                             "answer_chars": 40, "allocation": "dearest"}}
 
     def estimated() -> dict:
-        table = estimate_calls(pool, evaluation, {"world": WORLD}, estimate)
+        table = estimate_calls(pool, evaluation, {"world": WORLD}, None, estimate)
         return table[(table["stage"] == "evaluation") & (table["member"] == "tiny")].iloc[0].to_dict()
 
     before = estimated()

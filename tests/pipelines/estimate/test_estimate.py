@@ -164,7 +164,7 @@ def base_params() -> dict:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda e: e.update(pipelines=["rl_refinement"]), r"estimate\.pipelines\.0 = 'rl_refinement'"),
+        (lambda e: e.update(pipelines=["model_pool"]), r"estimate\.pipelines\.0 = 'model_pool'"),
         (lambda e: e["assumptions"].update(subtasks_per_question=0), r"estimate\.assumptions\.subtasks_per_question"),
         (lambda e: e["assumptions"].update(allocation="cheapest"), r"estimate\.assumptions\.allocation"),
         (lambda e: e["assumptions"].update(allocation={"gpt_9": 1.0}),
@@ -190,6 +190,7 @@ def test_the_pipeline_writes_the_table_and_is_left_alone_by_the_preflight():
     data_generation["world"] = WORLD
     catalog = DataCatalog({"params:pool": MemoryDataset(POOL), "params:evaluation": MemoryDataset(evaluation),
                            "params:data_generation": MemoryDataset(data_generation),
+                           "params:rl_refinement": MemoryDataset(None),
                            "params:estimate": MemoryDataset({"pipelines": ["evaluation"], "assumptions": ASSUMPTIONS}),
                            "call_estimate": MemoryDataset()})
     SequentialRunner().run(pipeline, catalog)
@@ -230,8 +231,29 @@ def test_the_estimate_counts_the_calls_evaluation_makes(monkeypatch, tmp_path):
                   "sampling": {"max_new_tokens": 4}, "experiment": "e"}
     test_split = generate_world({"world": WORLD})[2]
     evaluation_nodes.evaluate_methods(test_split, {}, POOL, evaluation, routers=[])
-    table = nodes.estimate_calls(POOL, evaluation, {"world": WORLD, "teacher": {"kind": "reference"}},
-                                 {"pipelines": ["evaluation"], "assumptions": ASSUMPTIONS})
+    table = nodes.estimate_calls(POOL, evaluation, {"world": WORLD, "teacher": {"kind": "reference"}}, None,
+                                 {"pipelines": ["evaluation"]})
     estimated = table[table["stage"] == "evaluation"].set_index("member")["calls"]
     asked = {m: len(b.calls) for m, b in members.items()}
     assert asked == estimated.to_dict() and min(asked.values()) > 0
+
+
+def test_rl_rollouts_are_counted_per_round_slot_and_phase():
+    """Real benchmarks: each decomposer-phase rollout executes an assumed plan, each allocator-phase
+    rollout asks one step and has it reviewed; every rollout its own call."""
+    from r2_pipeline.pipelines.rl_refinement import ROUNDS
+
+    rl = {"lambda_sweep": [0.2, 1.0], "sampling": {"max_new_tokens": 8},
+          "decomposer": {"questions": 5, "trainer": {"max_steps": 2, "per_device_train_batch_size": 4}},
+          "allocator": {"questions": 5, "trainer": {"max_steps": 3, "per_device_train_batch_size": 2,
+                                                    "gradient_accumulation_steps": 2}},
+          "reviewer": {"member": "t1", "sampling": {"max_new_tokens": 2}}}
+    data_generation = {"world": WORLD, "teacher": {"kind": "endpoint"}}
+    table = nodes.estimate_calls(POOL, {}, data_generation, rl,
+                                 {"pipelines": ["rl_refinement"], "assumptions": {"processes": 2}})
+    calls = table[table["stage"] == "rl_refinement"].set_index("member")["calls"]
+    runs = ROUNDS * 3
+    decomposer, allocator = 2 * 4 * 2, 3 * 2 * 2 * 2  # steps x batch (x accumulation) x processes
+    assert calls["t3"] == runs * (decomposer * ASSUMPTIONS["subtasks_per_question"] + allocator)  # the dearest
+    assert calls["t1"] == runs * allocator  # a review per allocator rollout
+    assert calls["router"] == runs * decomposer * ASSUMPTIONS["subtasks_per_question"]  # the frozen allocator

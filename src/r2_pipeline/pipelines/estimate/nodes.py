@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -29,7 +29,7 @@ from ...pool.factory import ladder_order
 from ...pool.prices import PriceTable
 from ...tasks import micro
 from ...tasks.base import Example, get_task
-from ...tasks.benchmark import STEP_SAMPLING
+from ...tasks.benchmark import STEP_SAMPLING, BenchmarkTask
 from ..data_generation.nodes import (
     OUTCOMES_SEED,
     generate_world,
@@ -37,7 +37,8 @@ from ..data_generation.nodes import (
     propose_decompositions,
 )
 from ..evaluation.nodes import evaluation_seeds, load_benchmark
-from ..rl_refinement import trained_routers
+from ..rl_refinement import ROUNDS, trained_routers
+from .params import EstimateParams
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Context:
     data_generation: dict
     assumptions: dict
     world: dict[str, pd.DataFrame]
-    notes: list[str] = field(default_factory=list)
+    rl_refinement: dict | None = None
 
     @property
     def ladder(self) -> list[str]:
@@ -285,21 +286,92 @@ def review_calls(tally: Tally, stage: str, ctx: Context, task, steps: Sequence[S
     tally.add(stage, reviewer["member"], asked, sampling, assumed=True)
 
 
+# ----- rl_refinement
+
+
+def rl_refinement(tally: Tally, ctx: Context) -> None:
+    """Every round of every lambda slot: the decomposer phase executes each sampled plan (the frozen
+    allocator names a member per step), the allocator phase asks the sampled member one step (a
+    reviewer judges it, on real benchmarks). Every rollout is a plan of its own: none is cached."""
+    rl, stage = ctx.rl_refinement, "rl_refinement"
+    runs = ROUNDS * (1 + len(rl.get("lambda_sweep") or []))
+    micro_world = ctx.data_generation["teacher"]["kind"] == "reference"
+    task = get_task("micro") if micro_world else BenchmarkTask()
+    sampling = member_sampling(0) if micro_world else sampling_from(rl.get("sampling"), **STEP_SAMPLING)
+    examples = task.load(ctx.world["train"]) if micro_world else [
+        Example(f"q{i}", filler(f"training question {i}", ctx.assumptions["question_chars"]), None)
+        for i in range(rl["decomposer"]["questions"])]
+    for run in range(runs):
+        plans = phase_steps(task, examples, rollouts(rl["decomposer"]["trainer"], ctx), f"run {run} decomposer", ctx)
+        rollout_calls(tally, stage, ctx, task, plans, sampling, seed=2 * run * ROLLOUT_SEEDS)
+        allocator_calls(tally, stage, ctx, task, plans, rl, f"run {run}")
+        asked = phase_steps(task, examples, rollouts(rl["allocator"]["trainer"], ctx), f"run {run} allocator", ctx,
+                            whole_plans=False)
+        rollout_calls(tally, stage, ctx, task, asked, sampling, seed=(2 * run + 1) * ROLLOUT_SEEDS)
+        if rl.get("reviewer") and not micro_world:
+            answer = filler("answer", ctx.assumptions["answer_chars"])
+            tally.add(stage, rl["reviewer"]["member"],
+                      [REVIEW.format(question=s.question, subtask=s.subtask, answer=answer) for s in asked],
+                      sampling_from(rl["reviewer"].get("sampling"), max_new_tokens=16), assumed=True)
+
+
+ROLLOUT_SEEDS = 1_000_000  # seeds of one phase's member samples, apart from another's
+
+
+def rollouts(trainer: dict, ctx: Context) -> int:
+    """Completions a GRPO phase samples, each a rollout scored on the pool: per optimizer step, the
+    batch of every accumulation step and of each of `estimate.assumptions.processes`."""
+    return (trainer["max_steps"] * trainer.get("per_device_train_batch_size", 8)
+            * trainer.get("gradient_accumulation_steps", 1) * ctx.assumptions["processes"])
+
+
+def phase_steps(task, examples: list[Example], count: int, label: str, ctx: Context,
+                whole_plans: bool = True) -> list[Step]:
+    """The steps of `count` rollouts over `examples` in turn: every step of a sampled plan
+    (the decomposer phase), or one step of one (the allocator phase)."""
+    steps: list[Step] = []
+    for r in range(count):
+        plan, _ = plan_steps(task, examples[r % len(examples)], f"{label} rollout {r}", ctx.assumptions)
+        steps += plan if whole_plans else plan[r % len(plan):][:1] if plan else []
+    return steps
+
+
+def rollout_calls(tally: Tally, stage: str, ctx: Context, task, steps: list[Step], sampling: SamplingParams,
+                  seed: int) -> None:
+    """Each step on the member `estimate.assumptions.allocation` gives it, under a seed of its own."""
+    for member in ctx.ladder:
+        mine = [(j, s) for j, (s, m) in enumerate(zip(steps, by_shares(len(steps), ctx.shares()))) if m == member]
+        for j, step in mine:
+            tally.add(stage, member, prompts(task, [step]), replace(sampling, seed=seed + j), assumed=True)
+
+
+def allocator_calls(tally: Tally, stage: str, ctx: Context, task, steps: list[Step], rl: dict, author: str) -> None:
+    """The frozen allocator names a member per step of the decomposer phase (the router's tokens)."""
+    if ctx.pool.get("router_member"):
+        sampling = sampling_from(rl.get("allocator_sampling"), max_new_tokens=4)
+        tally.add(stage, ctx.pool["router_member"], [task.allocator_prompt(s.question, s.history, s.subtask)
+                                                     for s in steps], sampling, assumed=True,
+                  identity=f"{author}/allocator")
+
+
 STAGES: dict[str, Callable[[Tally, Context], None]] = {
     "evaluation_baselines": evaluation_baselines,
     "evaluation": evaluation,
     "data_generation": data_generation,
+    "rl_refinement": rl_refinement,
 }
 
 
 # ----- the node
 
 
-def estimate_calls(pool: dict, evaluation: dict, data_generation: dict, estimate: dict) -> pd.DataFrame:
+def estimate_calls(pool: dict, evaluation: dict, data_generation: dict, rl_refinement: dict | None,
+                   estimate: dict) -> pd.DataFrame:
     """Per stage and member: calls, calls the cache answers, prompt tokens, completion tokens at
     most, dollars at most; then each member's total and the run's. Sends no call."""
+    estimate = EstimateParams.model_validate(estimate).model_dump()  # the defaults of what is left out
     world = dict(zip(("train", "validation", "test"), generate_world(data_generation)))
-    ctx = Context(pool, evaluation, data_generation, estimate["assumptions"], world)
+    ctx = Context(pool, evaluation, data_generation, estimate["assumptions"], world, rl_refinement)
     prices = PriceTable.from_config(pool["prices"], name=pool["price_table"])
     tally = Tally(prices, counting_backends(pool), existing_cache(pool.get("cache_path")))
     for stage in estimate["pipelines"]:

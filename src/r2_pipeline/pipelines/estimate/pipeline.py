@@ -11,7 +11,8 @@ from .nodes import estimate_calls
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(estimate_calls, ["params:pool", "params:evaluation", "params:data_generation", "params:estimate"],
+            Node(estimate_calls, ["params:pool", "params:evaluation", "params:data_generation",
+                                  "params:rl_refinement", "params:estimate"],
                  "call_estimate", name="estimate_calls_node", tags=[NO_POOL_CALLS]),
         ]
     )
