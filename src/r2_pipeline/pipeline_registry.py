@@ -7,6 +7,7 @@ from .pipelines import (
     alternating_training,
     data_generation,
     decomposer_sft,
+    estimate,
     evaluation,
     evaluation_baselines,
     model_pool,
@@ -24,6 +25,7 @@ PIPELINES = {
     "evaluation": evaluation.create_pipeline,
     "evaluation_baselines": evaluation_baselines.create_pipeline,
     "alternating_training": alternating_training.create_pipeline,
+    "estimate": estimate.create_pipeline,
 }
 
 

@@ -17,9 +17,14 @@ from kedro.utils import find_kedro_project  # noqa: E402
 
 from r2_pipeline import ranks  # noqa: E402
 from r2_pipeline.datasets import MainProcessCatalog  # noqa: E402
-from r2_pipeline.hooks import EndpointPreflightHook, ProjectRootHook, ValidateParamsHook  # noqa: E402
+from r2_pipeline.hooks import (  # noqa: E402
+    EndpointPreflightHook,
+    ProjectRootHook,
+    RunBudgetHook,
+    ValidateParamsHook,
+)
 
-HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook())
+HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook())
 
 
 def kedro_project_root() -> str:

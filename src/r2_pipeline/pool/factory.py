@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import from_root
+from .budget import RUN, Budget, Caps
 from .cache import CallCache
 from .pool import ModelPool, make_backend
 from .prices import PriceTable
@@ -49,16 +50,21 @@ def build_pool(
     prices: Mapping[str, Mapping[str, Any]],
     cache_path: str | None = None,
     price_table: str = "default",
+    caps: Caps | None = None,
 ) -> ModelPool:
+    """With `caps`, the pool's batches count against the spend of the run in progress (budget.RUN),
+    shared with every other pool built for the run."""
     table = PriceTable.from_config(prices, name=price_table)
     backends = {name: _backend(name, spec) for name, spec in manifest.items()}
-    return ModelPool(backends, table, CallCache(from_root(cache_path)) if cache_path else None)
+    budget = Budget(caps, table, RUN, resumable=bool(cache_path)) if caps is not None else None
+    return ModelPool(backends, table, CallCache(from_root(cache_path)) if cache_path else None, budget)
 
 
 def pool_from_params(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> ModelPool:
     """The pool a node works with: the members of `params:pool`, a trained member's folder taken
-    from the manifest, priced and cached per `params:pool`."""
-    return build_pool(member_specs(manifest, pool), pool["prices"], pool.get("cache_path"), pool["price_table"])
+    from the manifest, priced, cached and capped (`budget_usd`, `member_budget_usd`) per `params:pool`."""
+    return build_pool(member_specs(manifest, pool), pool["prices"], pool.get("cache_path"), pool["price_table"],
+                      Caps.from_params(pool))
 
 
 def member_specs(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

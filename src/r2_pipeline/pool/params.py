@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
 
 from .factory import check_ladder
 from .pool import BACKENDS
@@ -76,6 +76,18 @@ class PoolParams(Strict):
     # cheapest to dearest, when prices alone do not order the members (ties, or a member whose input
     # and output prices rank differently); default: by output price, then input price
     ladder: list[str] | None = None
+    # spending caps in USD (pool/budget.py): the run's, and a member's own; a batch whose cost bound
+    # would cross one is not sent. Only calls sent count: answers from the call cache are free
+    budget_usd: NonNegativeFloat | None = None
+    member_budget_usd: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def capped_members_exist(self):
+        unknown = sorted(set(self.member_budget_usd) - set(self.members))
+        if unknown:
+            raise ValueError(f"member_budget_usd caps {unknown}, which are not pool members; members: "
+                             f"{list(self.members)}")
+        return self
 
     @model_validator(mode="after")
     def every_member_priced(self):

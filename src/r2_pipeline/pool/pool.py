@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import Backend, Completion, SamplingParams
+from .budget import Budget
 from .cache import CallCache, call_key
 from .prices import PriceTable
 
@@ -83,6 +84,7 @@ class ModelPool:
         backends: Mapping[str, Backend],
         prices: PriceTable,
         cache: CallCache | None = None,
+        budget: Budget | None = None,
     ):
         missing = [name for name in backends if name not in prices]
         if missing:
@@ -91,6 +93,8 @@ class ModelPool:
         self.prices = prices
         self.cache = cache
         self.ledger = CostLedger()
+        # checks each batch sent against the spending caps, books what it cost (budget.py)
+        self.budget = budget or Budget(None, prices, resumable=cache is not None)
 
     @property
     def members(self) -> list[str]:
@@ -113,7 +117,9 @@ class ModelPool:
     ) -> list[Completion]:
         backend = self.backends[member]
         if self.cache is None:
-            return backend.generate(prompts, sampling)
+            with self.budget.batch(member, backend, prompts, sampling) as booking:
+                booking.paid(answers := backend.generate(prompts, sampling))
+            return answers
         keys = [call_key(backend.fingerprint, p, sampling) for p in prompts]
         found = self.cache.get_many(keys)
         todo = sorted({k: p for k, p in zip(keys, prompts) if k not in found}.items())
@@ -131,16 +137,20 @@ class ModelPool:
         prompts = [p for _, p in todo]
         if "on_result" in inspect.signature(backend.generate).parameters:
 
-            def store(i: int, completion: Completion) -> None:
-                self.cache.put_many(member, _deliverable(member, [(todo[i][0], completion)], sampling))
+            with self.budget.batch(member, backend, prompts, sampling) as booking:
 
-            return backend.generate(prompts, sampling, on_result=store)
+                def store(i: int, completion: Completion) -> None:
+                    booking.paid([completion])
+                    self.cache.put_many(member, _deliverable(member, [(todo[i][0], completion)], sampling))
+
+                return backend.generate(prompts, sampling, on_result=store)
         # a backend that batches (`batch_size`, the transformers backend) is handed one batch at a
         # time, as it would split the list itself, and each batch is cached before the next runs
         size = getattr(backend, "batch_size", None) or len(prompts)
         fresh: list[Completion] = []
         for start in range(0, len(prompts), size):
-            answers = backend.generate(prompts[start : start + size], sampling)
+            with self.budget.batch(member, backend, prompts[start : start + size], sampling) as booking:
+                booking.paid(answers := backend.generate(prompts[start : start + size], sampling))
             self.cache.put_many(member, _deliverable(
                 member, [(k, c) for (k, _), c in zip(todo[start : start + size], answers)], sampling))
             fresh += answers
