@@ -274,3 +274,13 @@ def test_the_preflight_skips_nodes_that_send_no_call(monkeypatch):
     calling = Pipeline([Node(lambda pool: None, "params:pool", None, name="call_node")])
     EndpointPreflightHook().before_pipeline_run({}, calling, catalog)
     assert checked == [{"members": {}}]
+
+
+def test_each_process_of_a_launch_gets_its_share_of_the_caps():
+    """GRPO rollouts call the pool on every process, each counting its own spend: together they stay
+    within the caps."""
+    from r2_pipeline.pool.budget import Caps
+
+    caps = Caps.from_params({"budget_usd": 10.0, "member_budget_usd": {"t5": 4.0}}, processes=4)
+    assert caps.total == 2.5 and caps.members == {"t5": 1.0}
+    assert not Caps.from_params({"budget_usd": None}, processes=2)

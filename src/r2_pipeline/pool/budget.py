@@ -41,8 +41,12 @@ class Caps:
     members: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_params(cls, pool: Mapping[str, Any]) -> Caps:
-        return cls(pool.get("budget_usd"), dict(pool.get("member_budget_usd") or {}))
+    def from_params(cls, pool: Mapping[str, Any], processes: int = 1) -> Caps:
+        """The caps of `pool`, each process's share of them: the processes of a multi-process launch
+        (GRPO rollouts on every rank) each count their own spend, so each may spend 1/`processes` of
+        every cap and together they stay within it."""
+        total, members = pool.get("budget_usd"), dict(pool.get("member_budget_usd") or {})
+        return cls(None if total is None else total / processes, {m: cap / processes for m, cap in members.items()})
 
     def __bool__(self) -> bool:
         return self.total is not None or bool(self.members)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import from_root
+from ..ranks import world_size
 from .budget import RUN, Budget, Caps
 from .cache import CallCache
 from .pool import ModelPool, make_backend
@@ -62,9 +63,10 @@ def build_pool(
 
 def pool_from_params(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> ModelPool:
     """The pool a node works with: the members of `params:pool`, a trained member's folder taken
-    from the manifest, priced, cached and capped (`budget_usd`, `member_budget_usd`) per `params:pool`."""
+    from the manifest, priced, cached and capped (`budget_usd`, `member_budget_usd`) per `params:pool`:
+    under a multi-process launch, each process to its share of the caps."""
     return build_pool(member_specs(manifest, pool), pool["prices"], pool.get("cache_path"), pool["price_table"],
-                      Caps.from_params(pool))
+                      Caps.from_params(pool, world_size()))
 
 
 def member_specs(manifest: Mapping[str, Mapping[str, Any]], pool: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
