@@ -186,8 +186,6 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
         (lambda p: p["pool"].pop("router_member") and p["pool"]["prices"].pop("router"),
          r"pool\.router_member is not set: evaluation methods \[.*'r2'.*\] and rl_refinement run the trained router"),
-        (lambda p: p["evaluation"].update(cost_lambda=0.3),
-         r"evaluation\.cost_lambda = 0\.3 differs from rl_refinement\.cost_lambda = 0\.5"),
     ],
 )
 def test_bad_values_name_key_and_value(edit, message):
@@ -301,3 +299,10 @@ def test_grpo_group_check_agrees_with_trl(settings, tmp_path):
         assert "rl_refinement.decomposer" in str(error)
         accepted = False
     assert accepted == trl_accepts
+
+
+def test_an_objective_at_another_lambda_than_r2s_is_flagged(caplog):
+    params = copy.deepcopy(base_params())
+    params["evaluation"]["cost_lambda"] = 0.3
+    validate_params(params)
+    assert "evaluation.cost_lambda = 0.3 differs from rl_refinement.cost_lambda = 0.5" in caplog.text

@@ -30,7 +30,9 @@ OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "KE
 
 
 def test_benchmarks_and_studies_are_apart():
-    assert {p.stem for p in SCRIPTS if p.parent.name == "benchmarks"} == {"bench_endpoint", "bench_pool_batching"}
+    benchmarks = {p.stem for p in SCRIPTS if p.parent.name == "benchmarks"}
+    assert {"bench_endpoint", "bench_pool_batching", "bench_parallel_members"} <= benchmarks
+    assert all(name.startswith("bench_") for name in benchmarks)
     studies = {p.stem for p in SCRIPTS if p.parent.name == "studies"}
     readme = (ROOT / "studies/README.md").read_text()
     assert studies and all(f"studies/{name}.py" in readme for name in studies)

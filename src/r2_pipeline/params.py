@@ -3,6 +3,7 @@ fails before any node runs, naming the key. Each schema lives next to what it va
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +16,8 @@ from .pipelines.pretrained_backbone.params import PretrainedBackboneParams
 from .pipelines.rl_refinement.params import RLParams
 from .pool.params import PoolParams
 from .training.params import SFTParams
+
+logger = logging.getLogger(__name__)
 
 BLOCKS: dict[str, type[BaseModel]] = {
     "pretrained_backbone": PretrainedBackboneParams,
@@ -136,7 +139,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     if evaluation is not None:
         problems += _evaluation_problems(evaluation, pool, data)
     problems += _router_price_problems(pool, evaluation, rl) + _estimate_problems(blocks.get("estimate"), members)
-    problems += _lambda_problems(evaluation, rl)
+    _warn_lambdas(evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
         problems.append("parameter rl_refinement.reviewer is missing: with an endpoint teacher, the allocator "
                         "phase's subtasks have no exact answer, so a reviewer member judges them")
@@ -155,13 +158,13 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     return problems
 
 
-def _lambda_problems(evaluation: EvaluationParams | None, rl) -> list[str]:
-    if rl is None or evaluation is None or evaluation.cost_lambda == rl.cost_lambda:
-        return []
-    return [f"parameter evaluation.cost_lambda = {evaluation.cost_lambda:g} differs from rl_refinement.cost_lambda "
-            f"= {rl.cost_lambda:g}: the objective would judge `r2` and the default expected_oracle at another lambda "
-            "than the one r2 is trained for; set both alike (the sweep's routers are judged at their own lambdas in "
-            "headroom.csv)"]
+def _warn_lambdas(evaluation: EvaluationParams | None, rl) -> None:
+    """A study may judge routers at another lambda than r2's, but by mistake it misreads r2."""
+    if rl is not None and evaluation is not None and evaluation.cost_lambda != rl.cost_lambda:
+        logger.warning("evaluation.cost_lambda = %g differs from rl_refinement.cost_lambda = %g: the objective "
+                       "judges `r2` and the default expected_oracle at another lambda than the one r2 is trained "
+                       "for (the sweep's routers are judged at their own lambdas in headroom.csv)",
+                       evaluation.cost_lambda, rl.cost_lambda)
 
 
 def _estimate_problems(estimate, members: list[str]) -> list[str]:

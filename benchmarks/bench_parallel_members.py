@@ -8,7 +8,7 @@ turn (each backend marked `concurrent = False`, the in-process path) and once at
 must be identical. Prints the seconds per step and the ratio, measured in this one run, with one
 member answering its third of the rows alone for reference (what a step at once should take).
 
-Usage: python benchmarks/parallel_members.py [--delay 0.5] [--questions 24] [--steps 3]
+Usage: python benchmarks/bench_parallel_members.py [--delay 0.5] [--questions 24] [--steps 3]
 """
 
 from __future__ import annotations
