@@ -85,7 +85,7 @@ class ChatRequest(BaseModel):
     seed: int | None = None
 
 
-def describe(error: ValidationError) -> tuple[str, str]:
+def describe(error: ValidationError) -> tuple[str, str | None]:
     """A validation error as one message naming each bad field (never echoing its value)."""
     problems = [
         f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
