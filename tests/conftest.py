@@ -1,10 +1,14 @@
-"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, and
-offline environment defaults."""
+"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, the
+whole chain reproduced once on the test parameters, and offline environment defaults."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +35,30 @@ def tiny_member(tmp_path_factory):
         n_examples=500, batch_size=64, learning_rate=3e-3,
     )
     return str(save_model(model, tokenizer, tmp_path_factory.mktemp("member") / "t1"))
+
+
+@pytest.fixture(scope="session")
+def chain_project(tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the project whose base parameters are the tiny test ones, the whole chain reproduced
+    once with `dvc repro` (each stage a `kedro run --pipelines <name>`): its folder and what the
+    reproduction printed. Shared by the tests that drive the chain's outputs, so it runs once."""
+    root, bin_ = Path(__file__).parents[1], Path(sys.executable).parent
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+           "PATH": f"{bin_}:{os.environ['PATH']}"}
+    dest = tmp_path_factory.mktemp("project") / "r2"
+    shutil.copytree(root, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
+    for layer in (root / "data").iterdir():
+        if layer.is_dir():
+            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
+        shutil.copy(override, dest / "conf" / "base" / override.name)
+    output = ""
+    for cmd in (["dvc", "config", "core.no_scm", "true"], ["dvc", "repro"]):
+        done = subprocess.run([str(bin_ / cmd[0]), *cmd[1:]], cwd=dest, env=env, capture_output=True, text=True,
+                              timeout=1200, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        output = done.stdout
+    return dest, output
 
 class BucketMember:
     """Answers a micro member prompt exactly when its bucket <= `skill`, else wrongly; confident

@@ -40,8 +40,8 @@ QUESTIONS = ["What is 12 + 30 * 2?", "add three and four", "x", "one two three f
 # ---- in process -------------------------------------------------------------------------------
 
 def test_served_name_is_the_registered_name():
-    assert served_name("models:/r2-router-base@champion") == "r2-router-base"
-    assert served_name("models:/r2-router-base/3") == "r2-router-base"
+    assert served_name("models:/r2-router-micro@champion") == "r2-router-micro"
+    assert served_name("models:/r2-router-micro/3") == "r2-router-micro"
     assert served_name("runs:/abc/model") == "r2-router"
 
 

@@ -2,7 +2,7 @@
 client uses the router as a model: `GET /v1/models`, `POST /v1/chat/completions` with the router's
 answer as the message and its costs and trace in the `r2` extension field (docs/serving.md).
 
-    python -m r2_pipeline.serving.openai_server --model-uri models:/r2-router-base@champion
+    python -m r2_pipeline.serving.openai_server --model-uri models:/r2-router-micro@champion
 """
 
 from __future__ import annotations
@@ -328,7 +328,7 @@ def create_app(
 
 
 def served_name(model_uri: str) -> str:
-    """A registry URI's model name (`models:/r2-router-base@champion` -> `r2-router-base`), else
+    """A registry URI's model name (`models:/r2-router-micro@champion` -> `r2-router-micro`), else
     `r2-router`."""
     if model_uri.startswith("models:/"):
         return model_uri.removeprefix("models:/").strip("/").split("/")[0].split("@")[0]

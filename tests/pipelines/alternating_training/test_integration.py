@@ -5,7 +5,6 @@ reruns only what depends on it."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,6 @@ import yaml
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[3]
 BIN = Path(sys.executable).parent
 CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
@@ -35,18 +33,10 @@ def ran(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy whose base parameters are the tiny test ones, reproduced once with DVC."""
-    dest = tmp_path_factory.mktemp("project") / "r2"
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
-    for layer in (ROOT / "data").iterdir():
-        if layer.is_dir():
-            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
-    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
-        shutil.copy(override, dest / "conf" / "base" / override.name)
-    run(dest, "dvc", "config", "core.no_scm", "true")
-    first = run(dest, "dvc", "repro")
-    assert ran(first.stdout) == CHAIN, first.stdout[-2000:]
+def project(chain_project):
+    """A copy whose base parameters are the tiny test ones, reproduced once with DVC (conftest.py)."""
+    dest, first = chain_project
+    assert ran(first) == CHAIN, first[-2000:]
     return dest
 
 

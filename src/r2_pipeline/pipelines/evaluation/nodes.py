@@ -1,6 +1,6 @@
 """Nodes of `evaluation` (and `evaluation_baselines`): run each method on the test split once per
-evaluation seed, summarise, compare, plot, log to MLflow. The methods are methods/, the metrics,
-statistics, plot and MLflow runs reporting/."""
+evaluation seed, summarise, compare, plot, log to MLflow, and package the final router as a model.
+The methods are methods/, the metrics, statistics, plot and MLflow runs reporting/, the model serving/."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ...methods import (
     MethodResult,
     alone,
     benchmark_methods,
+    expand_methods,
     planned_methods,
     resolve_comparisons,
     result_rows,
@@ -24,7 +25,8 @@ from ...methods import (
     step_rows,
 )
 from ...methods.parallel import held_models, run_in_order
-from ...pool.base import sampling_from
+from ...paths import project_root
+from ...pool.base import SamplingParams, sampling_from
 from ...pool.factory import ladder_order, pool_from_params
 from ...reasoning.context import MethodContext
 from ...reporting import plots
@@ -32,6 +34,8 @@ from ...reporting.headroom import headroom
 from ...reporting.metrics import benchmark_metrics, largest_unit_cost
 from ...reporting.mlflow_runs import log_method_runs
 from ...reporting.stats import Bootstrap, PairedComparison, aligned_answers, paired_comparison
+from ...serving.model import router_config
+from ...serving.registry import RouterPackage
 from ...tasks.base import get_task
 from ...training.ladder import numerics
 from ..rl_refinement import trained_routers
@@ -102,7 +106,13 @@ def load_benchmark(benchmark: str, evaluation: dict, test_split: pd.DataFrame | 
                        "(%s) is read only by evaluation_baselines", spec["source"])
     examples = task.load(test_split if micro_table else spec.get("source"), split=spec.get("split", "test"),
                          limit=spec.get("limit"))
-    return task, examples, sampling_from({**(evaluation.get("sampling") or {}), **(spec.get("sampling") or {})})
+    return task, examples, benchmark_sampling(benchmark, evaluation)
+
+
+def benchmark_sampling(benchmark: str, evaluation: dict) -> SamplingParams:
+    """How the members answer a benchmark's steps: `evaluation.sampling` under the benchmark's own."""
+    spec = evaluation["benchmarks"][benchmark] or {}
+    return sampling_from({**(evaluation.get("sampling") or {}), **(spec.get("sampling") or {})})
 
 
 def evaluate_baselines(pool_manifest: dict, pool: dict, evaluation: dict,
@@ -270,3 +280,20 @@ def _plain_reading(methods: Sequence[Method], router: str, evaluation: dict) -> 
     """The method that reads `router` as evaluation.router says, with no recheck."""
     default = planned_methods({**evaluation, "methods": [router]}, [], [router])[0]
     return next((m.label for m in methods if m.kind == "r2" and m.reading() == default.reading()), None)
+
+
+def package_router(metrics: dict, pool_manifest: dict, pool: dict, evaluation: dict, decomposer: str, allocator: str,
+                   routers: Sequence[str] | None = None) -> RouterPackage:
+    """The final router as the model `router_model` logs and registers (serving/): its two folders,
+    what reads them as evaluation read them (its plain reading under `evaluation.router`, the pool
+    and price table, the members' sampling), and that reading's objective per benchmark."""
+    final = _routers(routers)[-1]
+    method = expand_methods([final], [], evaluation, [final])[0]
+    label = _plain_reading(_planned(evaluation, pool, routers), final, evaluation)
+    if label is None:
+        logger.warning("evaluation.methods has no plain reading of %s: its model is registered without an "
+                       "objective", final)
+    objectives = {benchmark: methods[label]["objective"] for benchmark, methods in metrics.items() if label in methods}
+    config = router_config(pool, pool_manifest, evaluation, method.model_copy(update={"name": label or method.label}),
+                           str(project_root().resolve()))
+    return RouterPackage(config, decomposer, allocator, objectives)

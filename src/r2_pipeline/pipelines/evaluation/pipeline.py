@@ -1,5 +1,5 @@
 """Wiring of `evaluation`: every method, with each trained router's two models (rl_refinement's
-trained_routers) passed in as inputs."""
+trained_routers) passed in as inputs; the final router then logged and registered as an MLflow model."""
 
 from functools import partial, update_wrapper
 
@@ -12,6 +12,7 @@ from .nodes import (
     evaluate_methods,
     headroom_table,
     log_runs,
+    package_router,
     plot_accuracy_cost,
     summarize,
 )
@@ -41,5 +42,14 @@ def create_pipeline(routers: dict[str, tuple[str, str]] | None = None, **kwargs)
                      name="plot_accuracy_cost_node"),
                 Node(bound(log_runs), ["metrics", "params:evaluation", "params:pool"], "mlflow_method_runs",
                      name="log_runs_node"),
+                *_router_model(routers, bound),
             ]
         )
+
+
+def _router_model(routers: dict[str, tuple[str, str]], bound) -> list[Node]:
+    """The final router (the last) logged and registered as an MLflow model; none without routers."""
+    if not routers:
+        return []
+    return [Node(bound(package_router), ["metrics", "pool_manifest", *SETTINGS, *list(routers.values())[-1]],
+                 "router_model", name="package_router_node")]
