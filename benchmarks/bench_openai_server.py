@@ -7,7 +7,7 @@ server's own overhead) and `20ms/call` (a stand-in for the routed reasoner, whos
 costs about one call). `--model-uri` measures a real router model instead (`--question` sets what it
 is asked).
 
-    python benchmarks/openai_server.py [--model-uri models:/r2-router-base@champion] [--requests 200]
+    python benchmarks/bench_openai_server.py [--model-uri models:/r2-router-micro@champion] [--requests 200]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 are the evaluation's.
 
 Usage, from the project root after `kedro run` registered a router (docs/serving.md):
-    python benchmarks/serving.py [--profile micro] [--questions 100] [--fresh-cache]
+    python benchmarks/bench_serving.py [--profile micro] [--questions 100] [--fresh-cache]
 One server serves `models:/r2-router-<profile>@champion`. The first N test questions go out as one
 batched request at the first evaluation seed, whose answers, tokens and costs are compared with the
 evaluation's rows of the champion's own run (else of `--results`); then again (cached), then one
