@@ -1,10 +1,14 @@
-"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, and
-offline environment defaults."""
+"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, a
+copy of the project reproduced on the test parameters, and offline environment defaults."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,51 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.pop("R2_PROJECT_ROOT", None)  # paths.ROOT_ENV: relative paths follow each test's own setup
+
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
+PROJECT_ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+               "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def project_command(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
+    """A command of the virtualenv (`dvc`, `kedro`, `git` from PATH) run in `cwd`; it must succeed."""
+    program = BIN / cmd[0] if (BIN / cmd[0]).exists() else cmd[0]
+    done = subprocess.run([str(program), *cmd[1:]], cwd=cwd, env=PROJECT_ENV, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def stages_ran(output: str) -> list[str]:
+    """The stages a `dvc repro` printed as running, in chain order."""
+    return [stage for stage in CHAIN + ["pretrained_backbone"] if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="session")
+def project_cli():
+    """`project_cli(cwd, *cmd)`: `project_command`, for tests that drive a copy of the project."""
+    return project_command
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory):
+    """A copy of the project whose base parameters are the tiny test ones, reproduced once with
+    `dvc repro` (about two minutes), without git. Read it only: a test that changes it works on a
+    copy of its own (shutil.copytree)."""
+    dest = tmp_path_factory.mktemp("reproduced") / "r2"
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
+    for layer in (ROOT / "data").iterdir():
+        if layer.is_dir():
+            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
+        shutil.copy(override, dest / "conf" / "base" / override.name)
+    project_command(dest, "dvc", "config", "core.no_scm", "true")
+    first = project_command(dest, "dvc", "repro")
+    assert stages_ran(first.stdout) == CHAIN, first.stdout[-2000:]
+    return dest
 
 
 @pytest.fixture(scope="session")
