@@ -16,7 +16,6 @@ import yaml
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[3]
 BIN = Path(sys.executable).parent
 CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
@@ -35,18 +34,11 @@ def ran(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy whose base parameters are the tiny test ones, reproduced once with DVC."""
+def project(reproduced_project, tmp_path_factory):
+    """A copy of the chain reproduced with DVC on the tiny test parameters (conftest), which the
+    last tests here change."""
     dest = tmp_path_factory.mktemp("project") / "r2"
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
-    for layer in (ROOT / "data").iterdir():
-        if layer.is_dir():
-            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
-    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
-        shutil.copy(override, dest / "conf" / "base" / override.name)
-    run(dest, "dvc", "config", "core.no_scm", "true")
-    first = run(dest, "dvc", "repro")
-    assert ran(first.stdout) == CHAIN, first.stdout[-2000:]
+    shutil.copytree(reproduced_project, dest, symlinks=True)
     return dest
 
 
@@ -160,14 +152,13 @@ def test_mlflow_runs_read_back(project):
 
 def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):
     assert ran(run(project, "dvc", "repro").stdout) == []
-    params = project / "conf" / "base" / "parameters_rl_refinement.yml"
-    data = yaml.safe_load(params.read_text())
-    data["rl_refinement"]["cost_lambda"] = 1.5
-    params.write_text(yaml.safe_dump(data))
-    rerun = ran(run(project, "dvc", "repro").stdout)
-    # nothing upstream reruns; evaluation follows only if the new weights differ (with the tiny
-    # test rewards every GRPO group may tie, leaving the weights, and so DVC's hashes, unchanged)
-    assert rerun in (["rl_refinement"], ["rl_refinement", "evaluation"])
+    # the objective of evaluation weighs cost at the lambda r2 trains for: both move together
+    for block in ("rl_refinement", "evaluation"):
+        params = project / "conf" / "base" / f"parameters_{block}.yml"
+        data = yaml.safe_load(params.read_text())
+        data[block]["cost_lambda"] = 1.5
+        params.write_text(yaml.safe_dump(data))
+    assert ran(run(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]  # nothing upstream
 
 
 def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project):
