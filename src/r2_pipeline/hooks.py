@@ -123,10 +123,12 @@ class ProvenanceHook:
         self._run = None
         if active is None:
             return
+        from .training.ladder import numerics  # torch: kept off the import of the project's hooks
+
         root, env = run_params["project_path"], run_params.get("env")
         inputs = pipeline.inputs()
         pool = catalog.load("params:pool") if "params:pool" in inputs else None
-        mlflow.set_tags(provenance.run_tags(root, env, pool, self._folders(inputs, catalog)))
+        mlflow.set_tags(provenance.run_tags(root, env, numerics(), pool, self._folders(inputs, catalog)))
         self._run = {"id": active.info.run_id, "catalog": catalog, "env": env, "root": root, "logged": set()}
 
     @staticmethod

@@ -81,11 +81,13 @@ def test_dvc_hashes_are_the_ones_dvc_records(tmp_path):
 
 def test_run_tags_carry_every_part(tmp_path):
     folder = model_folder(tmp_path / "pool")
-    tags = provenance.run_tags(tmp_path, "test", {"price_table": "t", "prices": {"a": {"date": "d"}}}, {"pool": folder})
-    assert {"git_commit", "git_dirty", "torch", "cpu_capability"} <= set(tags)
+    machine = {"torch": "2.x", "cpu_capability": "AVX2"}
+    tags = provenance.run_tags(tmp_path, "test", machine, {"price_table": "t", "prices": {"a": {"date": "d"}}},
+                               {"pool": folder})
+    assert {"git_commit", "git_dirty"} <= set(tags) and tags["cpu_capability"] == "AVX2"
     assert (tags["profile"], tags["price_table"], tags["price_table_date"]) == ("test", "t", "d")
     assert tags["dvc.pool"].endswith(".dir")
-    assert "price_table" not in provenance.run_tags(tmp_path, None)  # a run that reads no pool
+    assert "price_table" not in provenance.run_tags(tmp_path, None, machine)  # a run that reads no pool
 
 
 @pytest.mark.slow

@@ -25,13 +25,12 @@ INHERITED = ("git_commit", "git_dirty", "mlflow.source.git.commit", "profile", "
              "torch", "cpu_capability")
 
 
-def run_tags(root: str | Path, env: str | None, pool: Mapping | None = None,
+def run_tags(root: str | Path, env: str | None, machine: Mapping[str, str], pool: Mapping | None = None,
              folders: Mapping[str, str | Path] | None = None) -> dict[str, str]:
     """Every provenance tag of a run of the project at `root` under Kedro env `env`: git, profile,
-    torch and CPU; the price table of `pool` (params:pool) when given; `dvc.<name>` for each folder."""
-    from ..training.ladder import numerics  # torch: kept off the import of the project's hooks
-
-    tags = {**git_tags(root), "profile": profile(env), **numerics()}
+    `machine` (training.ladder.numerics: torch and CPU kernels); the price table of `pool`
+    (params:pool) when given; `dvc.<name>` for each folder."""
+    tags = {**git_tags(root), "profile": profile(env), **machine}
     if pool is not None:
         tags |= price_tags(pool)
     tags |= {HASH_PREFIX + name: value for name, value in dvc_hashes(folders or {}, root).items()}
