@@ -1,5 +1,5 @@
-"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, the
-whole chain reproduced once on the test parameters, and offline environment defaults."""
+"""Shared fixtures: a tiny real model folder, fake bucket members for orchestration unit tests, a
+copy of the project reproduced on the test parameters, and offline environment defaults."""
 
 from __future__ import annotations
 
@@ -24,6 +24,51 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.pop("R2_PROJECT_ROOT", None)  # paths.ROOT_ENV: relative paths follow each test's own setup
 
 
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
+PROJECT_ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+               "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def project_command(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
+    """A command of the virtualenv (`dvc`, `kedro`, `git` from PATH) run in `cwd`; it must succeed."""
+    program = BIN / cmd[0] if (BIN / cmd[0]).exists() else cmd[0]
+    done = subprocess.run([str(program), *cmd[1:]], cwd=cwd, env=PROJECT_ENV, capture_output=True, text=True,
+                          timeout=1200, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def stages_ran(output: str) -> list[str]:
+    """The stages a `dvc repro` printed as running, in chain order."""
+    return [stage for stage in CHAIN + ["pretrained_backbone"] if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="session")
+def project_cli():
+    """`project_cli(cwd, *cmd)`: `project_command`, for tests that drive a copy of the project."""
+    return project_command
+
+
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory):
+    """A copy of the project whose base parameters are the tiny test ones, reproduced once with
+    `dvc repro` (about two minutes), without git. Read it only: a test that changes it works on a
+    copy of its own (shutil.copytree)."""
+    dest = tmp_path_factory.mktemp("reproduced") / "r2"
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
+    for layer in (ROOT / "data").iterdir():
+        if layer.is_dir():
+            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
+        shutil.copy(override, dest / "conf" / "base" / override.name)
+    project_command(dest, "dvc", "config", "core.no_scm", "true")
+    first = project_command(dest, "dvc", "repro")
+    assert stages_ran(first.stdout) == CHAIN, first.stdout[-2000:]
+    return dest
+
+
 @pytest.fixture(scope="session")
 def tiny_member(tmp_path_factory):
     """A real (briefly trained) micro pool member saved as a Hugging Face folder."""
@@ -35,30 +80,6 @@ def tiny_member(tmp_path_factory):
         n_examples=500, batch_size=64, learning_rate=3e-3,
     )
     return str(save_model(model, tokenizer, tmp_path_factory.mktemp("member") / "t1"))
-
-
-@pytest.fixture(scope="session")
-def chain_project(tmp_path_factory) -> tuple[Path, str]:
-    """A copy of the project whose base parameters are the tiny test ones, the whole chain reproduced
-    once with `dvc repro` (each stage a `kedro run --pipelines <name>`): its folder and what the
-    reproduction printed. Shared by the tests that drive the chain's outputs, so it runs once."""
-    root, bin_ = Path(__file__).parents[1], Path(sys.executable).parent
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
-           "PATH": f"{bin_}:{os.environ['PATH']}"}
-    dest = tmp_path_factory.mktemp("project") / "r2"
-    shutil.copytree(root, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
-    for layer in (root / "data").iterdir():
-        if layer.is_dir():
-            (dest / "data" / layer.name).mkdir(parents=True, exist_ok=True)
-    for override in (dest / "conf" / "test").glob("parameters_*.yml"):
-        shutil.copy(override, dest / "conf" / "base" / override.name)
-    output = ""
-    for cmd in (["dvc", "config", "core.no_scm", "true"], ["dvc", "repro"]):
-        done = subprocess.run([str(bin_ / cmd[0]), *cmd[1:]], cwd=dest, env=env, capture_output=True, text=True,
-                              timeout=1200, check=False)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        output = done.stdout
-    return dest, output
 
 class BucketMember:
     """Answers a micro member prompt exactly when its bucket <= `skill`, else wrongly; confident

@@ -1,18 +1,24 @@
 """Project hooks: validate every parameter block before any node runs (for the launch's process
 count too); check the pool's endpoints before a run that calls the pool; start each run's spend at
-zero; take relative paths in parameters from the project root."""
+zero; take relative paths in parameters from the project root; tag each MLflow run with what
+produced it."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+from pathlib import Path
 
+import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from . import ranks
+from .datasets import ModelFolderDataset, ModelFoldersDataset
 from .params import ParameterError, validate_params
 from .paths import rooted
 from .pool.budget import NO_POOL_CALLS, start_run
+from .reporting import provenance
 from .training.grpo import launch_problems
 
 
@@ -95,3 +101,61 @@ class ProjectRootHook:
     def _end(self) -> None:
         if self._runs:
             self._runs.pop().close()
+
+
+class ProvenanceHook:
+    """Tags the kedro-mlflow run of every pipeline run with what produced it besides its parameters
+    (reporting/provenance.py): commit and dirty tree, profile, torch and CPU kernels, the price
+    table when the run reads `params:pool`, and `dvc.<dataset>`, the DVC hash of each model folder
+    it reads (the pool's, through `pool_manifest`, as `dvc.pool_models`). A micro-world split it
+    reads (`world_test`, ...) becomes an MLflow dataset input of the run, in context `<split>`.
+    Without an active MLflow run (tracking off, or a launch's other processes) it does nothing."""
+
+    SPLIT = re.compile(r"world_(?P<split>\w+)")
+    POOL = ("pool_manifest", "pool_models")  # the manifest names the pool's folders
+
+    def __init__(self) -> None:
+        self._run: dict | None = None  # the run in progress: its MLflow id, catalog, env and root
+
+    @hook_impl(trylast=True)  # after kedro-mlflow's before_pipeline_run, which opens the run
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        active = mlflow.active_run()
+        self._run = None
+        if active is None:
+            return
+        from .training.ladder import numerics  # torch: kept off the import of the project's hooks
+
+        root, env = run_params["project_path"], run_params.get("env")
+        inputs = pipeline.inputs()
+        pool = catalog.load("params:pool") if "params:pool" in inputs else None
+        mlflow.set_tags(provenance.run_tags(root, env, numerics(), pool, self._folders(inputs, catalog)))
+        self._run = {"id": active.info.run_id, "catalog": catalog, "env": env, "root": root, "logged": set()}
+
+    @staticmethod
+    def _folders(inputs: set[str], catalog) -> dict[str, str]:
+        """The model folders among `inputs`, by dataset name, with the pool's when any reads it."""
+        names = sorted(inputs) + (["pool_models"] if set(ProvenanceHook.POOL) & inputs else [])
+        found = {name: catalog.get(name) for name in names}
+        return {name: dataset._describe()["path"] for name, dataset in found.items()
+                if isinstance(dataset, ModelFolderDataset | ModelFoldersDataset)}
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data) -> None:
+        match = self.SPLIT.fullmatch(dataset_name)
+        run = self._run
+        if not match or run is None or dataset_name in run["logged"]:
+            return
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != run["id"]:
+            return
+        path = Path(run["catalog"].get(dataset_name)._describe()["filepath"])
+        provenance.log_split(data, dataset_name, path, match["split"], run["env"], run["root"])
+        run["logged"].add(dataset_name)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._run = None
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._run = None

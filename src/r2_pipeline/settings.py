@@ -20,11 +20,12 @@ from r2_pipeline.datasets import MainProcessCatalog  # noqa: E402
 from r2_pipeline.hooks import (  # noqa: E402
     EndpointPreflightHook,
     ProjectRootHook,
+    ProvenanceHook,
     RunBudgetHook,
     ValidateParamsHook,
 )
 
-HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook())
+HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook(), ProvenanceHook())
 
 
 def kedro_project_root() -> str:

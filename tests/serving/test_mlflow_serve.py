@@ -1,5 +1,5 @@
 """`mlflow models serve` of the champion router, for real: the chain reproduced on the test
-parameters (conftest.py chain_project) registered its final router; one server answers batched
+parameters (conftest.py reproduced_project) registered its final router; one server answers batched
 JSON requests with the answers, tokens and costs of that version's own evaluation run, refuses
 malformed requests with a 4xx, and never returns or logs a key."""
 
@@ -47,10 +47,10 @@ def post(url: str, body: bytes | str | dict) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def server(chain_project, tmp_path_factory):
+def server(reproduced_project, tmp_path_factory):
     """The champion served with the project's pool folders under a root of its own, whose call cache
     starts empty: every answer is computed afresh. A key sits in the server's environment."""
-    project, _ = chain_project
+    project = reproduced_project
     root = tmp_path_factory.mktemp("served")
     (root / "data").mkdir()
     (root / "data" / "06_models").symlink_to(project / "data" / "06_models")
@@ -84,10 +84,10 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 2
 
 
 @pytest.fixture(scope="module")
-def evaluated(chain_project, tmp_path_factory) -> pd.DataFrame:
+def evaluated(reproduced_project, tmp_path_factory) -> pd.DataFrame:
     """The champion's own evaluation run's rows for its method, at the first evaluation seed, with
     each question's text, in the test split's order."""
-    project, _ = chain_project
+    project = reproduced_project
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     version = client.get_model_version_by_alias(NAME, CHAMPION)
     table = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="evaluation_results.parquet",

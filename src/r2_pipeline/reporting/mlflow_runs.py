@@ -1,5 +1,6 @@
 """MLflow runs per evaluation method and per training curve, nested under the kedro-mlflow run of
-the stage when one is active. In a multi-process launch only the main process logs (ranks.py)."""
+the stage when one is active, whose provenance tags (reporting/provenance.py) they carry too. In a
+multi-process launch only the main process logs (ranks.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import mlflow
 
 from .. import ranks
+from .provenance import inherited
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +21,8 @@ logger = logging.getLogger(__name__)
 def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | None = None,
                     method_tags=None) -> dict:
     """One run per (benchmark, method), named after the method, with the same metric names;
-    `method_tags(method)` adds a method's own tags (how a router was read). A NaN or infinite value
+    `method_tags(method)` adds a method's own tags (how a router was read), over `tags`, over the
+    parent run's provenance tags. A NaN or infinite value
     is not logged (a warning names it): MLflow would show it as the metric's value. On a process
     other than a launch's main one nothing is logged and no run id returned."""
     if not ranks.is_main():
@@ -28,9 +31,10 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
     if parent is None:
         mlflow.set_experiment(experiment)
     run_ids: dict[str, dict[str, str]] = {}
+    common = {**parent_provenance(parent), **(tags or {})}
     for benchmark, methods in metrics.items():
         for method, values in methods.items():
-            run_tags = {"benchmark": benchmark, "method": method, **(tags or {}),
+            run_tags = {"benchmark": benchmark, "method": method, **common,
                         **(method_tags(method) if method_tags else {})}
             with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
                 mlflow.log_metrics(finite_metrics(values, f"{benchmark} / {method}"))
@@ -39,6 +43,12 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
                 run_ids.setdefault(benchmark, {})[method] = run.info.run_id
     logger.info("logged %d method runs to MLflow", sum(len(m) for m in run_ids.values()))
     return run_ids
+
+
+def parent_provenance(parent) -> dict[str, str]:
+    """The provenance tags of the active run `parent` (read back: the hook set them after it
+    started), none without one."""
+    return inherited(mlflow.get_run(parent.info.run_id).data.tags) if parent is not None else {}
 
 
 def finite_metrics(values: dict, owner: str) -> dict[str, float]:
@@ -67,11 +77,13 @@ def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> 
     A row's NaN is a column that row does not have (a frame's summary row has no `loss`), not a
     value: logged, it would become the metric's latest value in the MLflow UI. An infinite value
     (a diverged `grad_norm`) is real, and logged. On a process other than a launch's main one
-    nothing is logged and the run id is None: the main process logs the same curves."""
+    nothing is logged and the run id is None: the main process logs the same curves. `tags` go over
+    the parent run's provenance tags."""
     if not ranks.is_main():
         return None
     parent = mlflow.active_run()
-    with mlflow.start_run(run_name=run_name, nested=parent is not None, tags=tags or {}) as run:
+    with mlflow.start_run(run_name=run_name, nested=parent is not None,
+                          tags={**parent_provenance(parent), **(tags or {})}) as run:
         for row in history:
             step = int(row.get("step", 0))
             values = {k: float(v) for k, v in row.items()

@@ -5,6 +5,7 @@ reruns only what depends on it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,11 @@ def ran(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(chain_project):
-    """A copy whose base parameters are the tiny test ones, reproduced once with DVC (conftest.py)."""
-    dest, first = chain_project
-    assert ran(first) == CHAIN, first[-2000:]
+def project(reproduced_project, tmp_path_factory):
+    """A copy of the chain reproduced with DVC on the tiny test parameters (conftest), which the
+    last tests here change."""
+    dest = tmp_path_factory.mktemp("project") / "r2"
+    shutil.copytree(reproduced_project, dest, symlinks=True)
     return dest
 
 
@@ -150,14 +152,13 @@ def test_mlflow_runs_read_back(project):
 
 def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):
     assert ran(run(project, "dvc", "repro").stdout) == []
-    params = project / "conf" / "base" / "parameters_rl_refinement.yml"
-    data = yaml.safe_load(params.read_text())
-    data["rl_refinement"]["cost_lambda"] = 1.5
-    params.write_text(yaml.safe_dump(data))
-    rerun = ran(run(project, "dvc", "repro").stdout)
-    # nothing upstream reruns; evaluation follows only if the new weights differ (with the tiny
-    # test rewards every GRPO group may tie, leaving the weights, and so DVC's hashes, unchanged)
-    assert rerun in (["rl_refinement"], ["rl_refinement", "evaluation"])
+    # the objective of evaluation weighs cost at the lambda r2 trains for: both move together
+    for block in ("rl_refinement", "evaluation"):
+        params = project / "conf" / "base" / f"parameters_{block}.yml"
+        data = yaml.safe_load(params.read_text())
+        data[block]["cost_lambda"] = 1.5
+        params.write_text(yaml.safe_dump(data))
+    assert ran(run(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]  # nothing upstream
 
 
 def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project):
