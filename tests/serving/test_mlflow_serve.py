@@ -140,3 +140,55 @@ def test_the_server_never_returns_or_logs_a_key(server, evaluated):
     assert status == 200 and SECRET not in body
     text = log.read_text()
     assert "/invocations" in text and SECRET not in text
+
+
+def test_the_openai_compatible_server_answers_with_the_champions_evaluation(reproduced_project, evaluated,
+                                                                            tmp_path_factory):
+    """The same champion behind `python -m r2_pipeline.serving.openai_server`: each chat completion is
+    that question's evaluation row (answer, pool and router cost, tokens); an unknown model is a 404;
+    no key is returned or logged."""
+    root = tmp_path_factory.mktemp("openai_served")
+    (root / "data").mkdir()
+    (root / "data" / "06_models").symlink_to(reproduced_project / "data" / "06_models")
+    port, log = free_port(), root / "serve.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{reproduced_project / 'mlflow.db'}",
+           "R2_PROJECT_ROOT": str(root), "OPENAI_API_KEY": SECRET}
+    cmd = [sys.executable, "-m", "r2_pipeline.serving.openai_server", "--model-uri", f"models:/{NAME}@{CHAMPION}",
+           "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=1):
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the OpenAI-compatible server did not come up:\n{log.read_text()[-3000:]}")
+
+        def chat(model: str, question: str) -> tuple[int, dict]:
+            body = json.dumps({"model": model, "seed": 0, "messages": [{"role": "user", "content": question}]})
+            request = urllib.request.Request(f"{url}/v1/chat/completions", body.encode(),
+                                             {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        for _, row in evaluated.head(5).iterrows():
+            status, reply = chat(NAME, row["question"])
+            assert status == 200, reply
+            assert reply["choices"][0]["message"]["content"] == ("" if pd.isna(row["prediction"]) else row["prediction"])
+            assert reply["r2"]["cost_usd"] == pytest.approx(row["pool_cost_usd"], rel=1e-9, abs=1e-15)
+            assert reply["r2"]["router_cost_usd"] == pytest.approx(row["router_cost_usd"], rel=1e-9)
+            assert reply["usage"]["prompt_tokens"] == row["prompt_tokens"]
+            assert reply["usage"]["completion_tokens"] == row["completion_tokens"]
+        status, reply = chat("gpt-4o", evaluated["question"].iloc[0])
+        assert status == 404 and NAME in reply["error"]["message"]
+        assert SECRET not in log.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

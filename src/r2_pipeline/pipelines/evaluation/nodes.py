@@ -293,7 +293,9 @@ def package_router(metrics: dict, pool_manifest: dict, pool: dict, evaluation: d
     if label is None:
         logger.warning("evaluation.methods has no plain reading of %s: its model is registered without an "
                        "objective", final)
-    objectives = {benchmark: methods[label]["objective"] for benchmark, methods in metrics.items() if label in methods}
+    # a benchmark without the dearest member's single run has no cost scale, so no objective
+    objectives = {benchmark: methods[label]["objective"] for benchmark, methods in metrics.items()
+                  if methods.get(label, {}).get("objective") is not None}
     config = router_config(pool, pool_manifest, evaluation, method.model_copy(update={"name": label or method.label}),
                            str(project_root().resolve()))
     return RouterPackage(config, decomposer, allocator, objectives)
