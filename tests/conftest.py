@@ -52,6 +52,12 @@ def project_cli():
 
 
 @pytest.fixture(scope="session")
+def repro_stages():
+    """`repro_stages(output)`: `stages_ran`, the stages a `dvc repro` printed as running."""
+    return stages_ran
+
+
+@pytest.fixture(scope="session")
 def reproduced_project(tmp_path_factory):
     """A copy of the project whose base parameters are the tiny test ones, reproduced once with
     `dvc repro` (about two minutes), without git. Read it only: a test that changes it works on a

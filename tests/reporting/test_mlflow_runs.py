@@ -2,20 +2,12 @@
 
 import math
 
-import mlflow
 import pandas as pd
 import pytest
 
 from r2_pipeline.reporting.mlflow_runs import log_curves
 
-
-@pytest.fixture
-def client(tmp_path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("curves")
-    yield mlflow.tracking.MlflowClient()
-    mlflow.set_tracking_uri(previous)
+EXPERIMENT = "curves"  # the client fixture's (conftest.py)
 
 
 @pytest.mark.slow

@@ -19,13 +19,7 @@ def git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-@pytest.fixture
-def client(tmp_path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("provenance")
-    yield mlflow.tracking.MlflowClient()
-    mlflow.set_tracking_uri(previous)
+EXPERIMENT = "provenance"  # the client fixture's (conftest.py)
 
 
 @pytest.mark.parametrize("env, expected", [(None, "base"), ("local", "base"), ("test", "test"), ("paper", "paper")])

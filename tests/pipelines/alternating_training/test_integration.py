@@ -4,10 +4,7 @@ runs read back, a cached rerun, a second `dvc repro` that runs nothing, and a la
 reruns only what depends on it."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,23 +12,6 @@ import pytest
 import yaml
 
 pytestmark = pytest.mark.integration
-
-BIN = Path(sys.executable).parent
-CHAIN = ["model_pool", "data_generation", "decomposer_sft", "allocator_sft", "rl_refinement", "evaluation"]
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
-       "PATH": f"{BIN}:{os.environ['PATH']}"}
-
-
-def run(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=1200, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
-
-
-def ran(output: str) -> list[str]:
-    return [stage for stage in CHAIN + ["pretrained_backbone"] if f"Running stage '{stage}'" in output]
-
 
 @pytest.fixture(scope="module")
 def project(reproduced_project, tmp_path_factory):
@@ -150,18 +130,18 @@ def test_mlflow_runs_read_back(project):
     assert {"method_comparisons.csv", "accuracy_vs_cost.png", "evaluation_results.parquet"} <= artifacts
 
 
-def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project):
-    assert ran(run(project, "dvc", "repro").stdout) == []
+def test_second_repro_runs_nothing_and_lambda_reruns_only_its_dependants(project, project_cli, repro_stages):
+    assert repro_stages(project_cli(project, "dvc", "repro").stdout) == []
     # the objective of evaluation weighs cost at the lambda r2 trains for: both move together
     for block in ("rl_refinement", "evaluation"):
         params = project / "conf" / "base" / f"parameters_{block}.yml"
         data = yaml.safe_load(params.read_text())
         data[block]["cost_lambda"] = 1.5
         params.write_text(yaml.safe_dump(data))
-    assert ran(run(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]  # nothing upstream
+    assert repro_stages(project_cli(project, "dvc", "repro").stdout) == ["rl_refinement", "evaluation"]  # nothing upstream
 
 
-def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project):
+def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project, project_cli):
     """Last: a plain `kedro run` rewrites outputs (wall times differ), which DVC would see.
 
     Run from `notebooks/`, as a notebook would: the manifest's relative member folders and the
@@ -169,7 +149,7 @@ def test_cached_rerun_of_evaluation_from_a_subfolder_makes_no_model_call(project
     cache hit and nothing is written beside the notebooks."""
     before = sorted(p.name for p in (project / "notebooks").iterdir())
     runs = len(mlflow_runs(project))
-    done = run(project / "notebooks", "kedro", "run", "--pipelines", "evaluation")
+    done = project_cli(project / "notebooks", "kedro", "run", "--pipelines", "evaluation")
     assert "'cache_misses': 0" in done.stdout + done.stderr
     assert sorted(p.name for p in (project / "notebooks").iterdir()) == before  # no mlflow.db, cache or data
     assert len(mlflow_runs(project)) > runs  # its runs went to the project's mlflow.db
