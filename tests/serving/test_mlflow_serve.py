@@ -71,16 +71,18 @@ def server(reproduced_project, tmp_path_factory):
         proc.wait(timeout=30)
 
 
-def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 240) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, route: str = "/ping", timeout_s: float = 240) -> None:
+    """Until the server's `route` answers 200 (mlflow models serve: /ping; the OpenAI-compatible
+    server: /health); its log if it exits or does not come up."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mlflow models serve exited:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/ping", timeout=1) as response:
+            raise RuntimeError(f"{proc.args[:4]} exited:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}{route}", timeout=1) as response:
             if response.status == 200:
                 return
         time.sleep(0.5)
-    raise RuntimeError(f"mlflow models serve did not come up:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{proc.args[:4]} did not come up:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -159,13 +161,7 @@ def test_the_openai_compatible_server_answers_with_the_champions_evaluation(repr
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=1):
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the OpenAI-compatible server did not come up:\n{log.read_text()[-3000:]}")
+        wait_ready(url, proc, log, route="/health")
 
         def chat(model: str, question: str) -> tuple[int, dict]:
             body = json.dumps({"model": model, "seed": 0, "messages": [{"role": "user", "content": question}]})
