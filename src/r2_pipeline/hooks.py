@@ -109,10 +109,13 @@ class ProvenanceHook:
     table when the run reads `params:pool`, and `dvc.<dataset>`, the DVC hash of each model folder
     it reads (the pool's, through `pool_manifest`, as `dvc.pool_models`). A micro-world split it
     reads (`world_test`, ...) becomes an MLflow dataset input of the run, in context `<split>`.
+    A stage of a DVC experiment is tagged `dvc_exp` and nested under a parent run named after the
+    experiment (with the pool's seed), so each experiment of a seed study is one tree in the UI.
     Without an active MLflow run (tracking off, or a launch's other processes) it does nothing."""
 
     SPLIT = re.compile(r"world_(?P<split>\w+)")
     POOL = ("pool_manifest", "pool_models")  # the manifest names the pool's folders
+    SEEDS = ("model_pool",)  # blocks whose seed an experiment's parent run is tagged with
 
     def __init__(self) -> None:
         self._run: dict | None = None  # the run in progress: its MLflow id, catalog, env and root
@@ -128,7 +131,12 @@ class ProvenanceHook:
         root, env = run_params["project_path"], run_params.get("env")
         inputs = pipeline.inputs()
         pool = catalog.load("params:pool") if "params:pool" in inputs else None
-        mlflow.set_tags(provenance.run_tags(root, env, numerics(), pool, self._folders(inputs, catalog)))
+        tags = provenance.run_tags(root, env, numerics(), pool, self._folders(inputs, catalog))
+        mlflow.set_tags(tags)
+        if "dvc_exp" in tags:  # a stage of a DVC experiment: nested under the experiment's parent run
+            seeds = {f"{block}.seed": str(catalog.load(f"params:{block}").get("seed"))
+                     for block in self.SEEDS if f"params:{block}" in catalog}
+            provenance.nest_in_experiment(mlflow.get_run(active.info.run_id), {**tags, **seeds})
         self._run = {"id": active.info.run_id, "catalog": catalog, "env": env, "root": root, "logged": set()}
 
     @staticmethod

@@ -24,6 +24,7 @@ from r2_pipeline.hooks import (  # noqa: E402
     RunBudgetHook,
     ValidateParamsHook,
 )
+from r2_pipeline.reporting.provenance import tracking_root  # noqa: E402
 
 HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook(), ProvenanceHook())
 
@@ -34,6 +35,13 @@ def kedro_project_root() -> str:
     return (find_kedro_project(Path.cwd()) or Path.cwd()).resolve().as_posix()
 
 
+def mlflow_root() -> str:
+    """`${tracking_root:}` in mlflow.yml: the project root, except in a DVC experiment, whose stages
+    log to the MLflow store of the repository the experiment belongs to, also when it runs queued in
+    a temporary copy (reporting/provenance.tracking_root)."""
+    return tracking_root(kedro_project_root())
+
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -42,7 +50,7 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals*", "globals*/**"],
         "mlflow": ["mlflow*", "mlflow*/**"],
     },
-    "custom_resolvers": {"project_root": kedro_project_root},
+    "custom_resolvers": {"project_root": kedro_project_root, "tracking_root": mlflow_root},
 }
 
 # Under `accelerate launch` (several processes, each a whole `kedro run`), the main process alone

@@ -5,6 +5,7 @@ kernels; and a data split as an MLflow dataset input, digested by the same DVC h
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import tempfile
 import warnings
@@ -22,7 +23,11 @@ HASH_PREFIX = "dvc."  # `dvc.<dataset>`: the DVC hash of a folder the run read, 
 RECORDS = ("dvc.lock",)
 # the tags a run's child runs (per method, per curve) carry too, besides every `dvc.<dataset>`
 INHERITED = ("git_commit", "git_dirty", "mlflow.source.git.commit", "profile", "price_table", "price_table_date",
-             "torch", "cpu_capability")
+             "torch", "cpu_capability", "dvc_exp", "dvc_exp_baseline")
+# what `dvc exp run` (in the workspace, or queued and run in a temporary copy) sets for its stages:
+# the experiment's name, the commit it branches from, and the repository it belongs to
+EXP_NAME, EXP_BASELINE, DVC_ROOT = "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT"
+EXPERIMENT_ROLE = "dvc_experiment"  # `r2.role` of the parent run that groups one experiment's stage runs
 
 
 def run_tags(root: str | Path, env: str | None, machine: Mapping[str, str], pool: Mapping | None = None,
@@ -30,7 +35,7 @@ def run_tags(root: str | Path, env: str | None, machine: Mapping[str, str], pool
     """Every provenance tag of a run of the project at `root` under Kedro env `env`: git, profile,
     `machine` (training.ladder.numerics: torch and CPU kernels); the price table of `pool`
     (params:pool) when given; `dvc.<name>` for each folder."""
-    tags = {**git_tags(root), "profile": profile(env), **machine}
+    tags = {**git_tags(root), "profile": profile(env), **machine, **experiment_tags()}
     if pool is not None:
         tags |= price_tags(pool)
     tags |= {HASH_PREFIX + name: value for name, value in dvc_hashes(folders or {}, root).items()}
@@ -113,3 +118,51 @@ def log_split(data: pd.DataFrame, name: str, path: str | Path, split: str, env: 
 def inherited(parent_tags: Mapping[str, str]) -> dict[str, str]:
     """The provenance tags among a parent run's, which its child runs carry too."""
     return {k: v for k, v in parent_tags.items() if k in INHERITED or k.startswith(HASH_PREFIX)}
+
+
+def experiment_tags() -> dict[str, str]:
+    """`dvc_exp` and `dvc_exp_baseline` inside a DVC experiment's stage; nothing outside one."""
+    name = os.environ.get(EXP_NAME)
+    if not name:
+        return {}
+    return {"dvc_exp": name, "dvc_exp_baseline": os.environ.get(EXP_BASELINE, UNKNOWN)}
+
+
+def tracking_root(project: str | Path) -> str:
+    """Where the project's MLflow store lives: in a DVC experiment, the repository the experiment
+    belongs to (a queued one runs in a temporary copy, deleted after it, under .dvc/tmp/exps);
+    elsewhere `project`."""
+    root = os.environ.get(DVC_ROOT) if os.environ.get(EXP_NAME) else None
+    return Path(root or project).resolve().as_posix()
+
+
+def in_temporary_copy(project: str | Path) -> bool:
+    """True in a DVC experiment that runs in a temporary copy of the repository (`--queue`, `--temp`):
+    its folders vanish when it ends, so nothing outside MLflow may point at them for later."""
+    return tracking_root(project) != Path(project).resolve().as_posix()
+
+
+def experiment_parent(client, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
+    """The id of the run that groups DVC experiment `name`'s stage runs in MLflow experiment
+    `experiment_id`, created (finished, tagged `tags`) by the first stage that asks. Its stage runs
+    then carry `mlflow.parentRunId`, so the UI nests them under the experiment's name."""
+    query = f"tags.dvc_exp = '{name}' and tags.`r2.role` = '{EXPERIMENT_ROLE}'"
+    found = client.search_runs([experiment_id], filter_string=query, max_results=1, order_by=["attributes.start_time"])
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=name, tags={**tags, "r2.role": EXPERIMENT_ROLE})
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def nest_in_experiment(run, tags: Mapping[str, str]) -> str | None:
+    """Makes `run` (the active kedro-mlflow run) a child of its DVC experiment's parent run when it
+    runs inside one; returns the parent's id, None outside an experiment."""
+    name = tags.get("dvc_exp")
+    if not name or run.data.tags.get("mlflow.parentRunId"):
+        return None
+    client = mlflow.MlflowClient()
+    keep = {k: v for k, v in tags.items() if (k in INHERITED and k != "git_dirty") or k.endswith(".seed")}
+    parent = experiment_parent(client, run.info.experiment_id, name, keep)
+    client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)
+    return parent
