@@ -169,3 +169,39 @@ def test_every_run_of_the_chain_says_what_produced_it(reproduced_project):
     refine = stage_run(reproduced_project, "rl_refinement")
     assert refine.data.tags["dvc.allocator_sft_model"] == locked["data/06_models/allocator_sft"]
     assert "train" in {i.tags[0].value for i in refine.inputs.dataset_inputs}
+
+
+def test_outside_a_dvc_experiment_runs_log_to_the_project(monkeypatch, tmp_path):
+    monkeypatch.delenv(provenance.EXP_NAME, raising=False)
+    monkeypatch.setenv(provenance.DVC_ROOT, str(tmp_path / "elsewhere"))  # `dvc repro` sets it too
+    assert provenance.experiment_tags() == {}
+    assert provenance.tracking_root(tmp_path) == tmp_path.resolve().as_posix()
+    assert not provenance.in_temporary_copy(tmp_path)
+
+
+def test_a_queued_experiment_logs_to_its_repository(monkeypatch, tmp_path):
+    repo, copy = tmp_path / "repo", tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmp1"
+    monkeypatch.setenv(provenance.EXP_NAME, "pool-seed-1")
+    monkeypatch.setenv(provenance.EXP_BASELINE, "abc123")
+    monkeypatch.setenv(provenance.DVC_ROOT, str(repo))
+    assert provenance.experiment_tags() == {"dvc_exp": "pool-seed-1", "dvc_exp_baseline": "abc123"}
+    assert provenance.tracking_root(copy) == repo.resolve().as_posix()
+    assert provenance.in_temporary_copy(copy) and not provenance.in_temporary_copy(repo)
+
+
+def test_an_experiments_stage_runs_nest_under_one_parent_run(client):
+    tags = {"dvc_exp": "pool-seed-2", "git_commit": "c0ffee", "git_dirty": "true", "model_pool.seed": "2"}
+    stages = []
+    for stage in ("model_pool", "evaluation"):
+        with mlflow.start_run(run_name=stage) as run:
+            mlflow.set_tags(tags)
+            stages.append((run.info.run_id, provenance.nest_in_experiment(mlflow.get_run(run.info.run_id), tags)))
+    parents = {parent for _, parent in stages}
+    assert len(parents) == 1 and None not in parents
+    parent = client.get_run(parents.pop())
+    assert parent.info.run_name == "pool-seed-2" and parent.info.status == "FINISHED"
+    assert parent.data.tags["r2.role"] == provenance.EXPERIMENT_ROLE
+    assert parent.data.tags["model_pool.seed"] == "2" and "git_dirty" not in parent.data.tags
+    assert all(client.get_run(run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id for run_id, _ in stages)
+    with mlflow.start_run(run_name="outside") as run:  # no experiment: left alone
+        assert provenance.nest_in_experiment(mlflow.get_run(run.info.run_id), {"git_commit": "c0ffee"}) is None

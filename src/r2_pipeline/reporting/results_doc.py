@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .seeds import seeds_section
+
 logger = logging.getLogger(__name__)
 
 COMMAND = "python -m r2_pipeline.reporting.results_doc"
@@ -193,7 +195,9 @@ def write_results(reporting: Path, out: Path) -> Path:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     room, ladder = (pd.read_csv(reporting / name) if (reporting / name).is_file() else None
                     for name in ("headroom.csv", "pool_ladder.csv"))
-    out.write_text(render(metrics, comparisons, training, commit, date, plot.is_file(), room, ladder))
+    kept = seeds_section(out)  # the seeds report (reporting/seeds.py) is generated apart: kept as it is
+    page = render(metrics, comparisons, training, commit, date, plot.is_file(), room, ladder)
+    out.write_text(page + ("\n" + kept if kept else ""))
     logger.info("wrote %s from %s (commit %s)", out, reporting, commit)
     return out
 
