@@ -17,8 +17,6 @@ from .tiny import char_tokenizer, tiny_model
 logger = logging.getLogger(__name__)
 
 ALPHABET = "0123456789+-*/="
-# samples per held-out subtask in the ladder (model_pool.ladder_samples)
-LADDER_SAMPLES = 4
 
 
 def step_pairs(buckets: Sequence[int], n: int, seed: int) -> list[tuple[str, str]]:

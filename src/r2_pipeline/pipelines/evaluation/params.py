@@ -18,7 +18,7 @@ from ...methods import parse_method, planned_methods
 from ...methods.decoding import rule_needs_threshold
 from ...methods.kinds import QUERY_ROUTER_THRESHOLD
 from ...pool.params import SamplingBlock, Strict
-from ..rl_refinement.pipeline import trained_routers
+from ..rl_refinement.rounds import trained_routers
 
 
 def _method(entry: str | dict[str, Any]) -> str | dict[str, Any]:
