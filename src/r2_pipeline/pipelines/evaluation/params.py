@@ -114,7 +114,7 @@ class EvaluationParams(Strict):
         if isinstance(data, dict) and "routers" in data:
             raise ValueError(f"`routers` is not a parameter: the trained routers are {list(trained_routers())}, "
                              "one per GRPO round and sweep slot (ROUNDS and SWEEP_POINTS in "
-                             "pipelines/rl_refinement/pipeline.py)")
+                             "pipelines/rl_refinement/rounds.py)")
         if isinstance(data, dict) and "seed" in data:
             raise ValueError(seed_key_message(data["seed"]))
         return data
