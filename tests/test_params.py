@@ -92,13 +92,13 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"methods": ["r3"]}),
          r"evaluation\.benchmarks\.gsm8k\.methods\.0 = 'r3': unknown method 'r3'"),
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
-        # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/pipeline.py
+        # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/rounds.py
         (lambda p: p["evaluation"].update(routers=["r2_sft", "r2"]),
          r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', "
-         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round and sweep slot \(ROUNDS and SWEEP_POINTS in pipelines/rl_refinement/pipeline\.py\)"),
+         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round and sweep slot \(ROUNDS and SWEEP_POINTS in pipelines/rl_refinement/rounds\.py\)"),
         (lambda p: p["rl_refinement"].update(rounds=3),
          r"parameter rl_refinement: `rounds` is not a parameter: the pipeline is unrolled for ROUNDS = 2, set in "
-         r"pipelines/rl_refinement/pipeline\.py"),
+         r"pipelines/rl_refinement/rounds\.py"),
         # a member nobody trains would only fail after model_pool had retrained and overwritten the pool
         (lambda p: p["pool"]["members"].update(t6={"backend": "transformers"}) or p["pool"]["prices"].update(
             t6=p["pool"]["prices"]["t5"]), r"pool members \['t6'\] use the transformers backend without a `path`"),

@@ -184,6 +184,49 @@ def test_building_the_registry_raises_no_dotted_name_warning():
     assert run.returncode == 0, run.stderr[-2000:]
 
 
+# a fresh interpreter: which modules a `kedro run --pipelines model_pool` imports
+REQUESTED = """
+import sys
+from kedro.framework.project import pipelines
+import r2_pipeline.settings
+from r2_pipeline.pipeline_registry import register_pipelines
+heavy = sorted(set(sys.modules) & {"torch", "transformers", "trl", "sklearn", "matplotlib", "scipy.stats"})
+assert not heavy, f"importing the settings imported {heavy}"
+pipelines.set_requested(["model_pool"])
+assert list(register_pipelines()) == ["model_pool"]
+nodes = sorted(m for m in sys.modules if m.startswith("r2_pipeline.pipelines.") and m.endswith(".nodes"))
+assert nodes == ["r2_pipeline.pipelines.model_pool.nodes"], nodes
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter imports the settings and model_pool's nodes
+def test_a_requested_pipeline_imports_no_other_pipelines_nodes():
+    """Every `kedro` command imports the settings (hooks, parameter schemas), and a `kedro run
+    --pipelines <name>` builds that pipeline alone: neither imports another pipeline's nodes."""
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", REQUESTED], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_registry_builds_what_kedro_asks_for():
+    """`kedro run --pipelines` asks for some pipelines (`__default__` is alternating_training);
+    without a request, every key; an unknown name is left for Kedro to report."""
+    from kedro.framework.project import pipelines
+
+    from r2_pipeline.pipeline_registry import registered_names
+
+    try:
+        pipelines.set_requested(["estimate", "no_such_pipeline"])
+        assert list(register_pipelines()) == ["estimate"]
+        pipelines.set_requested(["__default__"])
+        default = register_pipelines()
+        assert list(default) == ["alternating_training", "__default__"]
+        assert default["__default__"] is default["alternating_training"]
+    finally:
+        pipelines.set_requested(None)
+    assert list(register_pipelines()) == registered_names()
+
 def test_round_k_starts_from_round_k_minus_1():
     from r2_pipeline.pipelines.rl_refinement import create_pipeline
 

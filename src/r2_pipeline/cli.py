@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 from kedro.framework.cli.project import run as kedro_run
-from kedro.framework.project import pipelines, settings
+from kedro.framework.project import settings
+
+from .pipeline_registry import registered_names
 
 
 @click.group(name="r2-pipeline")
@@ -37,8 +39,9 @@ def check_env(env: str | None, conf_dir: Path) -> None:
 
 
 def check_pipelines(names: list[str]) -> None:
-    """Kedro only suggests close matches, after the context (and kedro-mlflow's setup) is built."""
-    registered = sorted(pipelines.keys())
+    """Kedro only suggests close matches, after the context (and kedro-mlflow's setup) is built.
+    Checked against the registry's names: building every pipeline would import every node."""
+    registered = sorted(registered_names())
     unknown = [name for name in names if name not in registered]
     if unknown:
         raise click.BadParameter(

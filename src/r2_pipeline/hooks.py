@@ -20,6 +20,7 @@ from .paths import rooted
 from .pool.budget import NO_POOL_CALLS, start_run
 from .reporting import provenance
 from .training.grpo import launch_problems
+from .training.numerics import numerics
 
 
 class ValidateParamsHook:
@@ -126,8 +127,6 @@ class ProvenanceHook:
         self._run = None
         if active is None:
             return
-        from .training.ladder import numerics  # torch: kept off the import of the project's hooks
-
         root, env = run_params["project_path"], run_params.get("env")
         inputs = pipeline.inputs()
         pool = catalog.load("params:pool") if "params:pool" in inputs else None

@@ -1,35 +1,53 @@
-"""Project pipelines: one registry key per pipeline folder, `__default__` composed explicitly."""
+"""Project pipelines: one registry key per pipeline folder, `__default__` composed explicitly. A
+`kedro run --pipelines <names>` builds those pipelines alone, so it imports no other pipeline's nodes."""
 
+from importlib import import_module
+
+from kedro.framework.project import pipelines as project_pipelines
 from kedro.pipeline import Pipeline
 
-from .pipelines import (
-    allocator_sft,
-    alternating_training,
-    data_generation,
-    decomposer_sft,
-    estimate,
-    evaluation,
-    evaluation_baselines,
-    model_pool,
-    pretrained_backbone,
-    rl_refinement,
+# registry keys, each the name of its folder under pipelines/
+PIPELINES = (
+    "model_pool",
+    "data_generation",
+    "decomposer_sft",
+    "allocator_sft",
+    "rl_refinement",
+    "pretrained_backbone",
+    "evaluation",
+    "evaluation_baselines",
+    "alternating_training",
+    "estimate",
 )
+DEFAULT = "alternating_training"
 
-PIPELINES = {
-    "model_pool": model_pool.create_pipeline,
-    "data_generation": data_generation.create_pipeline,
-    "decomposer_sft": decomposer_sft.create_pipeline,
-    "allocator_sft": allocator_sft.create_pipeline,
-    "rl_refinement": rl_refinement.create_pipeline,
-    "pretrained_backbone": pretrained_backbone.create_pipeline,
-    "evaluation": evaluation.create_pipeline,
-    "evaluation_baselines": evaluation_baselines.create_pipeline,
-    "alternating_training": alternating_training.create_pipeline,
-    "estimate": estimate.create_pipeline,
-}
+
+def registered_names() -> list[str]:
+    """Every key register_pipelines gives when all pipelines are asked for, without building any."""
+    return [*PIPELINES, "__default__"]
+
+
+def create_pipeline(name: str) -> Pipeline:
+    """Pipeline `name`, built by its folder's create_pipeline (which imports its nodes)."""
+    return import_module(f"{__package__}.pipelines.{name}").create_pipeline()
+
+
+def requested_names() -> list[str] | None:
+    """The pipelines Kedro asks for (`kedro run --pipelines`, `kedro registry describe`), or None for
+    all (`kedro run` of `__default__` included, `kedro registry list`, `kedro viz`). Kedro 1.7 keeps
+    this filter, set by KedroSession.run's `pipelines.set_requested`, in a private attribute that its
+    own find_pipelines reads; it has no public reader."""
+    return getattr(project_pipelines, "_requested_pipelines", None)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = {name: create() for name, create in PIPELINES.items()}
-    pipelines["__default__"] = pipelines["alternating_training"]
+    requested = requested_names()
+    if requested is None:
+        names = list(PIPELINES)
+    else:  # an unknown name is left out: Kedro then lists every pipeline, with close matches
+        wanted = {DEFAULT if name == "__default__" else name for name in requested}
+        names = [name for name in PIPELINES if name in wanted]
+    pipelines = {name: create_pipeline(name) for name in names}
+    if requested is None or "__default__" in requested:
+        pipelines["__default__"] = pipelines[DEFAULT]
     return pipelines

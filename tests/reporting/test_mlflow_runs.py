@@ -1,7 +1,9 @@
 """MLflow logging of training curves and method runs (a throwaway sqlite store)."""
 
 import math
+from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -49,6 +51,21 @@ def test_method_runs_never_log_a_non_finite_value(client):
     run_ids = log_method_runs(metrics, "curves")
     assert client.get_run(run_ids["micro"]["r2"]).data.metrics == {"accuracy": 0.75}
 
+
+
+@pytest.mark.slow
+def test_every_method_run_gets_the_plot(client):
+    """The figure is drawn once and the same PNG logged to each method's run."""
+    from r2_pipeline.reporting.mlflow_runs import log_method_runs
+    from r2_pipeline.reporting.plots import close, plot_accuracy_cost
+
+    metrics = {"micro": {m: {"accuracy": a, "cost_usd": c} for m, a, c in (("r2", 0.75, 0.2), ("t1", 0.5, 0.1))}}
+    figure = plot_accuracy_cost(metrics)
+    run_ids = log_method_runs(metrics, "curves", figure)
+    close(figure)
+    pngs = [Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="accuracy_vs_cost.png")).read_bytes()
+            for run_id in run_ids["micro"].values()]
+    assert len(pngs) == 2 and pngs[0] == pngs[1] and pngs[0].startswith(b"\x89PNG")
 
 def test_the_only_mlflow_metrics_dataset_is_the_ladder_and_it_is_finite(ladder_pool, monkeypatch):
     """Every kedro-mlflow metrics dataset in the catalog is written by a node that cannot emit NaN:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.neighbors import NearestNeighbors
 
 
 class KNNQueryRouter:
@@ -22,6 +20,11 @@ class KNNQueryRouter:
 
     def fit(self, questions: Sequence[str], outcomes: np.ndarray) -> KNNQueryRouter:
         """outcomes[i, m]: 1 when ladder member m solved training question i end to end."""
+        # sklearn (and the scipy it loads) only where a query router is fitted: the evaluation's
+        # nodes import this module, also in runs without this method and in the estimate's
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.neighbors import NearestNeighbors
+
         self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
         features = self.vectorizer.fit_transform(questions)
         self.index = NearestNeighbors(n_neighbors=min(self.k, len(questions)), metric="cosine").fit(features)

@@ -32,15 +32,17 @@ def log_method_runs(metrics: dict, experiment: str, figure=None, tags: dict | No
         mlflow.set_experiment(experiment)
     run_ids: dict[str, dict[str, str]] = {}
     common = {**parent_provenance(parent), **(tags or {})}
-    for benchmark, methods in metrics.items():
-        for method, values in methods.items():
-            run_tags = {"benchmark": benchmark, "method": method, **common,
-                        **(method_tags(method) if method_tags else {})}
-            with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
-                mlflow.log_metrics(finite_metrics(values, f"{benchmark} / {method}"))
-                if figure is not None:
-                    _log_figure(figure)
-                run_ids.setdefault(benchmark, {})[method] = run.info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = _save_figure(figure, Path(tmp)) if figure is not None else None
+        for benchmark, methods in metrics.items():
+            for method, values in methods.items():
+                run_tags = {"benchmark": benchmark, "method": method, **common,
+                            **(method_tags(method) if method_tags else {})}
+                with mlflow.start_run(run_name=method, nested=parent is not None, tags=run_tags) as run:
+                    mlflow.log_metrics(finite_metrics(values, f"{benchmark} / {method}"))
+                    if plot is not None:
+                        mlflow.log_artifact(str(plot))
+                    run_ids.setdefault(benchmark, {})[method] = run.info.run_id
     logger.info("logged %d method runs to MLflow", sum(len(m) for m in run_ids.values()))
     return run_ids
 
@@ -64,11 +66,12 @@ def _number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _log_figure(figure) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "accuracy_vs_cost.png"
-        figure.savefig(path, dpi=120, bbox_inches="tight")
-        mlflow.log_artifact(str(path))
+def _save_figure(figure, folder: Path) -> Path:
+    """The figure as `accuracy_vs_cost.png` in `folder`, drawn once for every method's run (each
+    drawing of a many-method figure takes a large part of a second, and gives the same bytes)."""
+    path = folder / "accuracy_vs_cost.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    return path
 
 
 def log_curves(run_name: str, history: list[dict], tags: dict | None = None) -> str | None:

@@ -3,15 +3,23 @@ several thresholds."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 # the right-hand panel: the methods within this much accuracy of the best, where routers crowd
 ZOOM_ACCURACY = 0.06
+
+
+@functools.cache
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (figures are saved, never shown), imported on first use:
+    the evaluation's nodes import this module, also in runs that draw nothing (the estimate's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_accuracy_cost(metrics: dict, families: Mapping[str, str] | None = None):
@@ -20,7 +28,7 @@ def plot_accuracy_cost(metrics: dict, families: Mapping[str, str] | None = None)
     family (`families`: method name -> family; a method not in it is its own), in their colour. The right panel repeats the methods within ZOOM_ACCURACY of the best
     accuracy, each labelled; the left one labels the rest and names the lines in its legend."""
     families = families or {}
-    fig, axes = plt.subplots(len(metrics), 2, figsize=(15, 5.5 * len(metrics)), squeeze=False)
+    fig, axes = pyplot().subplots(len(metrics), 2, figsize=(15, 5.5 * len(metrics)), squeeze=False)
     for (full, top), (benchmark, methods) in zip(axes, metrics.items()):
         grouped: dict[str, list[str]] = {}
         for method in methods:
@@ -59,4 +67,4 @@ def _draw(ax, methods: dict, families: dict[str, list[str]], labelled: set[str],
 
 def close(figure) -> None:
     """Release a figure once it is saved or logged (pyplot keeps every open figure)."""
-    plt.close(figure)
+    pyplot().close(figure)

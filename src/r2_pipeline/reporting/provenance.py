@@ -33,7 +33,7 @@ EXPERIMENT_ROLE = "dvc_experiment"  # `r2.role` of the parent run that groups on
 def run_tags(root: str | Path, env: str | None, machine: Mapping[str, str], pool: Mapping | None = None,
              folders: Mapping[str, str | Path] | None = None) -> dict[str, str]:
     """Every provenance tag of a run of the project at `root` under Kedro env `env`: git, profile,
-    `machine` (training.ladder.numerics: torch and CPU kernels); the price table of `pool`
+    `machine` (training.numerics: torch and CPU kernels); the price table of `pool`
     (params:pool) when given; `dvc.<name>` for each folder."""
     tags = {**git_tags(root), "profile": profile(env), **machine, **experiment_tags()}
     if pool is not None:

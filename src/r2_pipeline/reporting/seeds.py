@@ -354,8 +354,9 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
 def plot_spread(spread: pd.DataFrame, replicates: Sequence[Replicate]):
     """Accuracy against cost vs the largest member: per method its experiments' points, joined, and
     their mean; plain methods only (no thresholds), so the page stays readable."""
-    from .plots import plt
+    from .plots import pyplot
 
+    plt = pyplot()
     benchmarks = list(spread["benchmark"].unique())
     fig, axes = plt.subplots(len(benchmarks), 1, figsize=(11, 6 * len(benchmarks)), squeeze=False)
     for ax, benchmark in zip(axes[:, 0], benchmarks):

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..tasks import micro
+from .numerics import numerics
 from .pretrain import encode_pairs, train_pairs
 from .tiny import char_tokenizer, tiny_model
 
 logger = logging.getLogger(__name__)
 
 ALPHABET = "0123456789+-*/="
-# samples per held-out subtask in the ladder (model_pool.ladder_samples)
-LADDER_SAMPLES = 4
 
 
 def step_pairs(buckets: Sequence[int], n: int, seed: int) -> list[tuple[str, str]]:
@@ -79,17 +78,6 @@ def train_tier(
         **numerics(),
     }
     return model, tokenizer, info
-
-
-def numerics() -> dict[str, str]:
-    """Part of what a float result depends on besides code, parameters and seed: the torch build and
-    the CPU kernels ATen dispatches to (`AVX2`, `AVX512`; the environment variable ATEN_CPU_CAPABILITY
-    lowers it). Recorded with every trained tier and evaluation run, so that runs which differ for
-    this reason can be told apart from a bug. Equal values are necessary, not sufficient: the same
-    capability on another CPU model may still round differently."""
-    import torch
-
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def ladder_accuracy(pool, heldout: dict[int, list[tuple[str, str]]], sampling, samples: int = 1) -> list[dict]:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from ..pool.params import Strict
+from .config_fields import config_fields
 
 
 class TrainerBlock(Strict):
@@ -80,11 +81,7 @@ class SFTParams(TrainerBlock):
 
 def _check_fields(block: dict, module: str, cls: str, key: str) -> None:
     """Keys pass through unchanged to a TRL/PEFT config class, so each must be one of its fields."""
-    import dataclasses
-    import importlib
-
-    known = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
-    unknown = sorted(set(block) - known)
+    unknown = sorted(set(block) - config_fields(module, cls))
     if unknown:
         raise ValueError(f"{key} has keys that are not {cls} fields: {unknown}")
 

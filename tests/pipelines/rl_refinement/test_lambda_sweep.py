@@ -35,7 +35,7 @@ def test_base_sweeps_around_the_main_lambda():
     [
         (None, r"rl_refinement\.lambda_sweep = None: lambda_sweep is missing: lambda_sweep must list SWEEP_POINTS = 2"),
         ([0.2], r"rl_refinement\.lambda_sweep = \[0\.2\]: lambda_sweep must list SWEEP_POINTS = 2 distinct lambdas"),
-        ([0.2, 1.0, 2.0], r"must list SWEEP_POINTS = 2 distinct lambdas.*set in pipelines/rl_refinement/pipeline\.py"),
+        ([0.2, 1.0, 2.0], r"must list SWEEP_POINTS = 2 distinct lambdas.*set in pipelines/rl_refinement/rounds\.py"),
         ([0.2, 0.2], r"rl_refinement\.lambda_sweep = \[0\.2, 0\.2\]: lambda_sweep must list SWEEP_POINTS = 2 distinct"),
         ([0.5, 1.0], r"none equal to cost_lambda 0\.5"),
         ([-0.1, 1.0], r"rl_refinement\.lambda_sweep\.0 = -0\.1"),

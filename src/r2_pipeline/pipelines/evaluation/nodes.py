@@ -37,7 +37,7 @@ from ...reporting.stats import Bootstrap, PairedComparison, aligned_answers, pai
 from ...serving.model import router_config
 from ...serving.registry import RouterPackage
 from ...tasks.base import get_task
-from ...training.ladder import numerics
+from ...training.numerics import numerics
 from ..rl_refinement import trained_routers
 from .params import (
     DEFAULT_COST_LAMBDA,
@@ -231,7 +231,7 @@ def plot_accuracy_cost(metrics: dict, evaluation: dict, pool: dict, routers: Seq
 def log_runs(metrics: dict, evaluation: dict, pool: dict, pipeline: str = "evaluation",
              routers: Sequence[str] | None = None) -> dict:
     """One MLflow run per benchmark and method, tagged with how the method read its router, the
-    torch build and the CPU capability (`training.ladder.numerics`); each run gets the plot too
+    torch build and the CPU capability (`training.numerics`); each run gets the plot too
     (redrawn: a saved figure cannot be loaded back as a dataset)."""
     tags = {m.label: m.tags(evaluation) for m in _planned(evaluation, pool, routers)}
     figure = plot_accuracy_cost(metrics, evaluation, pool, routers)

@@ -18,7 +18,7 @@ from ...methods import parse_method, planned_methods
 from ...methods.decoding import rule_needs_threshold
 from ...methods.kinds import QUERY_ROUTER_THRESHOLD
 from ...pool.params import SamplingBlock, Strict
-from ..rl_refinement.pipeline import trained_routers
+from ..rl_refinement.rounds import trained_routers
 
 
 def _method(entry: str | dict[str, Any]) -> str | dict[str, Any]:
@@ -114,7 +114,7 @@ class EvaluationParams(Strict):
         if isinstance(data, dict) and "routers" in data:
             raise ValueError(f"`routers` is not a parameter: the trained routers are {list(trained_routers())}, "
                              "one per GRPO round and sweep slot (ROUNDS and SWEEP_POINTS in "
-                             "pipelines/rl_refinement/pipeline.py)")
+                             "pipelines/rl_refinement/rounds.py)")
         if isinstance(data, dict) and "seed" in data:
             raise ValueError(seed_key_message(data["seed"]))
         return data

@@ -6,7 +6,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from ..rl_refinement import trained_routers
-from ..rl_refinement.pipeline import reading_round_models
+from ..rl_refinement.rounds import reading_round_models
 from .nodes import (
     compare_methods,
     evaluate_methods,

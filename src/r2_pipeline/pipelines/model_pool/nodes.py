@@ -12,7 +12,8 @@ from ...paths import project_root
 from ...pool.base import SamplingParams
 from ...pool.factory import pool_from_params
 from ...tasks import micro
-from ...training.ladder import LADDER_SAMPLES, ladder_accuracy, step_pairs, train_tier
+from ...training.ladder import ladder_accuracy, step_pairs, train_tier
+from .params import LADDER_SAMPLES
 
 logger = logging.getLogger(__name__)
 

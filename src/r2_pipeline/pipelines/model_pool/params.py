@@ -7,8 +7,10 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from ...pool.params import Strict
-from ...training.ladder import LADDER_SAMPLES
 from ...training.params import heads_divide
+
+# samples per held-out subtask in the ladder (model_pool.ladder_samples)
+LADDER_SAMPLES = 4
 
 
 class TierParams(Strict):

@@ -212,7 +212,7 @@ class GRPOPhase(TrainerBlock):
 
 class RLParams(Strict):
     cost_lambda: float = Field(ge=0)
-    # one lambda per sweep slot (SWEEP_POINTS in pipelines/rl_refinement/pipeline.py): router
+    # one lambda per sweep slot (SWEEP_POINTS in pipelines/rl_refinement/rounds.py): router
     # r2_sweep_<i> trains every round at the i-th
     lambda_sweep: list[NonNegativeFloat] | None = Field(default=None, validate_default=True)
     rewards: list[Literal["correctness", "cost", "format"]] = Field(min_length=1)
@@ -232,21 +232,21 @@ class RLParams(Strict):
     @classmethod
     def no_rounds_key(cls, data):
         if isinstance(data, dict) and "rounds" in data:
-            from .pipeline import ROUNDS
+            from .rounds import ROUNDS
 
             raise ValueError(f"`rounds` is not a parameter: the pipeline is unrolled for ROUNDS = {ROUNDS}, set in "
-                             "pipelines/rl_refinement/pipeline.py (the registry needs it before parameters load)")
+                             "pipelines/rl_refinement/rounds.py (the registry needs it before parameters load)")
         return data
 
     @field_validator("lambda_sweep")
     @classmethod
     def one_lambda_per_slot(cls, sweep: list[float] | None, info: ValidationInfo) -> list[float]:
-        from .pipeline import SWEEP_POINTS
+        from .rounds import SWEEP_POINTS
 
         main = info.data.get("cost_lambda")
         rule = (f"lambda_sweep must list SWEEP_POINTS = {SWEEP_POINTS} distinct lambdas, none equal to cost_lambda "
                 f"{main} (SWEEP_POINTS, the number of sweep routers r2_sweep_<i>, is set in "
-                "pipelines/rl_refinement/pipeline.py: the registry needs it before parameters load)")
+                "pipelines/rl_refinement/rounds.py: the registry needs it before parameters load)")
         if sweep is None:
             raise ValueError(f"lambda_sweep is missing: {rule}")
         if len(sweep) != SWEEP_POINTS or len(set(sweep)) != len(sweep) or main in sweep:
