@@ -310,7 +310,8 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
              f"- CPU capability and torch of the pools' training: {', '.join(machines)}",
              "- Each experiment trained its own pool, routers and baselines on the same questions. Means and 95% "
              "t-intervals are across experiments (one value each: its mean over the evaluation seeds), so with three "
-             "experiments an interval is wide; `each` lists the experiments' values in the order above.", ""]
+             "experiments an interval is wide (and not clipped: an accuracy near 1 can get an upper bound above 1); "
+             "`each` lists the experiments' values in the order above.", ""]
     for benchmark, table in spread.groupby("benchmark", sort=False):
         lines += [f"### {benchmark}: each method across experiments", "",
                   _row(["method", "accuracy [95% CI]", "each", "vs largest [95% CI]",
