@@ -176,6 +176,17 @@ def test_the_champion_is_the_version_with_the_best_objective(evaluated, store):
     assert client.get_model_version(name, "3").tags["objective"] == "none"
 
 
+def test_a_queued_dvc_experiments_router_is_registered_but_never_champion(evaluated, store, monkeypatch, tmp_path):
+    _, package = evaluated
+    name, client = served.registered_name("micro"), mlflow.MlflowClient()
+    log_router(RouterPackage(package.config, package.decomposer, package.allocator, {"micro": 0.1}), name)
+    monkeypatch.setenv("DVC_EXP_NAME", "pool-seed-3")  # its stages run in a temporary copy of the repository
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repository"))
+    version = log_router(RouterPackage(package.config, package.decomposer, package.allocator, {"micro": 0.9}), name)
+    assert version.tags["dvc_exp"] == "pool-seed-3"
+    assert str(client.get_model_version_by_alias(name, served.CHAMPION).version) == "1"
+
+
 def test_the_evaluated_objective_is_the_final_routers(evaluated):
     rows, package = evaluated
     assert set(package.objectives) == {"micro"} and package.objective == package.objectives["micro"]

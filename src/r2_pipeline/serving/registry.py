@@ -96,13 +96,12 @@ def log_router(package: RouterPackage, name: str) -> Any:
     client = MlflowClient()
     version = info.registered_model_version
     tag(client, name, version, package)
-    root = package.config.get("project_root", ".")
-    if provenance.in_temporary_copy(root):
+    if provenance.in_temporary_copy(package.config.get("project_root", ".")):
         # a queued DVC experiment's folders (its pool, the config's root) vanish when it ends
-        client.set_model_version_tag(name, version, "dvc_exp", provenance.experiment_tags()["dvc_exp"])
+        experiment = provenance.experiment_tags()["dvc_exp"]
+        client.set_model_version_tag(name, version, "dvc_exp", experiment)
         logger.info("router model %s version %s belongs to DVC experiment %s, whose folders are temporary: not "
-                    "promoted (`dvc exp apply` brings its weights to the workspace)", name, version,
-                    provenance.experiment_tags()["dvc_exp"])
+                    "promoted (`dvc exp apply` brings its weights to the workspace)", name, version, experiment)
         return client.get_model_version(name, version)
     promoted = promote(client, name, version, package.objective)
     logger.info("router model %s version %s of run %s (objective %s)%s", name, version, run.info.run_id,
