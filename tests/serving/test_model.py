@@ -178,7 +178,7 @@ def test_the_champion_is_the_version_with_the_best_objective(evaluated, store):
 
 def test_a_queued_dvc_experiments_router_is_registered_but_never_champion(evaluated, store, monkeypatch, tmp_path):
     _, package = evaluated
-    name, client = served.registered_name("micro"), mlflow.MlflowClient()
+    name, client = "r2-router-queued", mlflow.MlflowClient()
     log_router(RouterPackage(package.config, package.decomposer, package.allocator, {"micro": 0.1}), name)
     monkeypatch.setenv("DVC_EXP_NAME", "pool-seed-3")  # its stages run in a temporary copy of the repository
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repository"))
