@@ -119,6 +119,8 @@ def seed_study(tmp_path):
     return repo
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_queued_pool_seeds_are_reported_across_experiments(seed_study, client, tmp_path):
     names = seeds.queue(seed_study, [1, 2], jobs=2)
     assert names == ["pool-seed-1", "pool-seed-2"]
