@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .seeds import seeds_section
-
 logger = logging.getLogger(__name__)
 
 COMMAND = "python -m r2_pipeline.reporting.results_doc"
 INPUTS = ("metrics.json", "method_comparisons.csv", "pool_training.csv")
 PLOT = "accuracy_vs_cost.png"
+# the seeds report (reporting/seeds.py) is generated apart, between these markers, and kept here
+SEEDS_BEGIN, SEEDS_END = "<!-- seeds report: generated, do not edit -->", "<!-- end of seeds report -->"
 
 
 def read_reporting(reporting: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -183,6 +183,26 @@ def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, com
     return "\n".join(lines)
 
 
+def write_section(page: Path, section: str) -> None:
+    """Put `section` (reporting/seeds.py's report) into `page`, in place of its previous one or at its end."""
+    text = page.read_text() if page.is_file() else "# Results\n"
+    if SEEDS_BEGIN in text and SEEDS_END in text:
+        head, rest = text.split(SEEDS_BEGIN, 1)
+        text = head + section.rstrip("\n") + rest.split(SEEDS_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)
+
+
+def seeds_section(page: Path) -> str | None:
+    """The seeds report held by `page`, None for none (results_doc keeps it when it rewrites the page)."""
+    text = page.read_text() if page.is_file() else ""
+    if SEEDS_BEGIN not in text or SEEDS_END not in text:
+        return None
+    return SEEDS_BEGIN + text.split(SEEDS_BEGIN, 1)[1].split(SEEDS_END, 1)[0] + SEEDS_END + "\n"
+
+
 def write_results(reporting: Path, out: Path) -> Path:
     """Render `out` from `reporting` and copy the accuracy-vs-cost plot beside it when there is one."""
     metrics, comparisons, training = read_reporting(reporting)
@@ -195,7 +215,7 @@ def write_results(reporting: Path, out: Path) -> Path:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     room, ladder = (pd.read_csv(reporting / name) if (reporting / name).is_file() else None
                     for name in ("headroom.csv", "pool_ladder.csv"))
-    kept = seeds_section(out)  # the seeds report (reporting/seeds.py) is generated apart: kept as it is
+    kept = seeds_section(out)
     page = render(metrics, comparisons, training, commit, date, plot.is_file(), room, ladder)
     out.write_text(page + ("\n" + kept if kept else ""))
     logger.info("wrote %s from %s (commit %s)", out, reporting, commit)

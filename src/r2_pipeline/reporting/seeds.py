@@ -32,7 +32,12 @@ import pandas as pd
 import yaml
 from scipy.stats import t as student_t
 
-from .stats import paired_comparison
+from .results_doc import SEEDS_BEGIN as BEGIN
+from .results_doc import SEEDS_END as END
+from .results_doc import _interval, _number, _row, seeds_section, write_section
+from .stats import Bootstrap, paired_comparison
+
+__all__ = ["BEGIN", "END", "seeds_section", "write_section"]  # the page's seeds section, kept by results_doc
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +61,6 @@ EVALUATION = "conf/base/parameters_evaluation.yml"
 CLAIMS = (("R2 beats the largest member", "r2", "largest"),
           ("R2 beats the query router", "r2", "query_router"),
           ("RL beats SFT", "r2", "r2_sft"))
-BEGIN, END = "<!-- seeds report: generated, do not edit -->", "<!-- end of seeds report -->"
 PLOT = "seeds_accuracy_vs_cost.png"
 
 
@@ -218,7 +222,7 @@ def compare(replicates: Sequence[Replicate], method: str, baseline: str, benchma
     experiment and pooled over the experiments. The objective divides each experiment's costs by its
     own largest member's mean cost; intervals resample questions, a question drawn bringing its
     answers in every experiment and under every seed."""
-    bootstrap = bootstrap or {}
+    drawn = Bootstrap.from_block(bootstrap)
     parts = []
     for r in replicates:
         a, b = resolve(method, r.metrics[benchmark]), resolve(baseline, r.metrics[benchmark])
@@ -236,10 +240,15 @@ def compare(replicates: Sequence[Replicate], method: str, baseline: str, benchma
     rows = pd.concat(parts, ignore_index=True)
     lam = float(replicates[0].evaluation.get("cost_lambda", 0.5))
     result = paired_comparison(rows["correct"], rows["baseline_correct"], rows["cost"], rows["baseline_cost"],
-                               confidence=bootstrap.get("confidence", 0.95), resamples=bootstrap.get("resamples", 2000),
-                               seed=bootstrap.get("seed", 0), clusters=rows["id"], cost_lambda=lam, largest_cost=1.0)
+                               confidence=drawn.confidence, resamples=drawn.resamples, seed=drawn.seed,
+                               clusters=rows["id"], cost_lambda=lam, largest_cost=1.0)
     return {"benchmark": benchmark, "method": method, "baseline": baseline, "experiments": len(replicates),
             **{k: v for k, v in vars(result).items() if k not in ("cost_usd", "baseline_cost_usd")}}
+
+
+def ran_everywhere(replicates: Sequence[Replicate], benchmark: str, *methods: str) -> bool:
+    """Whether every experiment ran each of `methods` on `benchmark` (`largest` resolved in each)."""
+    return all(resolve(m, r.metrics[benchmark]) in r.metrics[benchmark] for r in replicates for m in methods)
 
 
 def pooled_comparisons(replicates: Sequence[Replicate], pairs: Iterable[Sequence[str]]) -> pd.DataFrame:
@@ -248,8 +257,7 @@ def pooled_comparisons(replicates: Sequence[Replicate], pairs: Iterable[Sequence
     rows = []
     for benchmark in replicates[0].metrics:
         for method, baseline in pairs:
-            if all(resolve(m, r.metrics[benchmark]) in r.metrics[benchmark] for r in replicates
-                   for m in (method, baseline)):
+            if ran_everywhere(replicates, benchmark, method, baseline):
                 rows.append(compare(replicates, method, baseline, benchmark, bootstrap))
     return pd.DataFrame(rows)
 
@@ -263,8 +271,7 @@ def claims(replicates: Sequence[Replicate], claim_list: Sequence[tuple[str, str,
     rows = []
     for benchmark in replicates[0].metrics:
         for claim, method, baseline in claim_list:
-            if not all(resolve(m, r.metrics[benchmark]) in r.metrics[benchmark] for r in replicates
-                       for m in (method, baseline)):
+            if not ran_everywhere(replicates, benchmark, method, baseline):
                 continue
             each = [compare([r], method, baseline, benchmark, bootstrap) for r in replicates]
             pooled = compare(replicates, method, baseline, benchmark, bootstrap)
@@ -283,18 +290,9 @@ def claims(replicates: Sequence[Replicate], claim_list: Sequence[tuple[str, str,
 # ---------------------------------------------------------------- the report
 
 
-def _n(value, spec: str = ".3f") -> str:
-    return "-" if value is None or pd.isna(value) else format(value, spec)
-
-
-def _ci(row: dict, key: str, spec: str = ".3f", low: str = "_low", high: str = "_high") -> str:
-    if pd.isna(row.get(key)):
-        return "-"
-    return f"{_n(row[key], spec)} [{_n(row.get(key + low), spec)}, {_n(row.get(key + high), spec)}]"
-
-
-def _row(cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
+def _ci(row: dict, key: str, spec: str) -> str:
+    """`value [low, high]` of a row whose bounds are `<key>_low` and `<key>_high`."""
+    return _interval(row, key, spec, "_low", "_high")
 
 
 def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: pd.DataFrame, claim_rows: pd.DataFrame,
@@ -317,8 +315,8 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
                   _row(["method", "accuracy [95% CI]", "each", "vs largest [95% CI]",
                         f"objective (λ = {lam:g}) [95% CI]", "each"]), _row(["---"] * 6)]
         for r in table.to_dict("records"):
-            lines.append(_row([f"`{r['method']}`", _ci(r, "accuracy"), r["accuracy_each"], _ci(r, "cost_vs_largest"),
-                               _ci(r, "objective"), r["objective_each"]]))
+            lines.append(_row([f"`{r['method']}`", _ci(r, "accuracy", ".3f"), r["accuracy_each"], _ci(r, "cost_vs_largest", ".3f"),
+                               _ci(r, "objective", ".3f"), r["objective_each"]]))
         lines.append("")
     if len(claim_rows):
         lines += ["### Headline claims", "",
@@ -334,7 +332,7 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
             lines.append(_row([r["benchmark"], r["claim"], f"`{r['method']}` / `{r['baseline']}`",
                                f"{r['objective_higher']} of {k}", f"{r['objective_interval_above_0']} of {k}",
                                f"{r['beats']} of {k}", _ci(r, "pooled_accuracy_diff", "+.3f"),
-                               _ci(r, "pooled_cost_ratio"), _ci(r, "pooled_objective_diff", "+.3f")]))
+                               _ci(r, "pooled_cost_ratio", ".3f"), _ci(r, "pooled_objective_diff", "+.3f")]))
         lines.append("")
     if len(comparisons):
         lines += ["### Paired comparisons pooled over the experiments", "",
@@ -345,7 +343,7 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
                         "objective diff [95% CI]"]), _row(["---"] * 7)]
         for r in comparisons.to_dict("records"):
             lines.append(_row([r["benchmark"], f"`{r['method']}`", f"`{r['baseline']}`", _ci(r, "accuracy_diff", "+.3f"),
-                               _n(r["mcnemar_p"], ".2g"), _ci(r, "cost_ratio"), _ci(r, "objective_diff", "+.3f")]))
+                               _number(r["mcnemar_p"], ".2g"), _ci(r, "cost_ratio", ".3f"), _ci(r, "objective_diff", "+.3f")]))
         lines.append("")
     if plot:
         lines += [f"![each method across pool seeds]({PLOT})", ""]
@@ -380,26 +378,6 @@ def plot_spread(spread: pd.DataFrame, replicates: Sequence[Replicate]):
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-def write_section(page: Path, section: str) -> None:
-    """Put `section` into `page`, in place of its previous seeds report or at its end."""
-    text = page.read_text() if page.is_file() else "# Results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(text)
-
-
-def seeds_section(page: Path) -> str | None:
-    """The seeds report held by `page`, None for none (results_doc keeps it when it rewrites the page)."""
-    text = page.read_text() if page.is_file() else ""
-    if BEGIN not in text or END not in text:
-        return None
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
 
 
 def log_report(tracking_uri: str, experiment: str, replicates: Sequence[Replicate], spread: pd.DataFrame,
