@@ -124,9 +124,22 @@ def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     tokenizer = char_tokenizer("abcdefghijklmnopqrstuvwxyz0123456789 +-*/=$.,?")
     decomposer = save_model(tiny_llama(tokenizer, 16, 1, max_position_embeddings=512), tokenizer, root / "decomposer")
     load_study("decomposer_errors").main(str(decomposer), 1, "dev")
+    load_study("room_split").main("dev", 4, 2, [0.5])
     out = capsys.readouterr().out
+    assert "4 dev questions, 2 samples per subtask and member" in out and re.search(r"\| 0\.5 \| [\d.]+, ", out)
     assert "steps of 4 dev questions" in out and f"| {ladder[-1]} alone |" in out and "| escalate:0.99 |" in out
     assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
+
+
+def test_room_split_gives_every_subtask_its_buckets_mean_rate():
+    from r2_pipeline.labels.expected import Rates
+
+    study = load_study("room_split")
+    subtasks = ["12 + 34", "56 + 21", "3 * 4"]  # two of bucket 2, one of bucket 1
+    true = Rates({"a": {"12 + 34": (1.0, 2.0), "56 + 21": (0.5, 3.0), "3 * 4": (0.25, 1.0)}}, samples=4)
+    by_bucket, means = study.bucket_rates(true, subtasks, ["a"])
+    assert means == {("a", 2): 0.75, ("a", 1): 0.25}
+    assert by_bucket.table["a"] == {"12 + 34": (0.75, 2.0), "56 + 21": (0.75, 3.0), "3 * 4": (0.25, 1.0)}
 
 
 def test_router_price_reads_a_finished_run(tiny_project, capsys):
