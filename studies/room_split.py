@@ -9,8 +9,9 @@ needs the exact subtask's rates:
 - `per-subtask oracle`: the best plan and members per question from each subtask's own rates
   (the expected oracle, without router tokens);
 - `bucket oracle`: the same search, but every subtask's rate is the mean rate of its bucket
-  (over the split), so the choice knows only each member's rate per bucket; its plan and members
-  are then scored with the true per-subtask rates.
+  (over the split; labels/expected.py bucket_rates, which the evaluation's `expected_oracle` with
+  `knows: bucket` reads too), so the choice knows only each member's rate per bucket; its plan and
+  members are then scored with the true per-subtask rates.
 
 Both are expected values (accuracy - lambda * cost / cost(largest)), with rates and costs from
 `--samples` samples per subtask and member (labels/expected.py), router calls not charged. The
@@ -24,27 +25,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections import defaultdict
 from pathlib import Path
 
 from r2_pipeline.analysis import SPLITS, micro_pool, read_split
-from r2_pipeline.labels.expected import Rates, best_choice, measure_rates, plan_space
-from r2_pipeline.tasks import micro
+from r2_pipeline.labels.expected import Rates, best_choice, bucket_rates, measure_rates, plan_space
 from r2_pipeline.tasks.micro.task import TASK
-
-
-def bucket_rates(rates: Rates, subtasks: list[str], ladder: list[str]) -> tuple[Rates, dict]:
-    """`rates` with every subtask's rate replaced by its bucket's mean rate (costs kept)."""
-    bucket = {f: micro.parse_subtask(f).bucket for f in subtasks}
-    sums: dict = defaultdict(float)
-    counts: dict = defaultdict(int)
-    for f in subtasks:
-        for m in ladder:
-            sums[m, bucket[f]] += rates.rate(m, f)
-            counts[m, bucket[f]] += 1
-    means = {key: sums[key] / counts[key] for key in sums}
-    table = {m: {f: (means[m, bucket[f]], rates.cost(m, f)) for f in subtasks} for m in ladder}
-    return Rates(table, rates.samples), means
 
 
 def scored(choice, rates: Rates, lam: float, cost_largest: float) -> tuple[float, float, float]:

@@ -131,17 +131,6 @@ def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
 
 
-def test_room_split_gives_every_subtask_its_buckets_mean_rate():
-    from r2_pipeline.labels.expected import Rates
-
-    study = load_study("room_split")
-    subtasks = ["12 + 34", "56 + 21", "3 * 4"]  # two of bucket 2, one of bucket 1
-    true = Rates({"a": {"12 + 34": (1.0, 2.0), "56 + 21": (0.5, 3.0), "3 * 4": (0.25, 1.0)}}, samples=4)
-    by_bucket, means = study.bucket_rates(true, subtasks, ["a"])
-    assert means == {("a", 2): 0.75, ("a", 1): 0.25}
-    assert by_bucket.table["a"] == {"12 + 34": (0.75, 2.0), "56 + 21": (0.75, 3.0), "3 * 4": (0.25, 1.0)}
-
-
 def test_router_price_reads_a_finished_run(tiny_project, capsys):
     root, _ = tiny_project
     rows = [{"method": method, "correct": True, "cost_usd": cost, "pool_cost_usd": cost - 0.1 * tokens,

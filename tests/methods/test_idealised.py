@@ -2,10 +2,12 @@
 
 import pandas as pd
 
+from r2_pipeline.labels.expected import Rates, bucket_rates
 from r2_pipeline.methods.idealised import (
     ExpectedOracle,
     LabelPolicy,
     chosen_plans,
+    expected_choices,
     labelled_members,
 )
 from r2_pipeline.pool.base import SamplingParams
@@ -56,3 +58,25 @@ def test_the_expected_oracle_avoids_the_coin_flip_and_merges_when_it_pays(chance
     assert all(t.value is not None for trace in result.traces for t in trace)
     assert oracle.resolve({"cost_lambda": 0.2}).cost_lambda == 0.5
     assert ExpectedOracle().resolve({"cost_lambda": 0.2}).label == "expected_oracle@lambda=0.2"
+
+
+def test_bucket_rates_give_every_subtask_its_buckets_mean_rate():
+    subtasks = ["12 + 34", "56 + 21", "3 * 4"]  # two of bucket 2, one of bucket 1
+    true = Rates({"a": {"12 + 34": (1.0, 2.0), "56 + 21": (0.5, 3.0), "3 * 4": (0.25, 1.0)}}, samples=4)
+    by_bucket, means = bucket_rates(true, subtasks, ["a"])
+    assert means == {("a", 2): 0.75, ("a", 1): 0.25}
+    assert by_bucket.table["a"] == {"12 + 34": (0.75, 2.0), "56 + 21": (0.75, 3.0), "3 * 4": (0.25, 1.0)}
+
+
+def test_the_bucket_oracle_knows_a_buckets_rate_not_a_subtasks_luck():
+    # t1 always solves 3 + 4 and 7 - 1 but never 2 + 5 (all of bucket 1): 2/3 over the bucket
+    ladder, cost = ["t1", "t2", "t3"], {"t1": 1.0, "t2": 10.0, "t3": 100.0}
+    rate = {"t1": {"3 + 4": 1.0, "2 + 5": 0.0, "7 - 1": 1.0, "(2 + 5) - 1": 0.0},
+            "t2": {"3 + 4": 1.0, "2 + 5": 1.0, "7 - 1": 1.0, "(2 + 5) - 1": 0.0},
+            "t3": {"3 + 4": 1.0, "2 + 5": 1.0, "7 - 1": 1.0, "(2 + 5) - 1": 1.0}}
+    rates = Rates({m: {f: (r, cost[m]) for f, r in table.items()} for m, table in rate.items()}, samples=4)
+    knows_subtask = expected_choices(None, TASK, examples(), ladder, 0.5, 4, rates=rates)
+    knows_bucket = expected_choices(None, TASK, examples(), ladder, 0.5, 4, rates=rates, knows="bucket")
+    assert knows_subtask[0].members == ["t1"] and knows_bucket[0].members == ["t2"]
+    assert ExpectedOracle(knows="bucket").resolve({"cost_lambda": 0.2}).label == "expected_oracle@lambda=0.2@bucket"
+    assert ExpectedOracle(knows="bucket").resolve({"cost_lambda": 0.2}).tags({})["knows"] == "bucket"

@@ -132,10 +132,15 @@ def test_the_room_and_the_ladder_are_shown_when_the_run_wrote_them(reporting, tm
     room.update(benchmark="micro", cost_lambda=0.5, oracle="expected_oracle", label_policy="label_policy",
                 router="r2", baseline="r2_sft", oracle_objective=0.8, label_policy_objective=0.7, room=0.1,
                 room_low=0.08, room_high=0.12, router_objective=0.75, baseline_objective=0.7, gain=0.05,
-                gain_low=0.02, gain_high=0.08, gain_share_of_room=0.5)
+                gain_low=0.02, gain_high=0.08, gain_share_of_room=0.5, bucket_oracle="expected_oracle@bucket",
+                bucket_oracle_objective=0.72, bucket_room=0.02, bucket_room_low=0.0, bucket_room_high=0.04)
     pd.DataFrame([room]).to_csv(reporting / "headroom.csv", index=False)
     pd.DataFrame({"member": ["t1", "t1", "t2", "t2"], "bucket": [1, 6, 1, 6],
                   "accuracy": [0.9, 0.1, 1.0, 0.6]}).to_csv(reporting / "pool_ladder.csv", index=False)
     page = write_results(reporting, tmp_path / "results.md").read_text()
     assert "## RL's room" in page and "| 0.5 | 0.800 | 0.700 | +0.100 [+0.080, +0.120] |" in page
+    assert "| 0.50 | 0.720 | +0.020 [+0.000, +0.040] |" in page and "| bucket oracle | bucket room [95% CI] |" in page
+    room.update(bucket_oracle=None, bucket_oracle_objective=None, bucket_room=None)  # an evaluation without it
+    pd.DataFrame([room]).to_csv(reporting / "headroom.csv", index=False)
+    assert "bucket oracle" not in write_results(reporting, tmp_path / "results.md").read_text()
     assert "| `t2` | 1.000 | 0.600 |" in page

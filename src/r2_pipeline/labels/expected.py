@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -66,6 +67,22 @@ def _measure(pool, unique: list[str], samples: int, members: list[str]) -> Rates
                 spent[j] += pool.cost(member, out)
         table[member] = {s: (r / samples, c / samples) for s, r, c in zip(unique, right, spent)}
     return Rates(table, samples)
+
+
+def bucket_rates(rates: Rates, subtasks: Sequence[str], members: Sequence[str]) -> tuple[Rates, dict]:
+    """`rates` as a router that knows only each subtask's difficulty bucket would see them: every
+    subtask's rate is the mean rate of its bucket over `subtasks` (costs kept). Also returns those
+    means, {(member, bucket): rate}."""
+    bucket = {f: micro.parse_subtask(f).bucket for f in subtasks}
+    sums: dict = defaultdict(float)
+    counts: dict = defaultdict(int)
+    for f in subtasks:
+        for m in members:
+            sums[m, bucket[f]] += rates.rate(m, f)
+            counts[m, bucket[f]] += 1
+    means = {key: sums[key] / counts[key] for key in sums}
+    table = {m: {f: (means[m, bucket[f]], rates.cost(m, f)) for f in subtasks} for m in members}
+    return Rates(table, rates.samples), means
 
 
 @dataclass(frozen=True)

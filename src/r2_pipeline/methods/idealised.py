@@ -6,7 +6,10 @@
   with data_generation's seed), as for training.
 - `expected_oracle`: knows each member's true success rate on each subtask (many samples) and
   every plan of each question (`labels.expected.plan_space`), and takes the plan and members that
-  maximise the expected `accuracy - cost_lambda * cost / cost(largest)`.
+  maximise the expected `accuracy - cost_lambda * cost / cost(largest)`. With `knows: bucket` it
+  makes the same search knowing only each member's mean rate per difficulty bucket (over the
+  test questions' subtasks): what a router can know that reads a subtask's kind but not a member's
+  luck on that exact subtask.
 
 Both are then run like any method, at the evaluation seed, and charged the router's tokens that R2
 would spend on their plans (a decomposer call per question, an allocator call per subtask). Their
@@ -18,12 +21,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..labels.candidates import score_candidates
-from ..labels.expected import Rates, best_choice, measure_rates, plan_space
+from ..labels.expected import Rates, best_choice, bucket_rates, measure_rates, plan_space
 from ..labels.micro_labels import candidate_plans, label_subtasks, search_items, verify_plans
 from ..pool.base import call_tokens
 from ..reasoning.execute import execute
@@ -147,9 +150,11 @@ class ExpectedOracle(Method):
     micro_only: ClassVar[str | None] = MICRO_ONLY
     cost_lambda: float | None = Field(default=None, ge=0)
     samples: int = Field(default=16, ge=1)
+    knows: Literal["subtask", "bucket"] = "subtask"
 
     def default_name(self) -> str:
-        return self.kind if self.cost_lambda is None else f"{self.kind}@lambda={self.cost_lambda:g}"
+        name = self.kind if self.cost_lambda is None else f"{self.kind}@lambda={self.cost_lambda:g}"
+        return name if self.knows == "subtask" else f"{name}@bucket"
 
     def resolve(self, evaluation) -> Method:
         if self.cost_lambda is not None:
@@ -157,7 +162,7 @@ class ExpectedOracle(Method):
         return self.model_copy(update={"cost_lambda": float(evaluation.get("cost_lambda", 0.5))})
 
     def tags(self, evaluation) -> dict[str, str]:
-        return {"cost_lambda": str(self.cost_lambda), "samples": str(self.samples)}
+        return {"cost_lambda": str(self.cost_lambda), "samples": str(self.samples), "knows": self.knows}
 
     def family(self) -> str:
         return self.kind
@@ -165,19 +170,26 @@ class ExpectedOracle(Method):
     def run(self, pool, task, examples, sampling, context) -> MethodResult:
         start, qs = time.time(), questions(examples)
         choices = expected_choices(pool, task, examples, context.ladder, self.cost_lambda, self.samples,
-                                   RouterCharge(context, task))
+                                   RouterCharge(context, task), knows=self.knows)
         plans, filled = [c.plan for c in choices], [c.filled for c in choices]
         traces = execute(pool, task, qs, plans, _by_step([c.members for c in choices]), sampling)
         return result(self, traces, start, RouterCharge(context, task).usage(qs, plans, filled))
 
 
 def expected_choices(pool, task, examples, ladder: list[str], lam: float, samples: int,
-                     charge: RouterCharge | None = None, rates: Rates | None = None) -> list[Any]:
+                     charge: RouterCharge | None = None, rates: Rates | None = None,
+                     knows: str = "subtask") -> list[Any]:
     """Each question's best (plan, members) by expected objective; `cost(largest)` is the expected
-    cost of the dearest member doing every reference step, averaged over the questions."""
+    cost of the dearest member doing every reference step, averaged over the questions. With
+    `knows="bucket"` the search reads each subtask's bucket mean rate (labels.expected.bucket_rates)
+    and the choices' accuracy and objective are what it expects from those."""
     spaces = [plan_space(task.reference_subtasks(e)) for e in examples]
-    rates = rates or measure_rates(pool, [f for space in spaces for _, filled in space for f in filled], samples,
-                                   ladder)
+    subtasks = [f for space in spaces for _, filled in space for f in filled]
+    rates = rates or measure_rates(pool, subtasks, samples, ladder)
+    if knows == "bucket":
+        rates, _ = bucket_rates(rates, sorted(set(subtasks)), ladder)
+    elif knows != "subtask":
+        raise ValueError(f"knows={knows!r}: the oracle knows each 'subtask' or each 'bucket'")
     largest = ladder[-1]
     cost_largest = sum(sum(rates.cost(largest, f) for f in space[0][1]) for space in spaces) / len(spaces)
     no_router = lambda plan, filled: (0.0, 0.0)  # noqa: E731

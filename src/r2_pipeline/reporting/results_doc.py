@@ -113,16 +113,27 @@ def comparison_table(pairs: pd.DataFrame) -> list[str]:
     return lines
 
 
+BUCKET_NOTE = (" The bucket oracle makes the oracle's search knowing only each member's mean rate per difficulty "
+               "bucket: its gap over the label policy is the part of the room a router reaches from what a subtask "
+               "looks like; the rest is each member's luck on each exact subtask.")
+
+
 def headroom_table(room: pd.DataFrame) -> list[str]:
     """RL's room per lambda (headroom.csv): oracle and label policy on the objective, their gap, the
-    router's gain over its baseline and its share of the gap."""
-    lines = [_row(["λ", "oracle", "label policy", "room [95% CI]", "router", "baseline", "gain [95% CI]",
-                   "share of room"]), _row(["---"] * 8)]
+    router's gain over its baseline and its share of the gap; with a bucket oracle, its objective
+    and its gap over the label policy."""
+    bucket = "bucket_room" in room and room["bucket_room"].notna().any()
+    head = ["λ", "oracle", "label policy", "room [95% CI]", "router", "baseline", "gain [95% CI]", "share of room"]
+    head += ["bucket oracle", "bucket room [95% CI]"] if bucket else []
+    lines = [_row(head), _row(["---"] * len(head))]
     for r in room.to_dict("records"):
-        lines.append(_row([f"{r['cost_lambda']:g}", f"{r['oracle_objective']:.3f}", f"{r['label_policy_objective']:.3f}",
-                           _interval(r, "room", "+.3f", "_low", "_high"),
-                           f"`{r['router']}` {r['router_objective']:.3f}", f"`{r['baseline']}` {r['baseline_objective']:.3f}",
-                           _interval(r, "gain", "+.3f", "_low", "_high"), _number(r.get("gain_share_of_room"), ".2f")]))
+        cells = [f"{r['cost_lambda']:g}", f"{r['oracle_objective']:.3f}", f"{r['label_policy_objective']:.3f}",
+                 _interval(r, "room", "+.3f", "_low", "_high"),
+                 f"`{r['router']}` {r['router_objective']:.3f}", f"`{r['baseline']}` {r['baseline_objective']:.3f}",
+                 _interval(r, "gain", "+.3f", "_low", "_high"), _number(r.get("gain_share_of_room"), ".2f")]
+        if bucket:
+            cells += [_number(r.get("bucket_oracle_objective"), ".3f"), _interval(r, "bucket_room", "+.3f", "_low", "_high")]
+        lines.append(_row(cells))
     return lines
 
 
@@ -175,7 +186,8 @@ def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, com
         lines += ["## RL's room", "", "Per λ that trained a router: the expected-reward oracle and the label "
                   "policy (what a perfect imitator of the SFT labels does) on the objective at that λ, their gap "
                   "(the room RL has and SFT does not), and the router's gain over its SFT baseline, paired by "
-                  "(question, seed).", "", *headroom_table(room), ""]
+                  "(question, seed)." + (BUCKET_NOTE if "bucket_room" in room and room["bucket_room"].notna().any()
+                                          else ""), "", *headroom_table(room), ""]
     lines += ["## The pool", "", *pool_table(training), ""]
     if ladder is not None and len(ladder):
         lines += ["Success rate of each member per difficulty bucket (held-out subtasks, several samples each; "

@@ -267,15 +267,18 @@ def test_the_headroom_table_pairs_each_lambda_with_its_oracle_and_router():
     evaluation = {"benchmarks": {"micro": {}}, "experiment": "x", "router": {"min_success": 0.93},
                   "methods": ["single", "label_policy", "expected_oracle", "r2_sft", "r2",
                               {"name": "expected_oracle@lambda=1", "kind": "expected_oracle", "cost_lambda": 1.0},
-                              {"name": "r2@lambda=1", "kind": "r2", "router": "r2_sweep_2"}],
+                              {"name": "r2@lambda=1", "kind": "r2", "router": "r2_sweep_2"},
+                              {"name": "expected_oracle@bucket", "kind": "expected_oracle", "knows": "bucket"}],
                   "cost_lambda": 0.5}
     results = pd.DataFrame(rows("single:t5", [1, 1], 10.0) + rows("single:t1", [0, 1], 1.0)
                            + rows("label_policy", [0, 1], 1.0) + rows("expected_oracle", [1, 1], 2.0)
                            + rows("expected_oracle@lambda=1", [1, 1], 2.0) + rows("r2_sft", [0, 1], 1.0)
-                           + rows("r2", [1, 1], 2.0) + rows("r2@lambda=1", [1, 0], 1.0))
+                           + rows("r2", [1, 1], 2.0) + rows("r2@lambda=1", [1, 0], 1.0)
+                           + rows("expected_oracle@bucket", [0, 1], 2.0))
     table = headroom_table(results, pool, evaluation, {"cost_lambda": 0.5, "lambda_sweep": [0.2, 1.0]},
                            routers=["r2_sft", "r2_sweep_1", "r2_sweep_2", "r2"])
     assert list(table["cost_lambda"]) == [0.5, 1.0]  # 0.2's oracle and router were not evaluated
     assert list(table["router"]) == ["r2", "r2@lambda=1"]
-    assert list(table["oracle"]) == ["expected_oracle", "expected_oracle@lambda=1"]
+    assert list(table["oracle"]) == ["expected_oracle", "expected_oracle@lambda=1"]  # never the bucket one
+    assert table["bucket_oracle"].iloc[0] == "expected_oracle@bucket" and pd.isna(table["bucket_oracle"].iloc[1])
     assert table["room"].iloc[0] == pytest.approx(0.5 - 0.5 * 0.1)

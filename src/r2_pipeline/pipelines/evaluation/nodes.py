@@ -258,13 +258,14 @@ def headroom_table(results: pd.DataFrame, pool: dict, evaluation: dict, rl_refin
                **{f"r2_sweep_{i}": lam for i, lam in enumerate(rl_refinement.get("lambda_sweep") or [], 1)}}
     points = []
     for router, lam in lambdas.items():
-        point = {"cost_lambda": lam, "oracle": _first(planned, "expected_oracle", cost_lambda=float(lam)),
+        point = {"cost_lambda": lam, "oracle": _first(planned, "expected_oracle", cost_lambda=float(lam), knows="subtask"),
                  "label_policy": _first(planned, "label_policy"), "router": _plain_reading(planned, router, evaluation),
                  "baseline": _plain_reading(planned, "r2_sft", evaluation)}
         if None in point.values():
             logger.info("headroom at lambda %s left out: evaluation.methods lacks one of %s", lam, point)
             continue
-        points.append(point)
+        points.append({**point, "bucket_oracle": _first(planned, "expected_oracle", cost_lambda=float(lam),
+                                                       knows="bucket")})
     spec = evaluation.get("comparisons") or {}
     return headroom(results, points, alone(planned, dearest_member(pool)) or "", resamples=spec.get("resamples", 2000),
                     confidence=spec.get("confidence", 0.95), seed=spec.get("seed", 0))
