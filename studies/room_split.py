@@ -28,7 +28,8 @@ import math
 from pathlib import Path
 
 from r2_pipeline.analysis import SPLITS, micro_pool, read_split
-from r2_pipeline.labels.expected import Rates, best_choice, bucket_rates, measure_rates, plan_space
+from r2_pipeline.labels.expected import Rates, bucket_rates, measure_rates, plan_space
+from r2_pipeline.methods.idealised import expected_choices
 from r2_pipeline.tasks.micro.task import TASK
 
 
@@ -46,9 +47,8 @@ def main(split: str, questions: int, samples: int, lambdas: list[float]) -> None
     spaces = [plan_space(TASK.reference_subtasks(e)) for e in examples]
     subtasks = sorted({f for space in spaces for _, filled in space for f in filled})
     true = measure_rates(pool, subtasks, samples, ladder)
-    by_bucket, means = bucket_rates(true, subtasks, ladder)
+    _, means = bucket_rates(true, subtasks, ladder)
     cost_largest = sum(sum(true.cost(ladder[-1], f) for f in space[0][1]) for space in spaces) / len(spaces)
-    no_router = lambda plan, filled: (0.0, 0.0)  # noqa: E731
 
     print(f"{len(examples)} {split} questions, {samples} samples per subtask and member; rates per bucket:\n")
     buckets = sorted({b for _, b in means})
@@ -62,10 +62,10 @@ def main(split: str, questions: int, samples: int, lambdas: list[float]) -> None
     print("|---|---|---|---|")
     for lam in lambdas:
         rows = {}
-        for name, table in (("subtask", true), ("bucket", by_bucket)):
-            picks = [best_choice(space, table, ladder, lam, cost_largest, no_router) for space in spaces]
+        for knows in ("subtask", "bucket"):  # the evaluation's expected_oracle search, scored with the true rates
+            picks = expected_choices(pool, TASK, examples, ladder, lam, samples, rates=true, knows=knows)
             values = [scored(c, true, lam, cost_largest) for c in picks]
-            rows[name] = [sum(v[k] for v in values) / len(values) for k in range(3)]
+            rows[knows] = [sum(v[k] for v in values) / len(values) for k in range(3)]
         s, b = rows["subtask"], rows["bucket"]
         print(f"| {lam:g} | {s[0]:.3f}, {s[1] / cost_largest:.3f}, {s[2]:.3f} | {b[0]:.3f}, {b[1] / cost_largest:.3f}, "
               f"{b[2]:.3f} | {s[2] - b[2]:+.3f} |")
