@@ -26,7 +26,8 @@ def test_metrics_file_maps_benchmark_method_metrics(project):
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
     methods = metrics["micro"]
     expected = {f"single:t{k}" for k in range(1, 6)} | {f"tier:t{k}" for k in range(1, 6)}
-    expected |= {"random", "oracle", "label_policy", "expected_oracle", "query_router", "r2_sft", "r2_round_1",
+    expected |= {"random", "oracle", "label_policy", "expected_oracle", "expected_oracle@bucket", "query_router",
+                 "r2_sft", "r2_round_1",
                  "r2_round_2", "r2", "r2_sft@escalate=0.99", "r2_sft+recheck=0.9", "r2_sft+recheck_agree=0.9"}
     assert set(methods) == expected
     for values in methods.values():
@@ -62,7 +63,7 @@ def test_comparisons_pair_the_methods_on_the_test_questions(project):
 
 def test_outputs_on_disk(project):
     room = pd.read_csv(project / "data/08_reporting/headroom.csv")  # r2's lambda: its oracle, label policy, router
-    assert list(room["cost_lambda"]) == [0.5] and room["room"].notna().all()
+    assert list(room["cost_lambda"]) == [0.5] and room["room"].notna().all() and room["bucket_room"].notna().all()
     for path in ["data/08_reporting/pool_ladder.csv", "data/08_reporting/accuracy_vs_cost.png",
                  "data/07_model_output/evaluation_results.parquet", "data/06_models/pool_manifest.json",
                  "data/03_primary/step_outcomes.parquet", "data/05_model_input/allocator_sft.parquet",
