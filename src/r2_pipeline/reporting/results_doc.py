@@ -118,11 +118,16 @@ BUCKET_NOTE = (" The bucket oracle makes the oracle's search knowing only each m
                "looks like; the rest is each member's luck on each exact subtask.")
 
 
+def has_bucket_room(room: pd.DataFrame) -> bool:
+    """Whether headroom.csv has a bucket oracle's room on some row."""
+    return "bucket_room" in room and bool(room["bucket_room"].notna().any())
+
+
 def headroom_table(room: pd.DataFrame) -> list[str]:
     """RL's room per lambda (headroom.csv): oracle and label policy on the objective, their gap, the
     router's gain over its baseline and its share of the gap; with a bucket oracle, its objective
     and its gap over the label policy."""
-    bucket = "bucket_room" in room and room["bucket_room"].notna().any()
+    bucket = has_bucket_room(room)
     head = ["λ", "oracle", "label policy", "room [95% CI]", "router", "baseline", "gain [95% CI]", "share of room"]
     head += ["bucket oracle", "bucket room [95% CI]"] if bucket else []
     lines = [_row(head), _row(["---"] * len(head))]
@@ -186,8 +191,8 @@ def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, com
         lines += ["## RL's room", "", "Per λ that trained a router: the expected-reward oracle and the label "
                   "policy (what a perfect imitator of the SFT labels does) on the objective at that λ, their gap "
                   "(the room RL has and SFT does not), and the router's gain over its SFT baseline, paired by "
-                  "(question, seed)." + (BUCKET_NOTE if "bucket_room" in room and room["bucket_room"].notna().any()
-                                          else ""), "", *headroom_table(room), ""]
+                  "(question, seed)." + (BUCKET_NOTE if has_bucket_room(room) else ""), "",
+                  *headroom_table(room), ""]
     lines += ["## The pool", "", *pool_table(training), ""]
     if ladder is not None and len(ladder):
         lines += ["Success rate of each member per difficulty bucket (held-out subtasks, several samples each; "
