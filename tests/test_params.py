@@ -57,9 +57,13 @@ def test_base_parameters_are_valid():
          r"r2 method: decoding: rule 'greedy' reads no min_success"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "single", "member": "t5", "decoding": {"rule": "greedy"}}]),
          r"single method: decoding.*Extra inputs are not permitted"),
-        (lambda p: p["evaluation"].update(methods=[{"kind": "r2", "router": "r2_round_3"}]),
-         r"'r2_round_3' names no trained router: 'r2_round_3'; routers: \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', 'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\]"),
-        (lambda p: p["evaluation"].update(methods=["r2_round_3"]), r"unknown method 'r2_round_3'.*trained router"),
+        # the trained routers follow from the same dict's rl_refinement.rounds
+        (lambda p: p["rl_refinement"].update(rounds=2) or p["evaluation"].update(
+            methods=[{"kind": "r2", "router": "r2_round_3"}]),
+         r"'r2_round_3' names no trained router: 'r2_round_3'; routers: \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', "
+         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\] \(one r2_round_<k> per rl_refinement\.rounds\)"),
+        (lambda p: p["evaluation"].update(methods=["r2_round_7"]), r"unknown method 'r2_round_7'.*trained router"),
+        (lambda p: p["rl_refinement"].update(rounds=0), r"rl_refinement\.rounds = 0"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "banana"}]), r"evaluation\.methods\.0: unknown method kind 'banana'"),
         (lambda p: p["evaluation"].update(methods=[{"name": "mine"}]), r"method \{'name': 'mine'\} needs `kind`"),
         (lambda p: p["evaluation"].update(methods=[{"kind": "single", "name": "big"}]),
@@ -92,13 +96,11 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["benchmarks"].update(gsm8k={"methods": ["r3"]}),
          r"evaluation\.benchmarks\.gsm8k\.methods\.0 = 'r3': unknown method 'r3'"),
         (lambda p: p["evaluation"].update(sampling={"stop": [""]}), r"evaluation\.sampling.*empty string"),
-        # the rounds, and so the trained routers, are set once, in pipelines/rl_refinement/rounds.py
-        (lambda p: p["evaluation"].update(routers=["r2_sft", "r2"]),
+        # the trained routers follow from rl_refinement.rounds and SWEEP_POINTS
+        (lambda p: p["rl_refinement"].update(rounds=2) or p["evaluation"].update(routers=["r2_sft", "r2"]),
          r"parameter evaluation: `routers` is not a parameter: the trained routers are \['r2_sft', 'r2_decomposer_phase', 'r2_round_1', "
-         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round and sweep slot \(ROUNDS and SWEEP_POINTS in pipelines/rl_refinement/rounds\.py\)"),
-        (lambda p: p["rl_refinement"].update(rounds=3),
-         r"parameter rl_refinement: `rounds` is not a parameter: the pipeline is unrolled for ROUNDS = 2, set in "
-         r"pipelines/rl_refinement/rounds\.py"),
+         r"'r2_round_2', 'r2_sweep_1', 'r2_sweep_2', 'r2'\], one per GRPO round \(rl_refinement\.rounds\) and sweep slot "
+         r"\(SWEEP_POINTS in pipelines/rl_refinement/rounds\.py\)"),
         # a member nobody trains would only fail after model_pool had retrained and overwritten the pool
         (lambda p: p["pool"]["members"].update(t6={"backend": "transformers"}) or p["pool"]["prices"].update(
             t6=p["pool"]["prices"]["t5"]), r"pool members \['t6'\] use the transformers backend without a `path`"),

@@ -152,9 +152,10 @@ def test_pipeline_stages_follow_the_chain():
 
 
 def test_the_trained_routers_follow_from_rounds():
-    """ROUNDS and SWEEP_POINTS are the one source of the rounds and sweep slots: the registry unrolls
-    that many, evaluation reads every router, and no parameter file repeats either."""
-    from r2_pipeline.pipelines.rl_refinement import ROUNDS, SWEEP_POINTS, trained_routers
+    """rl_refinement.rounds and SWEEP_POINTS are the one source of the rounds and sweep slots: the
+    registry unrolls that many, evaluation reads every router, and no parameter file lists them."""
+    from r2_pipeline.pipelines.rl_refinement import SWEEP_POINTS, trained_routers
+    from r2_pipeline.pipelines.rl_refinement.rounds import rounds_set
 
     routers = trained_routers(3, 2)
     assert list(routers) == ["r2_sft", "r2_decomposer_phase", "r2_round_1", "r2_round_2", "r2_round_3", "r2_sweep_1",
@@ -162,13 +163,40 @@ def test_the_trained_routers_follow_from_rounds():
     assert routers["r2_decomposer_phase"] == ("round_1.decomposer", "allocator_sft_model")
     assert routers["r2_round_2"] == ("round_2.decomposer", "round_2.allocator") and routers["r2"] == routers["r2_round_3"]
     assert routers["r2_sweep_2"] == ("sweep_2.round_3.decomposer", "sweep_2.round_3.allocator")
-    evaluation = register_pipelines()["evaluation"]
-    assert {f"round_{ROUNDS}.decomposer", "decomposer_sft_model", f"sweep_{SWEEP_POINTS}.round_{ROUNDS}.allocator"} <= \
-        evaluation.inputs()
-    assert len(register_pipelines()["rl_refinement"].nodes) == 4 * ROUNDS * (1 + SWEEP_POINTS)
+    with rounds_set(3):
+        evaluation = register_pipelines()["evaluation"]
+        assert {"round_3.decomposer", "decomposer_sft_model", f"sweep_{SWEEP_POINTS}.round_3.allocator"} <= \
+            evaluation.inputs()
+        assert "round_4.decomposer" not in evaluation.inputs()
+        assert len(register_pipelines()["rl_refinement"].nodes) == 4 * 3 * (1 + SWEEP_POINTS)
     for path in (ROOT / "conf").glob("*/parameters_*.yml"):
         block = next(iter(yaml.safe_load(path.read_text()).values()))
-        assert "rounds" not in block and "routers" not in block, path
+        assert "routers" not in block, path
+
+
+@pytest.mark.integration
+def test_a_session_unrolls_its_profiles_rounds():
+    """`kedro run --env <profile> --params rl_refinement.rounds=<n>`: Kedro builds the pipelines
+    after the context exists, so the DAG and evaluation's routers have the session's rounds; a later
+    session with other rounds rebuilds them."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from r2_pipeline.pipelines.rl_refinement import ROUNDS, SWEEP_POINTS, use_rounds
+
+    bootstrap_project(ROOT)
+    try:
+        for rounds in (3, 2):  # conf/test evaluates r2_round_1 and r2_round_2
+            with KedroSession.create(project_path=ROOT, env="test",
+                                     runtime_params={"rl_refinement": {"rounds": rounds}}) as session:
+                session.load_context()
+                nodes = pipelines["rl_refinement"].nodes
+                assert len(nodes) == 4 * rounds * (1 + SWEEP_POINTS)
+                assert {n.namespace.split(".")[-1] for n in nodes} == {f"round_{k}" for k in range(1, rounds + 1)}
+                assert f"round_{rounds}.allocator" in pipelines["evaluation"].inputs()
+    finally:
+        use_rounds(ROUNDS)
 
 
 @pytest.mark.slow  # a fresh interpreter builds the registry

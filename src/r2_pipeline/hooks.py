@@ -1,7 +1,7 @@
 """Project hooks: validate every parameter block before any node runs (for the launch's process
-count too); check the pool's endpoints before a run that calls the pool; start each run's spend at
-zero; take relative paths in parameters from the project root; tag each MLflow run with what
-produced it."""
+count too) and unroll the profile's GRPO rounds; check the pool's endpoints before a run that calls
+the pool; start each run's spend at zero; take relative paths in parameters from the project root;
+tag each MLflow run with what produced it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from . import ranks
 from .datasets import ModelFolderDataset, ModelFoldersDataset
 from .params import ParameterError, validate_params
 from .paths import rooted
+from .pipelines.rl_refinement.rounds import ROUNDS, use_rounds
 from .pool.budget import NO_POOL_CALLS, start_run
 from .reporting import provenance
 from .training.grpo import launch_problems
@@ -24,9 +25,11 @@ from .training.numerics import numerics
 
 
 class ValidateParamsHook:
-    @hook_impl
+    @hook_impl(tryfirst=True)  # Kedro builds the pipelines after this hook: they unroll these rounds
     def after_context_created(self, context) -> None:
-        validate_params(context.params)
+        validated = validate_params(context.params)
+        rl = validated.get("rl_refinement")
+        use_rounds(rl.rounds if rl is not None else ROUNDS)
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a pipeline that cannot start
     def before_pipeline_run(self, pipeline, catalog) -> None:

@@ -4,6 +4,7 @@ fails before any node runs, naming the key. Each schema lives next to what it va
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -14,6 +15,7 @@ from .pipelines.evaluation.params import EvaluationParams
 from .pipelines.model_pool.params import ModelPoolParams
 from .pipelines.pretrained_backbone.params import PretrainedBackboneParams
 from .pipelines.rl_refinement.params import RLParams
+from .pipelines.rl_refinement.rounds import rounds_set
 from .pool.params import PoolParams
 from .training.params import SFTParams
 
@@ -37,15 +39,20 @@ class ParameterError(ValueError):
 
 
 def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
+    """Every block of `params`, validated; the trained routers that evaluation's methods may name
+    follow the `rl_refinement.rounds` of the same dict (rl_refinement validates before evaluation)."""
     validated = {}
-    for block, model in BLOCKS.items():
-        if block not in params:
-            continue
-        try:
-            validated[block] = model.model_validate(params[block])
-        except ValidationError as err:
-            raise ParameterError(_describe(block, err)) from None
-    problems = _cross_check(validated)
+    with ExitStack() as stack:
+        for block, model in BLOCKS.items():
+            if block not in params:
+                continue
+            try:
+                validated[block] = model.model_validate(params[block])
+            except ValidationError as err:
+                raise ParameterError(_describe(block, err)) from None
+            if block == "rl_refinement":
+                stack.enter_context(rounds_set(validated[block].rounds))
+        problems = _cross_check(validated)
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
     return validated

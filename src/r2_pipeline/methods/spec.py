@@ -50,7 +50,7 @@ def parse_method(entry: Any, routers: Collection[str]) -> Method:
     router = method.trained_router(list(routers)[-1] if routers else "")
     if router and router not in routers:
         raise ValueError(f"method {method.label!r} names no trained router: {router!r}; routers: {list(routers)} "
-                         "(ROUNDS in pipelines/rl_refinement/rounds.py)")
+                         "(one r2_round_<k> per rl_refinement.rounds)")
     return method
 
 

@@ -241,9 +241,7 @@ def test_the_estimate_counts_the_calls_evaluation_makes(monkeypatch, tmp_path):
 def test_rl_rollouts_are_counted_per_round_slot_and_phase():
     """Real benchmarks: each decomposer-phase rollout executes an assumed plan, each allocator-phase
     rollout asks one step and has it reviewed; every rollout its own call."""
-    from r2_pipeline.pipelines.rl_refinement import ROUNDS
-
-    rl = {"lambda_sweep": [0.2, 1.0], "sampling": {"max_new_tokens": 8},
+    rl = {"rounds": 3, "lambda_sweep": [0.2, 1.0], "sampling": {"max_new_tokens": 8},
           "decomposer": {"questions": 5, "trainer": {"max_steps": 2, "per_device_train_batch_size": 4}},
           "allocator": {"questions": 5, "trainer": {"max_steps": 3, "per_device_train_batch_size": 2,
                                                     "gradient_accumulation_steps": 2}},
@@ -252,7 +250,7 @@ def test_rl_rollouts_are_counted_per_round_slot_and_phase():
     table = nodes.estimate_calls(POOL, {}, data_generation, rl,
                                  {"pipelines": ["rl_refinement"], "assumptions": {"processes": 2}})
     calls = table[table["stage"] == "rl_refinement"].set_index("member")["calls"]
-    runs = ROUNDS * 3
+    runs = 3 * 3  # rounds x (r2 and two sweep slots)
     decomposer, allocator = 2 * 4 * 2, 3 * 2 * 2 * 2  # steps x batch (x accumulation) x processes
     assert calls["t3"] == runs * (decomposer * ASSUMPTIONS["subtasks_per_question"] + allocator)  # the dearest
     assert calls["t1"] == runs * allocator  # a review per allocator rollout

@@ -71,6 +71,14 @@ class Context:
     def ladder(self) -> list[str]:
         return ladder_order(self.pool)
 
+    @property
+    def rounds(self) -> int:
+        """rl_refinement.rounds: GRPO rounds per lambda slot, and the r2_round_<k> methods may name."""
+        return (self.rl_refinement or {}).get("rounds", ROUNDS)
+
+    def routers(self) -> list[str]:
+        return list(trained_routers(self.rounds))
+
     def shares(self) -> dict[str, float]:
         """Which members an allocator not yet trained picks, as a share of the steps."""
         allocation = self.assumptions["allocation"]
@@ -161,7 +169,7 @@ REFERENCE_PLANS = ("single", "query_router", "label_policy", "expected_oracle")
 def method_calls(tally: Tally, stage: str, method: Method, task, examples: list[Example], sampling: SamplingParams,
                  ctx: Context) -> None:
     """Every call `method` makes on `examples` under each evaluation seed."""
-    author = None if method.kind in REFERENCE_PLANS else method.trained_router(list(trained_routers())[-1])
+    author = None if method.kind in REFERENCE_PLANS else method.trained_router(ctx.routers()[-1])
     samples = getattr(method, "samples", 1) if method.kind == "expected_oracle" else 1
     planned = [plan_steps(task, example, author, ctx.assumptions) for example in examples]
     steps = [s for found, _ in planned for s in found]
@@ -195,7 +203,7 @@ def router_calls(tally: Tally, stage: str, method: Method, author: str, task, ex
 def evaluate_stage(tally: Tally, stage: str, ctx: Context, keep: Callable[[Method], bool]) -> None:
     """The calls of the methods `keep` takes. The micro benchmark reads the world's test split as
     `evaluation` does; `evaluation_baselines` reads `benchmarks.micro.source` where it is set."""
-    members, routers = list(ctx.pool["members"]), list(trained_routers())
+    members, routers = list(ctx.pool["members"]), ctx.routers()
     for benchmark, spec in ctx.evaluation["benchmarks"].items():
         methods = [m for m in benchmark_methods(ctx.evaluation, benchmark, members, routers) if keep(m)]
         if not methods:
@@ -294,7 +302,7 @@ def rl_refinement(tally: Tally, ctx: Context) -> None:
     allocator names a member per step), the allocator phase asks the sampled member one step (a
     reviewer judges it, on real benchmarks). Every rollout is a plan of its own: none is cached."""
     rl, stage = ctx.rl_refinement, "rl_refinement"
-    runs = ROUNDS * (1 + len(rl.get("lambda_sweep") or []))
+    runs = ctx.rounds * (1 + len(rl.get("lambda_sweep") or []))
     micro_world = ctx.data_generation["teacher"]["kind"] == "reference"
     task = get_task("micro") if micro_world else BenchmarkTask()
     sampling = member_sampling(0) if micro_world else sampling_from(rl.get("sampling"), **STEP_SAMPLING)

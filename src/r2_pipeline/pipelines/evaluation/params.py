@@ -113,7 +113,7 @@ class EvaluationParams(Strict):
     def keys_that_are_not_parameters(cls, data):
         if isinstance(data, dict) and "routers" in data:
             raise ValueError(f"`routers` is not a parameter: the trained routers are {list(trained_routers())}, "
-                             "one per GRPO round and sweep slot (ROUNDS and SWEEP_POINTS in "
+                             "one per GRPO round (rl_refinement.rounds) and sweep slot (SWEEP_POINTS in "
                              "pipelines/rl_refinement/rounds.py)")
         if isinstance(data, dict) and "seed" in data:
             raise ValueError(seed_key_message(data["seed"]))

@@ -8,10 +8,12 @@ from .rounds import (
     round_names,
     sweep_names,
     trained_routers,
+    unrolled_rounds,
+    use_rounds,
 )
 
 __all__ = ["ROUNDS", "SWEEP_POINTS", "create_pipeline", "final_models", "round_names", "sweep_names",
-           "trained_routers"]
+           "trained_routers", "unrolled_rounds", "use_rounds"]
 
 
 def __getattr__(name: str):

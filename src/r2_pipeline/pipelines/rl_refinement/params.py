@@ -26,6 +26,7 @@ from ...methods.decoding import rule_needs_threshold
 from ...pool.params import SamplingBlock, Strict
 from ...training.params import TrainerBlock
 from ..data_generation.params import ReviewerParams
+from .rounds import ROUNDS, SWEEP_POINTS
 
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 Positive = Annotated[int, Field(strict=True, ge=1)]
@@ -211,6 +212,9 @@ class GRPOPhase(TrainerBlock):
 
 
 class RLParams(Strict):
+    # GRPO rounds, each a decomposer phase then an allocator phase; the DAG unrolls them as
+    # namespaces round_1..N (routers r2_round_<k>), for r2 and for every sweep slot
+    rounds: int = Field(default=ROUNDS, ge=1)
     cost_lambda: float = Field(ge=0)
     # one lambda per sweep slot (SWEEP_POINTS in pipelines/rl_refinement/rounds.py): router
     # r2_sweep_<i> trains every round at the i-th
@@ -228,21 +232,9 @@ class RLParams(Strict):
     sampling: SamplingBlock | None = None
     allocator_sampling: SamplingBlock | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def no_rounds_key(cls, data):
-        if isinstance(data, dict) and "rounds" in data:
-            from .rounds import ROUNDS
-
-            raise ValueError(f"`rounds` is not a parameter: the pipeline is unrolled for ROUNDS = {ROUNDS}, set in "
-                             "pipelines/rl_refinement/rounds.py (the registry needs it before parameters load)")
-        return data
-
     @field_validator("lambda_sweep")
     @classmethod
     def one_lambda_per_slot(cls, sweep: list[float] | None, info: ValidationInfo) -> list[float]:
-        from .rounds import SWEEP_POINTS
-
         main = info.data.get("cost_lambda")
         rule = (f"lambda_sweep must list SWEEP_POINTS = {SWEEP_POINTS} distinct lambdas, none equal to cost_lambda "
                 f"{main} (SWEEP_POINTS, the number of sweep routers r2_sweep_<i>, is set in "

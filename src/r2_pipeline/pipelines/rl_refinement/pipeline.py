@@ -7,7 +7,6 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import log_phase_curves, refine_allocator, refine_decomposer
 from .rounds import (
-    ROUNDS,
     SFT_MODELS,
     SWEEP_POINTS,
     reading_round_models,
@@ -75,7 +74,7 @@ def round_pipeline(round_name: str, decomposer_in: str, allocator_in: str, lambd
         )
 
 
-def rounds_pipeline(rounds: int = ROUNDS, lambda_index: int = 0) -> Pipeline:
+def rounds_pipeline(rounds: int | None = None, lambda_index: int = 0) -> Pipeline:
     """Every round of one lambda slot, round 1 from the SFT models, round k from round k - 1."""
     decomposer, allocator = SFT_MODELS
     out = Pipeline([])
@@ -85,14 +84,14 @@ def rounds_pipeline(rounds: int = ROUNDS, lambda_index: int = 0) -> Pipeline:
     return out
 
 
-def sweep_pipeline(index: int, rounds: int = ROUNDS) -> Pipeline:
+def sweep_pipeline(index: int, rounds: int | None = None) -> Pipeline:
     """Sweep slot `index`: its rounds in namespace sweep_<index> (`sweep_<i>.round_<k>.decomposer`)."""
     with reading_round_models():
         return Pipeline(rounds_pipeline(rounds, lambda_index=index), namespace=sweep_name(index),
                         **_outside([*SFT_MODELS, *SHARED]))
 
 
-def create_pipeline(rounds: int = ROUNDS, points: int = SWEEP_POINTS, **kwargs) -> Pipeline:
+def create_pipeline(rounds: int | None = None, points: int = SWEEP_POINTS, **kwargs) -> Pipeline:
     out = rounds_pipeline(rounds)
     for index in range(1, points + 1):
         out += sweep_pipeline(index, rounds)

@@ -6,16 +6,55 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# The number of GRPO rounds. It lives here, not in parameters, because the registry must know the
-# DAG before parameters load; evaluation's trained routers follow from it (trained_routers).
+# The number of GRPO rounds where the profile sets no `rl_refinement.rounds`, and where no Kedro
+# context has been created yet (`kedro registry describe`, a pipeline built in Python).
 ROUNDS = 2
-# The number of lambda sweep slots, for the same reason: slot i trains all ROUNDS rounds from the
-# SFT models at rl_refinement.lambda_sweep[i - 1] in namespace sweep_<i> (router r2_sweep_<i>).
+# The number of lambda sweep slots, a constant: slot i trains every round from the SFT models at
+# rl_refinement.lambda_sweep[i - 1] in namespace sweep_<i> (router r2_sweep_<i>).
 SWEEP_POINTS = 2
 SFT_MODELS = ("decomposer_sft_model", "allocator_sft_model")
 
+# The running project's `rl_refinement.rounds` under "rounds": Kedro builds pipelines after it
+# creates the context, whose parameters (the `--env` profile and `--params` included)
+# ValidateParamsHook reads and pins here (use_rounds), so the registry unrolls the profile's rounds.
+_PINNED: dict[str, int] = {}
 
-def round_names(rounds: int = ROUNDS) -> list[str]:
+
+def unrolled_rounds() -> int:
+    """How many rounds the DAG unrolls and evaluation's trained routers count: the pinned
+    `rl_refinement.rounds`, else ROUNDS."""
+    return _PINNED.get("rounds", ROUNDS)
+
+
+@contextmanager
+def rounds_set(rounds: int | None) -> Iterator[None]:
+    """Unroll `rounds` rounds inside the block (None: leave the pinned number), as while a
+    parameter dict is validated against its own `rl_refinement.rounds`."""
+    before = dict(_PINNED)
+    if rounds is not None:
+        _PINNED["rounds"] = rounds
+    try:
+        yield
+    finally:
+        _PINNED.clear()
+        _PINNED.update(before)
+
+
+def use_rounds(rounds: int) -> None:
+    """Pin the running project's number of rounds. Pipelines Kedro has already built with another
+    number are dropped, so the next access rebuilds them (one process, sessions of two profiles)."""
+    changed = rounds != unrolled_rounds()
+    _PINNED["rounds"] = rounds
+    from kedro.framework.project import PACKAGE_NAME, pipelines
+
+    if changed and PACKAGE_NAME:  # a configured project: rebuild with the same pipelines requested
+        requested = getattr(pipelines, "_requested_pipelines", None)
+        pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+        pipelines.set_requested(requested)
+
+
+def round_names(rounds: int | None = None) -> list[str]:
+    rounds = unrolled_rounds() if rounds is None else rounds
     return [f"round_{k}" for k in range(1, rounds + 1)]
 
 
@@ -28,13 +67,13 @@ def sweep_names(points: int = SWEEP_POINTS) -> list[str]:
     return [sweep_name(i) for i in range(1, points + 1)]
 
 
-def final_models(rounds: int = ROUNDS, sweep: str | None = None) -> tuple[str, str]:
+def final_models(rounds: int | None = None, sweep: str | None = None) -> tuple[str, str]:
     """The last round's (decomposer, allocator) datasets, of the main rounds or of sweep slot `sweep`."""
     last = round_names(rounds)[-1] if sweep is None else f"{sweep}.{round_names(rounds)[-1]}"
     return f"{last}.decomposer", f"{last}.allocator"
 
 
-def trained_routers(rounds: int = ROUNDS, points: int = SWEEP_POINTS) -> dict[str, tuple[str, str]]:
+def trained_routers(rounds: int | None = None, points: int = SWEEP_POINTS) -> dict[str, tuple[str, str]]:
     """Every trained router by the name evaluation's methods use, with its (decomposer, allocator)
     datasets: `r2_sft` after SFT, `r2_decomposer_phase` (round 1's decomposer with the SFT
     allocator: what the decomposer phase alone did), `r2_round_<k>` after round k, `r2_sweep_<i>`
