@@ -69,6 +69,32 @@ def test_the_section_replaces_its_previous_version_and_the_results_page_keeps_it
     assert "body" not in text and "`single:t1`" in text and seeds.seeds_section(page).count("second") == 1
 
 
+def _replicate(name, rows):
+    room = None if rows is None else pd.DataFrame(
+        [{"benchmark": "micro", "cost_lambda": lam, "router": router, "baseline": "r2_sft", "room": room,
+          "gain": gain, "gain_low": low, "gain_share_of_room": gain / room} for lam, router, room, gain, low in rows])
+    return seeds.Replicate(name=name, rev="0" * 40, pool_seed=int(name[-1]), results=pd.DataFrame(), metrics={},
+                           training=pd.DataFrame(), evaluation={}, headroom=room)
+
+
+def test_rls_room_is_reported_per_pool_and_counted_against_half_the_room():
+    replicates = [_replicate("pool-seed-0", [(0.5, "r2", 0.2, 0.12, 0.05), (1.0, "r2@lambda=1", 0.2, 0.05, 0.01)]),
+                  _replicate("pool-seed-1", [(0.5, "r2", 0.1, 0.04, -0.01), (2.0, "r2@lambda=2", 0.3, 0.3, 0.2)])]
+    room = seeds.room_across(replicates)
+    assert len(room) == 1  # only lambda 0.5 was trained in both pools
+    row = room.iloc[0]
+    assert (row["router"], row["cost_lambda"], row["experiments"]) == ("r2", 0.5, 2)
+    assert row["room"] == pytest.approx(0.15) and row["room_each"] == "0.200,0.100"
+    assert row["gain_share_of_room_each"] == "0.600,0.400"
+    assert row["gain_interval_above_0"] == 1 and row["half_the_room"] == 1
+    section = seeds.render(replicates, pd.DataFrame(columns=["benchmark"]), pd.DataFrame(), pd.DataFrame(), "today",
+                           room=room)
+    room_row = next(line for line in section.splitlines() if line.startswith("| micro | 0.5 | `r2` / `r2_sft` |"))
+    assert "### RL's room in each pool" in section and room_row.endswith("| 1 of 2 | 1 of 2 |")
+    # an experiment without headroom.csv: no room table, rather than one pool's numbers as the mean
+    assert seeds.room_across([*replicates, _replicate("pool-seed-2", None)]).empty
+
+
 # a stage standing in for the chain: an evaluation's outputs, drawn from the pool seed it is given
 STAGE = '''
 import json, pathlib, numpy as np, pandas as pd, yaml
@@ -90,6 +116,10 @@ for v in metrics.values():
 json.dump({"micro": metrics}, open("data/08_reporting/metrics.json", "w"))
 pd.DataFrame([{"member": "t1", "torch": "2.13.0+cpu", "cpu_capability": "AVX2"}]).to_csv(
     "data/08_reporting/pool_training.csv", index=False)
+room = 0.1 + 0.04 * seed
+pd.DataFrame([{"benchmark": "micro", "cost_lambda": 0.5, "router": "r2", "baseline": "r2_sft", "room": room,
+               "gain": 0.08, "gain_low": 0.01, "gain_share_of_room": 0.08 / room}]).to_csv(
+    "data/08_reporting/headroom.csv", index=False)
 '''
 
 
@@ -109,7 +139,8 @@ def seed_study(tmp_path):
     dvc_yaml = {"stages": {"evaluation": {
         "cmd": f"{sys.executable} stage.py", "deps": ["stage.py"],
         "params": [{"conf/base/parameters_model_pool.yml": None}],
-        "outs": ["data/07_model_output/evaluation_results.parquet", "data/08_reporting/pool_training.csv"],
+        "outs": ["data/07_model_output/evaluation_results.parquet", "data/08_reporting/pool_training.csv",
+                 "data/08_reporting/headroom.csv"],
         "metrics": ["data/08_reporting/metrics.json"]}}}
     (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
     run(repo, "git", "init", "-q")
@@ -148,10 +179,14 @@ def test_queued_pool_seeds_are_reported_across_experiments(seed_study, client, t
     assert claim["objective_higher"] == 2  # a quarter of the price at 0.06 less accuracy, in both pools
     assert "| `pool-seed-1` | 1 |" in section and "R2 beats the largest member" in section
     assert "`r2` | `largest`" in section  # the pooled comparisons of the evaluation's pairs
+    room_row = next(line for line in section.splitlines() if line.startswith("| micro | 0.5 | `r2` / `r2_sft` |"))
+    assert "| +0.160 [" in room_row and "| 0.140,0.180 |" in room_row  # each pool's headroom.csv
+    assert room_row.endswith("| 2 of 2 | 1 of 2 |")  # a gain of 0.08 is half of 0.14, not of 0.18
 
     report = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id],
                                 "tags.`r2.role` = 'seeds_report'")[0]
     assert report.data.tags["pool_seeds"] == "1,2"
     assert report.data.metrics["micro_r2_beats_the_largest_member.experiments_holding"] == 2
     artifacts = {a.path for a in client.list_artifacts(report.info.run_id)}
-    assert {"seeds_report.md", seeds.PLOT, "seeds_claims.csv", "seeds_methods.csv"} <= artifacts
+    assert {"seeds_report.md", seeds.PLOT, "seeds_claims.csv", "seeds_methods.csv", "seeds_room.csv"} <= artifacts
+    assert report.data.metrics["micro_lambda_0_5_r2.experiments_half_the_room"] == 1

@@ -55,6 +55,7 @@ ROUTER_SEED_KEYS = (
 )
 RESULTS = "data/07_model_output/evaluation_results.parquet"
 METRICS = "data/08_reporting/metrics.json"
+HEADROOM = "data/08_reporting/headroom.csv"
 TRAINING = "data/08_reporting/pool_training.csv"
 EVALUATION = "conf/base/parameters_evaluation.yml"
 # (claim, method, baseline): `largest` is the dearest member alone
@@ -140,6 +141,7 @@ class Replicate:
     metrics: dict
     training: pd.DataFrame
     evaluation: dict
+    headroom: pd.DataFrame | None = None  # RL's room per lambda; None where the experiment wrote none
 
 
 def read_replicates(root: Path, names: Sequence[str] | None = None, prefix: str = PREFIX) -> list[Replicate]:
@@ -167,11 +169,15 @@ def read_replicate(root: Path, name: str, rev: str) -> Replicate:
             raise FileNotFoundError(f"experiment {name} ({rev[:7]}) has no readable {path}: {error}") from error
 
     params = yaml.safe_load(raw("conf/base/parameters_model_pool.yml"))
+    try:
+        room = pd.read_csv(io.BytesIO(raw(HEADROOM)))
+    except FileNotFoundError:  # an experiment whose evaluation had no oracle and label policy to compare
+        room = None
     return Replicate(
         name=name, rev=rev, pool_seed=(params.get("model_pool") or {}).get("seed"),
         results=pd.read_parquet(io.BytesIO(raw(RESULTS))), metrics=json.loads(raw(METRICS)),
         training=pd.read_csv(io.BytesIO(raw(TRAINING))),
-        evaluation=yaml.safe_load(raw(EVALUATION))["evaluation"],
+        evaluation=yaml.safe_load(raw(EVALUATION))["evaluation"], headroom=room,
     )
 
 
@@ -287,6 +293,35 @@ def claims(replicates: Sequence[Replicate], claim_list: Sequence[tuple[str, str,
     return pd.DataFrame(rows)
 
 
+def room_across(replicates: Sequence[Replicate], confidence: float = 0.95) -> pd.DataFrame:
+    """RL's room in each pool: per (benchmark, lambda, router) that every experiment's headroom.csv
+    has, each experiment's room (expected-reward oracle - label policy), the router's gain over its
+    baseline and the gain's share of the room; their means with t-intervals across experiments; and
+    in how many experiments the gain's interval lies above 0 and the gain is at least half the room.
+    Empty when some experiment has no headroom.csv."""
+    tables = [r.headroom for r in replicates]
+    if any(t is None or t.empty for t in tables):
+        return pd.DataFrame()
+    key = ["benchmark", "cost_lambda", "router", "baseline"]
+    indexed = [t.assign(cost_lambda=t["cost_lambda"].astype(float)).drop_duplicates(key).set_index(key)
+               for t in tables]
+    common = indexed[0].index
+    for table in indexed[1:]:
+        common = common.intersection(table.index, sort=False)
+    rows = []
+    for point in common:
+        each = [table.loc[point] for table in indexed]
+        row = {**dict(zip(key, point)), "experiments": len(each)}
+        for column in ("room", "gain", "gain_share_of_room"):
+            values = [float(e[column]) if pd.notna(e[column]) else math.nan for e in each]
+            row[column], row[f"{column}_low"], row[f"{column}_high"] = t_interval(values, confidence)
+            row[f"{column}_each"] = ",".join("-" if math.isnan(v) else f"{v:.3f}" for v in values)
+        row["gain_interval_above_0"] = sum(float(e["gain_low"]) > 0 for e in each)
+        row["half_the_room"] = sum(float(e["room"]) > 0 and float(e["gain"]) >= float(e["room"]) / 2 for e in each)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -296,7 +331,7 @@ def _ci(row: dict, key: str, spec: str) -> str:
 
 
 def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: pd.DataFrame, claim_rows: pd.DataFrame,
-           date: str, plot: bool = False) -> str:
+           date: str, plot: bool = False, room: pd.DataFrame | None = None) -> str:
     """The report as a Markdown section (between BEGIN and END)."""
     machines = sorted({f"{c} / torch {t}" for r in replicates
                        for c, t in zip(r.training.get("cpu_capability", ["unknown"]), r.training.get("torch", ["unknown"]))})
@@ -333,6 +368,23 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
                                f"{r['objective_higher']} of {k}", f"{r['objective_interval_above_0']} of {k}",
                                f"{r['beats']} of {k}", _ci(r, "pooled_accuracy_diff", "+.3f"),
                                _ci(r, "pooled_cost_ratio", ".3f"), _ci(r, "pooled_objective_diff", "+.3f")]))
+        lines.append("")
+    if room is not None and len(room):
+        lines += ["### RL's room in each pool", "",
+                  "Per λ that trained a router, from each experiment's `headroom.csv`: the room (the expected-reward "
+                  "oracle's objective minus the label policy's), the router's gain over its SFT baseline, and the "
+                  "gain's share of the room, each experiment's value and the mean with its t-interval across "
+                  "experiments; then in how many experiments the gain's paired 95% interval lies above 0, and in how "
+                  "many the gain is at least half the room.", "",
+                  _row(["benchmark", "λ", "router / baseline", "room [95% CI]", "each", "gain [95% CI]", "each",
+                        "share of room [95% CI]", "each", "gain interval above 0", "at least half the room"]),
+                  _row(["---"] * 11)]
+        for r in room.to_dict("records"):
+            k = r["experiments"]
+            lines.append(_row([r["benchmark"], f"{r['cost_lambda']:g}", f"`{r['router']}` / `{r['baseline']}`",
+                               _ci(r, "room", "+.3f"), r["room_each"], _ci(r, "gain", "+.3f"), r["gain_each"],
+                               _ci(r, "gain_share_of_room", ".2f"), r["gain_share_of_room_each"],
+                               f"{r['gain_interval_above_0']} of {k}", f"{r['half_the_room']} of {k}"]))
         lines.append("")
     if len(comparisons):
         lines += ["### Paired comparisons pooled over the experiments", "",
@@ -397,6 +449,10 @@ def log_report(tracking_uri: str, experiment: str, replicates: Sequence[Replicat
             mlflow.log_text(table.to_csv(index=False), f"{name}.csv")
         mlflow.log_text(section, "seeds_report.md")
         mlflow.log_figure(figure, PLOT)
+        for r in tables.get("seeds_room", pd.DataFrame()).to_dict("records"):
+            slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{r['benchmark']} lambda {r['cost_lambda']:g} {r['router']}").strip("_")
+            mlflow.log_metric(f"{slug.lower()}.experiments_half_the_room", r["half_the_room"])
+            mlflow.log_metric(f"{slug.lower()}.experiments_gain_significant", r["gain_interval_above_0"])
         claims_table = tables.get("seeds_claims", pd.DataFrame())
         for r in claims_table.to_dict("records"):
             slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{r['benchmark']} {r['claim']}").strip("_").lower()
@@ -431,17 +487,19 @@ def report(root: Path, names: Sequence[str] | None = None, prefix: str = PREFIX,
     pairs = [tuple(p) for p in (replicates[0].evaluation.get("comparisons") or {}).get("pairs", [])]
     comparisons = pooled_comparisons(replicates, pairs)
     claim_rows = claims(replicates)
+    room = room_across(replicates)
     out = out or root / "docs" / "results.md"
     figure = plot_spread(spread, replicates)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out.parent / PLOT, dpi=110)
     section = render(replicates, spread, comparisons, claim_rows, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                     plot=True)
+                     plot=True, room=room)
     write_section(out, section)
     if mlflow_log:
         uri, experiment = tracking or mlflow_target(root)
         run_id = log_report(uri, experiment, replicates, spread, {"seeds_methods": spread,
-                            "seeds_comparisons": comparisons, "seeds_claims": claim_rows}, section, figure)
+                            "seeds_comparisons": comparisons, "seeds_claims": claim_rows, "seeds_room": room},
+                            section, figure)
         logger.info("logged the seeds report to MLflow run %s", run_id)
     close(figure)
     return section
