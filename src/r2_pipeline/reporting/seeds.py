@@ -432,6 +432,11 @@ def plot_spread(spread: pd.DataFrame, replicates: Sequence[Replicate]):
     return fig
 
 
+def _slug(text: str) -> str:
+    """`text` as a metric-name prefix: lower case, each run of other characters one underscore."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
 def log_report(tracking_uri: str, experiment: str, replicates: Sequence[Replicate], spread: pd.DataFrame,
                tables: dict[str, pd.DataFrame], section: str, figure) -> str:
     """An MLflow run `seeds report` with the tables, the section and the plot as artifacts, one child
@@ -450,12 +455,12 @@ def log_report(tracking_uri: str, experiment: str, replicates: Sequence[Replicat
         mlflow.log_text(section, "seeds_report.md")
         mlflow.log_figure(figure, PLOT)
         for r in tables.get("seeds_room", pd.DataFrame()).to_dict("records"):
-            slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{r['benchmark']} lambda {r['cost_lambda']:g} {r['router']}").strip("_")
-            mlflow.log_metric(f"{slug.lower()}.experiments_half_the_room", r["half_the_room"])
-            mlflow.log_metric(f"{slug.lower()}.experiments_gain_significant", r["gain_interval_above_0"])
+            slug = _slug(f"{r['benchmark']} lambda {r['cost_lambda']:g} {r['router']}")
+            mlflow.log_metric(f"{slug}.experiments_half_the_room", r["half_the_room"])
+            mlflow.log_metric(f"{slug}.experiments_gain_significant", r["gain_interval_above_0"])
         claims_table = tables.get("seeds_claims", pd.DataFrame())
         for r in claims_table.to_dict("records"):
-            slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{r['benchmark']} {r['claim']}").strip("_").lower()
+            slug = _slug(f"{r['benchmark']} {r['claim']}")
             mlflow.log_metric(f"{slug}.experiments_holding", r["objective_higher"])
             mlflow.log_metric(f"{slug}.experiments_significant", r["objective_interval_above_0"])
         per_method = {b: {r["method"]: {k: r[k] for k in r if isinstance(r[k], float)}
