@@ -118,6 +118,8 @@ def test_base_parameters_are_valid():
         (lambda p: p["data_generation"]["allocation"].update(start_tiers=[0, 2, 5]), r"indices \[5\] are beyond the ladder of 5 members"),
         (lambda p: p["data_generation"]["allocation"].update(start_tiers=[0, 4]), r"needs one tier per threshold plus one"),
         (lambda p: p["data_generation"]["allocation"].update(baseline="t9"), r"data_generation\.allocation\.baseline = 't9': not a pool member"),
+        (lambda p: p["data_generation"]["allocation"].update(tries=0), r"data_generation\.allocation\.tries = 0"),
+        (lambda p: p["data_generation"]["allocation"].update(accept_share=0), r"data_generation\.allocation\.accept_share = 0"),
         (lambda p: p["data_generation"]["decomposition"].update(evaluation_member="gpt"), r"evaluation_member = 'gpt': not a pool member"),
         (lambda p: p["data_generation"]["teacher"].update(kind="oracle"), r"data_generation\.teacher\.kind = 'oracle'"),
         (lambda p: p["data_generation"].update(alocation={}), r"data_generation\.alocation.*Extra inputs are not permitted"),

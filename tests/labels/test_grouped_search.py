@@ -101,3 +101,57 @@ def test_a_baseline_without_log_probabilities_is_refused(ladder_pool, blind):
     ladder_pool.backends["t3"] = blind
     with pytest.raises(ValueError, match="baseline member 't3' sent no token log-probabilities for 1 of 1"):
         search(ladder_pool, [item("3 + 4")])
+
+
+def search_tries(pool, items, tries, accept_share):
+    return grouped_search(pool, ["t1", "t2", "t3"], items, micro.parse_member_answer,
+                          SamplingParams(max_new_tokens=4, seed=2000), baseline="t2", alpha=0.1,
+                          thresholds=(0.95, 0.5), starts=(0, 1, 2), tries=tries, accept_share=accept_share)
+
+
+def easy_items():
+    return [item(f"{a} + {b}") for a in range(1, 10) for b in range(1, 10)]  # 81 bucket-1 steps
+
+
+def test_several_tries_label_the_cheapest_member_that_usually_answers(chance_pool):
+    """t1 answers an easy step 30% of the time, t2 always. One try labels t1 wherever its one answer
+    was lucky; with five tries a member is accepted only where at least `accept_share` of its
+    answers are right, and every try is a paid call of its own row."""
+    pool = chance_pool({"t1": {1: 0.3}, "t2": {1: 1.0}, "t3": {1: 1.0}})
+    once = easy_items()
+    search_tries(pool, once, 1, 0.5)
+    pool.ledger = type(pool.ledger)()
+    items = easy_items()
+    attempts = search_tries(pool, items, 5, 0.8)
+    assert sum(pool.ledger.calls.values()) == len(attempts)  # the probe is t2's try 0, not asked again
+    rows: dict = {}
+    for a in attempts:
+        if a["searched"]:  # t2's probe of a step the search settled at t1 is a row outside it
+            rows.setdefault((a["subtask_key"], a["member"]), []).append(a)
+    assert all(sorted(r["try_index"] for r in group) == [0, 1, 2, 3, 4] for group in rows.values())
+    for it in items:
+        share = {m: sum(r["correct"] for r in rows[(it.key, m)]) / 5 for m in ("t1", "t2", "t3")
+                 if (it.key, m) in rows}
+        label = ["t1", "t2", "t3"][it.label]
+        assert share[label] >= 0.8 and all(s < 0.8 for m, s in share.items() if m < label)
+    lucky = sum(i.label == 0 for i in once)
+    assert 10 < lucky and sum(i.label == 0 for i in items) < lucky / 3
+
+
+def test_one_try_is_the_papers_search(chance_pool):
+    """`tries: 1` asks every member once, whatever `accept_share` says: the labels and rows of the
+    default search."""
+    pool = chance_pool({"t1": {1: 0.3}, "t2": {1: 1.0}, "t3": {1: 1.0}})
+    default, strict = easy_items(), easy_items()
+    rows = grouped_search(pool, ["t1", "t2", "t3"], default, micro.parse_member_answer,
+                          SamplingParams(max_new_tokens=4, seed=2000), baseline="t2", alpha=0.1,
+                          thresholds=(0.95, 0.5), starts=(0, 1, 2))
+    assert rows == search_tries(pool, strict, 1, 1.0)
+    assert [i.label for i in default] == [i.label for i in strict]
+    assert {r["try_index"] for r in rows} == {0}
+
+
+@pytest.mark.parametrize("tries, share", [(0, 0.5), (3, 0.0), (3, 1.5)])
+def test_bad_tries_are_refused(ladder_pool, tries, share):
+    with pytest.raises(ValueError, match="tries must be >= 1 and accept_share within"):
+        search_tries(ladder_pool, [item("3 + 4")], tries, share)

@@ -80,3 +80,14 @@ def test_the_bucket_oracle_knows_a_buckets_rate_not_a_subtasks_luck():
     assert knows_subtask[0].members == ["t1"] and knows_bucket[0].members == ["t2"]
     assert ExpectedOracle(knows="bucket").resolve({"cost_lambda": 0.2}).label == "expected_oracle@lambda=0.2@bucket"
     assert ExpectedOracle(knows="bucket").resolve({"cost_lambda": 0.2}).tags({})["knows"] == "bucket"
+
+
+def test_the_label_policy_follows_the_searchs_tries(chance_pool):
+    """With `allocation.tries` the label policy replays the same search: five tries with a 0.8 share
+    seldom label t1, whose answer to an easy step is right half the time."""
+    pool = chance_pool(CHANCES)
+    plans = [[f"{a} + {b}"] for a in range(1, 10) for b in range(1, 10)]
+    allocation = DATA_GENERATION["allocation"]
+    once = labelled_members(pool, plans, ["t1", "t2", "t3"], allocation)
+    five = labelled_members(pool, plans, ["t1", "t2", "t3"], {**allocation, "tries": 5, "accept_share": 0.8})
+    assert sum(p == ["t1"] for p in five) < sum(p == ["t1"] for p in once) / 2

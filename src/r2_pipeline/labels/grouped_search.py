@@ -5,19 +5,24 @@ the subtask in a difficulty bucket whose starting tier begins the search. From t
 down (cheaper) while the answer stays verified, up (dearer) while it is not; the label is the cheapest
 verified member. All subtasks at one search position go out as one batch per member. An answer is
 verified against the subtask's exact value (micro), or by `verify` (a reviewer, paper profile).
+
+The paper asks each member once. With `tries` > 1 a member on a rung answers `tries` times, try j
+drawn with the search's seed + j (a sampling member answers differently each time), and it is
+accepted when at least `accept_share` of its answers are verified: the label is then the cheapest
+member that usually answers the subtask, not the cheapest that answered it once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..pool.base import SamplingParams
 from ..pool.pool import ModelPool
 from ..reasoning.execute import answer_confidence
 
-# the seed of a sampled member's one try per rung (data_generation.allocation.seed), apart from
-# evaluation's seeds
+# the seed of a sampled member's try per rung (data_generation.allocation.seed; try j of several:
+# + j), apart from evaluation's seeds
 SEARCH_SEED = 2000
 
 
@@ -56,18 +61,24 @@ def grouped_search(
     thresholds: Sequence[float],
     starts: Sequence[int],
     verify: Callable[[list[SearchItem], list[object]], list[tuple[bool, str | None]]] | None = None,
+    tries: int = 1,
+    accept_share: float = 0.5,
 ) -> list[dict]:
-    """Label every item in place; returns the attempt table: one row per subtask and member asked,
-    every paid call once.
+    """Label every item in place; returns the attempt table: one row per subtask, member asked and
+    try, every paid call once.
 
     The baseline's answer (asked with log-probabilities for the bucket) is its attempt when the search
     reaches the baseline's tier, not asked again. Where the search never reaches it, its row says
     `searched: False`, and `correct` is whether it equals `gold` (None when a reviewer judges: it was
     not reviewed). `verify(items, answers)` judges one batch of parsed answers, returning (verified,
     review text) pairs such as `teacher.Verdict`; by default an answer is verified when it equals the
-    item's `gold`, with no review text."""
+    item's `gold`, with no review text. `tries` and `accept_share`: see the module; every try is a
+    row of its own (`try_index`), and the baseline's probe is its try 0."""
     if baseline not in ladder:
         raise ValueError(f"the baseline member {baseline!r} is not on the ladder {list(ladder)}")
+    if tries < 1 or not 0 < accept_share <= 1:
+        raise ValueError(f"tries must be >= 1 and accept_share within (0, 1]: got tries={tries}, "
+                         f"accept_share={accept_share}")
     attempts: list[dict] = []
     probe_of = _bucket_probe(pool, items, baseline, sampling, alpha, thresholds, starts)
     base_tier = list(ladder).index(baseline)
@@ -79,17 +90,17 @@ def grouped_search(
                 by_tier.setdefault(pending[id(item)], []).append(item)
         pending = {}
         for tier, group in by_tier.items():
-            if tier == base_tier:
-                outs = [probe_of[id(i)] for i in group]
-            else:
-                outs = pool.generate(ladder[tier], [i.prompt for i in group], sampling)
-            values = [parse(item.prompt, out.text) for item, out in zip(group, outs)]
-            judged = verify(group, values) if verify else [(v is not None and v == i.gold, None)
-                                                           for i, v in zip(group, values)]
-            for item, out, value, (ok, review) in zip(group, outs, values, judged):
-                item.verified[tier] = ok
-                attempts.append(_attempt(item, ladder[tier], out, value, ok, review, pool))
-                nxt = _next_tier(item, tier, ok, len(ladder))
+            probe = [probe_of[id(i)] for i in group] if tier == base_tier else None
+            answered = _ask_rung(pool, ladder[tier], group, probe, parse, sampling, verify, tries)
+            for n, item in enumerate(group):
+                right = 0
+                for j, (outs, values, judged) in enumerate(answered):
+                    ok, review = judged[n]
+                    right += bool(ok)
+                    attempts.append(_attempt(item, ladder[tier], outs[n], values[n], ok, review, pool, try_index=j))
+                accepted = right / tries >= accept_share
+                item.verified[tier] = accepted
+                nxt = _next_tier(item, tier, accepted, len(ladder))
                 if nxt is not None:
                     pending[id(item)] = nxt
     for item in items:
@@ -99,6 +110,26 @@ def grouped_search(
             ok = None if verify else (value is not None and value == item.gold)
             attempts.append(_attempt(item, baseline, out, value, ok, None, pool, searched=False))
     return attempts
+
+
+def _ask_rung(pool: ModelPool, member: str, group: list[SearchItem], probe: list | None, parse: Callable,
+              sampling: SamplingParams, verify: Callable | None, tries: int) -> list[tuple[list, list, list]]:
+    """`member` answers every item of `group` `tries` times (try 0 is `probe`, the baseline's answers,
+    where given); per try: (answers, parsed values, (verified, review) pairs), in `group` order."""
+    answered = []
+    for j in range(tries):
+        outs = probe if j == 0 and probe is not None else pool.generate(member, [i.prompt for i in group],
+                                                                        try_sampling(sampling, j))
+        values = [parse(item.prompt, out.text) for item, out in zip(group, outs)]
+        judged = verify(group, values) if verify else [(v is not None and v == i.gold, None)
+                                                       for i, v in zip(group, values)]
+        answered.append((outs, values, judged))
+    return answered
+
+
+def try_sampling(sampling: SamplingParams, j: int) -> SamplingParams:
+    """How a member is asked for try j of a rung: the search's sampling, seed + j."""
+    return replace(sampling, seed=sampling.seed + j) if j else sampling
 
 
 def _bucket_probe(pool: ModelPool, items: list[SearchItem], baseline: str, sampling: SamplingParams, alpha: float,
@@ -133,7 +164,7 @@ def _next_tier(item: SearchItem, tier: int, ok: bool, n: int) -> int | None:
 
 
 def _attempt(item: SearchItem, member: str, out, value, ok: bool | None, review: str | None, pool: ModelPool,
-             searched: bool = True) -> dict:
+             searched: bool = True, try_index: int = 0) -> dict:
     return {
         "subtask_key": item.key,
         "prompt": item.prompt,
@@ -147,4 +178,5 @@ def _attempt(item: SearchItem, member: str, out, value, ok: bool | None, review:
         "completion_tokens": out.completion_tokens,
         "cost_usd": pool.cost(member, out),
         "searched": searched,
+        "try_index": try_index,
     }

@@ -63,4 +63,10 @@ def label_subtasks(pool, ladder: list[str], items: list[SearchItem], allocation:
     paid attempt."""
     return grouped_search(pool, ladder, items, micro.parse_member_answer,
                           member_sampling(allocation.get("seed", SEARCH_SEED)), allocation["baseline"],
-                          allocation["alpha"], allocation["thresholds"], allocation["start_tiers"])
+                          allocation["alpha"], allocation["thresholds"], allocation["start_tiers"],
+                          **search_tries(allocation))
+
+
+def search_tries(allocation: dict) -> dict:
+    """The search's `tries` and `accept_share` from data_generation.allocation (default: one try)."""
+    return {"tries": allocation.get("tries", 1), "accept_share": allocation.get("accept_share", 0.5)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -89,6 +90,18 @@ def test_totals_sum_each_member_and_the_run():
     total = table[table["stage"] == "total"].set_index("member")
     assert total.loc["t1", "calls"] == 2 and total.loc["t2", "calls"] == 2 and total.loc["total", "calls"] == 4
     assert total.loc["total", "usd"] == pytest.approx(table[table["stage"] != "total"]["usd"].sum())
+
+
+@pytest.mark.parametrize("temperature, per_member, baseline", [(1.0, 3, 3), (None, 1, 2)])
+def test_the_search_bound_counts_every_try_of_a_sampling_member(temperature, per_member, baseline):
+    """With `allocation.tries: 3` every rung may be asked three times (the baseline's probe is its
+    first try); a greedy member's tries are one call, as the pool answers them (the baseline's probe
+    asks for log-probabilities, its later tries do not)."""
+    ctx = SimpleNamespace(ladder=["t1", "t2", "t3"], data_generation={"allocation": {"baseline": "t2", "tries": 3}})
+    counted = tally(**{m: StandIn(temperature=temperature) for m in ctx.ladder})
+    nodes.grouped_search_calls(counted, "s", ctx, ["abcd", "efgh"], SamplingParams(max_new_tokens=4, seed=2000))
+    calls = counted.table().query("stage == 's'").set_index("member")["calls"]
+    assert calls.to_dict() == {"t1": 2 * per_member, "t2": 2 * baseline, "t3": 2 * per_member}
 
 
 # ----- what stands in for text not written yet

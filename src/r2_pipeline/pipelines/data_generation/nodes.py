@@ -25,6 +25,7 @@ from ...labels.micro_labels import (
     member_sampling,
     plan_tokens,
     search_items,
+    search_tries,
     verify_plans,
 )
 from ...labels.teacher import Verdict, propose, reviewer
@@ -203,6 +204,7 @@ def _labelled(attempts: list[dict], items: list[SearchItem], rows: list[dict], l
     labels["label"] = [ladder[i.label] for i in items]
     labels["unsolved"] = [i.unsolved for i in items]
     stats = {"subtasks": len(items), "unsolved_at_top": int(labels["unsolved"].sum()),
+             "tries": max((a["try_index"] for a in attempts), default=0) + 1,
              # every paid call; the baseline's bucket probes the search never reached are among them
              "attempts": len(attempts), "baseline_outside_search": sum(not a["searched"] for a in attempts),
              "label_counts": labels["label"].value_counts().to_dict()}
@@ -315,7 +317,8 @@ def _endpoint_labels(scored: pd.DataFrame, built, ladder: list[str], spec: dict)
                 rows.append({"benchmark": name, "id": row.id, "step": k, "subtask": json.loads(row.subtasks)[k],
                              "filled": filled, "question": row.question, "history": json.dumps(history[:k])})
         attempts += grouped_search(built, ladder, items, task.parse_subtask, sampling, spec["baseline"],
-                                   spec["alpha"], spec["thresholds"], spec["start_tiers"], verify=verify)
+                                   spec["alpha"], spec["thresholds"], spec["start_tiers"], verify=verify,
+                                   **search_tries(spec))
         all_items += items
     if not all_items:
         raise ValueError("no subtask to label: no candidate decomposition was chosen")

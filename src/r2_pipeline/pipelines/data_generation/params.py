@@ -121,6 +121,10 @@ class AllocationParams(Strict):
     sampling: SamplingBlock | None = None
     # the seed of a sampled member's one try per rung in the micro search (labels/grouped_search.py)
     seed: int = SEARCH_SEED
+    # answers per member and rung (try j drawn with seed + j); a member is accepted when at least
+    # `accept_share` of them are verified. 1: the paper's search, one try
+    tries: PositiveInt = 1
+    accept_share: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def sane(self):

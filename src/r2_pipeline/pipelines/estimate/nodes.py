@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ...labels.candidates import VERIFY_SEED
-from ...labels.grouped_search import SEARCH_SEED
+from ...labels.grouped_search import SEARCH_SEED, try_sampling
 from ...labels.teacher import REVIEW, teacher_prompt
 from ...methods import Method, benchmark_methods
 from ...pool.base import SamplingParams, sampling_from
@@ -252,12 +252,14 @@ def reference_teacher(tally: Tally, ctx: Context) -> None:
 
 def grouped_search_calls(tally: Tally, stage: str, ctx: Context, asked: list[str], sampling: SamplingParams,
                          assumed: bool = False) -> None:
-    """The baseline's probe (with log-probabilities) and every other rung: the search's upper bound."""
-    baseline = ctx.data_generation["allocation"]["baseline"]
+    """The baseline's probe (with log-probabilities) and every other rung, each rung asked `tries`
+    times (the probe is the baseline's first): the search's upper bound."""
+    allocation = ctx.data_generation["allocation"]
+    baseline, tries = allocation["baseline"], allocation.get("tries", 1)
     tally.add(stage, baseline, asked, replace(sampling, logprobs=True), assumed)
     for member in ctx.ladder:
-        if member != baseline:
-            tally.add(stage, member, asked, sampling, assumed)
+        for j in range(1 if member == baseline else 0, tries):
+            tally.add(stage, member, asked, try_sampling(sampling, j), assumed)
 
 
 def endpoint_teacher(tally: Tally, ctx: Context) -> None:
@@ -283,14 +285,17 @@ def endpoint_teacher(tally: Tally, ctx: Context) -> None:
 
 
 def review_calls(tally: Tally, stage: str, ctx: Context, task, steps: Sequence[Step]) -> None:
-    """One review per (step, member asked it): the reviewer reads the member's answer."""
-    reviewer = ctx.data_generation["allocation"].get("reviewer")
+    """One review per (step, member asked it, try): the reviewer reads the member's answer."""
+    allocation = ctx.data_generation["allocation"]
+    reviewer = allocation.get("reviewer")
     if not reviewer:
         return
     sampling = sampling_from(reviewer.get("sampling"), max_new_tokens=16)
+    tries = allocation.get("tries", 1)
+    answers = [f"{member}'s answer" + (f" {j}" if tries > 1 else "") for member in ctx.ladder for j in range(tries)]
     asked = [REVIEW.format(question=task.context(s.question), subtask=s.subtask,
-                           answer=filler(f"{member}'s answer", ctx.assumptions["answer_chars"]))
-             for s in steps for member in ctx.ladder]
+                           answer=filler(answer, ctx.assumptions["answer_chars"]))
+             for s in steps for answer in answers]
     tally.add(stage, reviewer["member"], asked, sampling, assumed=True)
 
 
