@@ -96,7 +96,8 @@ def tiny_project(tmp_path, tiny_member, monkeypatch):
     """conf/base as it is, over a small world with a dev split; every pool member and the allocator
     are a tiny member folder (it reads unknown characters as <unk>: weak, but it runs)."""
     shutil.copytree(ROOT / "conf/base", tmp_path / "conf/base")
-    params = {"data_generation": {"world": {**WORLD, "sizes": {"train": 20, "validation": 3, "test": 5, "dev": 4}}}}
+    params = yaml.safe_load((ROOT / "conf/base/parameters_data_generation.yml").read_text())
+    params["data_generation"]["world"] = {**WORLD, "sizes": {"train": 20, "validation": 3, "test": 5, "dev": 4}}
     (tmp_path / "conf/base/parameters_data_generation.yml").write_text(yaml.safe_dump(params))
     for folder in ("01_raw", "03_primary", "06_models", "07_model_output", "cache"):
         (tmp_path / "data" / folder).mkdir(parents=True)
@@ -125,10 +126,13 @@ def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     decomposer = save_model(tiny_llama(tokenizer, 16, 1, max_position_embeddings=512), tokenizer, root / "decomposer")
     load_study("decomposer_errors").main(str(decomposer), 1, "dev")
     load_study("room_split").main("dev", 4, 2, [0.5])
+    load_study("label_tries").main("dev", 4, 2, [0.5], [(1, 0.5), (3, 0.5)])
     out = capsys.readouterr().out
     assert "4 dev questions, 2 samples per subtask and member" in out and re.search(r"\| 0\.5 \| [\d.]+, ", out)
     assert "steps of 4 dev questions" in out and f"| {ladder[-1]} alone |" in out and "| escalate:0.99 |" in out
     assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
+    assert re.search(r"\| 0\.5 \| 1 \| 0\.5 \| [\d.]+ \| [\d.]+, [\d.]+, -?[\d.]+ \|", out)  # conf/base's search first
+    assert re.search(r"\| 0\.5 \| 3 \| 0\.5 \| ", out)
 
 
 def test_router_price_reads_a_finished_run(tiny_project, capsys):
