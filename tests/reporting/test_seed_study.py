@@ -4,6 +4,7 @@ evaluation's outputs from the pool seed it is given, queued and run by DVC's own
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -32,6 +33,35 @@ def test_router_seeds_multiply_the_experiments_and_set_every_router_seed():
     sets = [a for a in commands[0] if a.endswith("=5")]
     assert len(sets) == len(seeds.ROUTER_SEED_KEYS)
     assert "conf/base/parameters_rl_refinement.yml:rl_refinement.allocator.trainer.seed=5" in sets
+
+
+def test_a_variant_is_set_in_every_experiment():
+    tries = "conf/base/parameters_data_generation.yml:data_generation.allocation.tries=5"
+    commands = seeds.queue_commands([0, 1], prefix="tries5", sets=[tries])
+    assert [c[-1] for c in commands] == ["tries5-0", "tries5-1"]
+    assert all(c[-4:-2] == ["-S", tries] for c in commands)
+    seeds.check_sets(["conf/base/parameters_data_generation.yml:+data_generation.allocation.note=x"])  # a new key
+
+
+@pytest.mark.parametrize("value, message", [
+    ("tries=5", "write <parameters file>:<key>=<value>"),
+    ("conf/base/parameters_data_generation.yml:data_generation.allocation.tries", "write <parameters file>"),
+    ("conf/base/parameters_model_pool.yml:model_pool.seed=3", "seeds are set by --pool-seeds"),
+])
+def test_a_bad_variant_is_refused_by_name(value, message):
+    with pytest.raises(ValueError, match=re.escape(f"--set {value!r}: {message}")):
+        seeds.queue_commands([0], sets=[value])
+
+
+def test_a_variant_names_a_parameters_file_of_the_project(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no parameters file conf/base/parameters_nope.yml in"):
+        seeds.check_sets(["conf/base/parameters_nope.yml:a.b=1"], tmp_path)
+
+
+def test_parameters_flatten_to_dotted_keys_and_plots_are_named_after_their_page(tmp_path):
+    assert seeds.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {"a.b": 1, "a.c.d": [1, 2], "e": {}}
+    assert seeds.plot_file(tmp_path / "docs" / "results.md") == seeds.PLOT
+    assert seeds.plot_file(tmp_path / "docs" / "label_tries.md") == f"label_tries_{seeds.PLOT}"
 
 
 @pytest.mark.parametrize("pool, router, prefix, message", [
@@ -132,7 +162,7 @@ def seed_study(tmp_path):
     """A git + DVC repository with the project's parameter layout and one stage, `evaluation`."""
     repo = tmp_path / "study"
     (repo / "conf" / "base").mkdir(parents=True)
-    (repo / "conf" / "base" / "parameters_model_pool.yml").write_text(yaml.safe_dump({"model_pool": {"seed": 0}}))
+    (repo / "conf" / "base" / "parameters_model_pool.yml").write_text(yaml.safe_dump({"model_pool": {"seed": 0, "note": "base"}}))
     evaluation = {"evaluation": {"cost_lambda": 0.5, "comparisons": {"pairs": [["r2", "largest"]], "resamples": 200}}}
     (repo / "conf" / "base" / "parameters_evaluation.yml").write_text(yaml.safe_dump(evaluation))
     (repo / "stage.py").write_text(STAGE)
@@ -153,7 +183,8 @@ def seed_study(tmp_path):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_queued_pool_seeds_are_reported_across_experiments(seed_study, client, tmp_path):
-    names = seeds.queue(seed_study, [1, 2], jobs=2)
+    variant = "conf/base/parameters_model_pool.yml:model_pool.note=variant"
+    names = seeds.queue(seed_study, [1, 2], jobs=2, sets=[variant])
     assert names == ["pool-seed-1", "pool-seed-2"]
     deadline = time.monotonic() + 180
     while set(seeds.listed_experiments(seed_study)) != set(names) and time.monotonic() < deadline:
@@ -177,7 +208,7 @@ def test_queued_pool_seeds_are_reported_across_experiments(seed_study, client, t
     claim = seeds.claims(replicates).set_index("claim").loc["R2 beats the largest member"]
     assert claim["baseline"] == "largest" and claim["experiments"] == 2
     assert claim["objective_higher"] == 2  # a quarter of the price at 0.06 less accuracy, in both pools
-    assert "| `pool-seed-1` | 1 |" in section and "R2 beats the largest member" in section
+    assert "| `pool-seed-1` | 1 | `model_pool.note=variant` |" in section and "R2 beats the largest member" in section
     assert "`r2` | `largest`" in section  # the pooled comparisons of the evaluation's pairs
     room_row = next(line for line in section.splitlines() if line.startswith("| micro | 0.5 | `r2` / `r2_sft` |"))
     assert "| +0.160 [" in room_row and "| 0.140,0.180 |" in room_row  # each pool's headroom.csv

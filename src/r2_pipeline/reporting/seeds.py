@@ -9,7 +9,12 @@ which it holds; written into docs/results.md and logged as an MLflow run with it
 `queue` runs `dvc exp run --queue -S <seed keys>=<seed> -n pool-seed-<seed>` per seed, then `dvc
 queue start`; every stage of an experiment logs to this repository's MLflow store, under a parent
 run named after the experiment (hooks.ProvenanceHook). `report` reads each finished experiment's
-outputs from its git commit and the DVC cache, so the workspace stays as it is."""
+outputs from its git commit and the DVC cache, so the workspace stays as it is.
+
+A variant of the chain is replicated the same way: `--set <parameters file>:<key>=<value>`
+(repeatable, as `dvc exp run -S`) sets it in every experiment, under a prefix of its own, and
+`report --prefix <it> --out docs/<page>.md` writes its section on a page of its own. The report
+lists, per experiment, the parameters it set apart from its baseline commit."""
 
 from __future__ import annotations
 
@@ -72,10 +77,27 @@ def experiment_name(pool_seed: int, router_seed: int | None = None, prefix: str 
     return f"{prefix}-{pool_seed}" + ("" if router_seed is None else f"-router-{router_seed}")
 
 
-def queue_commands(pool_seeds: Sequence[int], router_seeds: Sequence[int] = (), prefix: str = PREFIX
-                   ) -> list[list[str]]:
+def check_sets(sets: Sequence[str], root: Path | None = None) -> None:
+    """`--set` values as `dvc exp run -S` takes them, `<parameters file>:<dotted key>=<value>` (`+key`
+    adds a key the file lacks); the seeds are --pool-seeds' and --router-seeds'. With `root`, the
+    file must be one of its own."""
+    for value in sets:
+        match = re.fullmatch(r"([^:=]+\.ya?ml):\+{0,2}([A-Za-z0-9_][A-Za-z0-9_.-]*)=(.*)", value)
+        if not match:
+            raise ValueError(f"--set {value!r}: write <parameters file>:<key>=<value>, for example "
+                             "conf/base/parameters_data_generation.yml:data_generation.allocation.tries=5")
+        if f"{match[1]}:{match[2]}" in (*POOL_SEED_KEYS, *ROUTER_SEED_KEYS):
+            raise ValueError(f"--set {value!r}: seeds are set by --pool-seeds and --router-seeds")
+        if root is not None and not (root / match[1]).is_file():
+            raise FileNotFoundError(f"--set {value!r}: no parameters file {match[1]} in {root}")
+
+
+def queue_commands(pool_seeds: Sequence[int], router_seeds: Sequence[int] = (), prefix: str = PREFIX,
+                   sets: Sequence[str] = ()) -> list[list[str]]:
     """One `dvc exp run --queue` per (pool seed, router seed); without router seeds the routers keep
-    the parameters' seeds. Repeated seeds and a prefix that is not a git ref name are refused."""
+    the parameters' seeds, and `sets` (check_sets) go to every experiment. Repeated seeds and a
+    prefix that is not a git ref name are refused."""
+    check_sets(sets)
     for label, seeds in (("pool seed", pool_seeds), ("router seed", router_seeds)):
         repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
         if repeated:
@@ -87,21 +109,23 @@ def queue_commands(pool_seeds: Sequence[int], router_seeds: Sequence[int] = (), 
     commands = []
     for pool_seed in pool_seeds:
         for router_seed in list(router_seeds) or [None]:
-            sets = [f"{key}={pool_seed}" for key in POOL_SEED_KEYS]
-            sets += [f"{key}={router_seed}" for key in ROUTER_SEED_KEYS] if router_seed is not None else []
-            commands.append(["dvc", "exp", "run", "--queue", *(a for s in sets for a in ("-S", s)),
+            given = [f"{key}={pool_seed}" for key in POOL_SEED_KEYS]
+            given += [f"{key}={router_seed}" for key in ROUTER_SEED_KEYS] if router_seed is not None else []
+            given += list(sets)
+            commands.append(["dvc", "exp", "run", "--queue", *(a for s in given for a in ("-S", s)),
                              "-n", experiment_name(pool_seed, router_seed, prefix)])
     return commands
 
 
 def queue(root: Path, pool_seeds: Sequence[int], router_seeds: Sequence[int] = (), prefix: str = PREFIX,
-          jobs: int | None = 1) -> list[str]:
+          jobs: int | None = 1, sets: Sequence[str] = ()) -> list[str]:
     """Queue the experiments of `queue_commands` in the DVC repository at `root` and, unless `jobs`
     is None, start `jobs` queue workers; returns the experiment names. Names already taken by an
     experiment are refused before anything is queued."""
     if not (root / "dvc.yaml").is_file():
         raise FileNotFoundError(f"no dvc.yaml in {root}: run this from the project's root (or give --root)")
-    commands = queue_commands(pool_seeds, router_seeds, prefix)
+    check_sets(sets, root)
+    commands = queue_commands(pool_seeds, router_seeds, prefix, sets)
     names = [command[-1] for command in commands]
     taken = sorted(set(names) & set(listed_experiments(root)))
     if taken:
@@ -142,6 +166,8 @@ class Replicate:
     training: pd.DataFrame
     evaluation: dict
     headroom: pd.DataFrame | None = None  # RL's room per lambda; None where the experiment wrote none
+    # parameters set apart from the baseline commit, seeds aside: dotted key -> value (set_parameters)
+    overrides: dict | None = None
 
 
 def read_replicates(root: Path, names: Sequence[str] | None = None, prefix: str = PREFIX) -> list[Replicate]:
@@ -178,7 +204,35 @@ def read_replicate(root: Path, name: str, rev: str) -> Replicate:
         results=pd.read_parquet(io.BytesIO(raw(RESULTS))), metrics=json.loads(raw(METRICS)),
         training=pd.read_csv(io.BytesIO(raw(TRAINING))),
         evaluation=yaml.safe_load(raw(EVALUATION))["evaluation"], headroom=room,
+        overrides=set_parameters(root, rev),
     )
+
+
+def set_parameters(root: Path, rev: str) -> dict:
+    """The parameters that experiment commit `rev` holds apart from its baseline (its parent commit),
+    as dotted key -> value, the pool and router seeds aside: what `queue --set` (or `dvc exp run -S`)
+    changed. Read from git, where DVC keeps an experiment's parameter files."""
+    def show(path: str) -> dict:
+        found = subprocess.run(["git", "show", path], cwd=root, capture_output=True, text=True, check=False)
+        return (yaml.safe_load(found.stdout) or {}) if found.returncode == 0 else {}
+
+    listed = subprocess.run(["git", "ls-tree", "--name-only", rev, "conf/base/"], cwd=root, capture_output=True,
+                            text=True, check=True).stdout.split()
+    seeds = {key.split(":", 1)[1] for key in (*POOL_SEED_KEYS, *ROUTER_SEED_KEYS)}
+    changed = {}
+    for path in (p for p in listed if re.fullmatch(r"conf/base/parameters[^/]*\.ya?ml", p)):
+        now, before = flatten(show(f"{rev}:{path}")), flatten(show(f"{rev}^:{path}"))
+        changed |= {k: v for k, v in now.items() if k not in seeds and (k not in before or before[k] != v)}
+    return changed
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{a: {b: 1}} -> {"a.b": 1}; lists and scalars are values."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat |= flatten(value, f"{name}.") if isinstance(value, dict) and value else {name: value}
+    return flat
 
 
 # ---------------------------------------------------------------- statistics
@@ -331,15 +385,15 @@ def _ci(row: dict, key: str, spec: str) -> str:
 
 
 def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: pd.DataFrame, claim_rows: pd.DataFrame,
-           date: str, plot: bool = False, room: pd.DataFrame | None = None) -> str:
+           date: str, plot: str | None = None, room: pd.DataFrame | None = None) -> str:
     """The report as a Markdown section (between BEGIN and END)."""
     machines = sorted({f"{c} / torch {t}" for r in replicates
                        for c, t in zip(r.training.get("cpu_capability", ["unknown"]), r.training.get("torch", ["unknown"]))})
     lam = replicates[0].evaluation.get("cost_lambda", 0.5)
     lines = [BEGIN, "## Across pool seeds", "",
              f"Generated by `{COMMAND} report` on {date} from {len(replicates)} DVC experiments; do not edit.", "",
-             _row(["experiment", "pool seed", "commit"]), _row(["---"] * 3),
-             *(_row([f"`{r.name}`", r.pool_seed, r.rev[:7]]) for r in replicates), "",
+             _row(["experiment", "pool seed", "parameters set", "commit"]), _row(["---"] * 4),
+             *(_row([f"`{r.name}`", r.pool_seed, _overrides(r.overrides), r.rev[:7]]) for r in replicates), "",
              f"- CPU capability and torch of the pools' training: {', '.join(machines)}",
              "- Each experiment trained its own pool, routers and baselines on the same questions. Means and 95% "
              "t-intervals are across experiments (one value each: its mean over the evaluation seeds), so with three "
@@ -398,8 +452,18 @@ def render(replicates: Sequence[Replicate], spread: pd.DataFrame, comparisons: p
                                _number(r["mcnemar_p"], ".2g"), _ci(r, "cost_ratio", ".3f"), _ci(r, "objective_diff", "+.3f")]))
         lines.append("")
     if plot:
-        lines += [f"![each method across pool seeds]({PLOT})", ""]
+        lines += [f"![each method across pool seeds]({plot})", ""]
     return "\n".join([*lines, END, ""])
+
+
+def _overrides(overrides: dict | None) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in sorted((overrides or {}).items())) or "none"
+
+
+def plot_file(page: Path) -> str:
+    """The plot's file beside `page`: PLOT beside docs/results.md, `<page>_`PLOT beside another page,
+    so two reports in one folder keep their own plots."""
+    return PLOT if page.name == "results.md" else f"{page.stem}_{PLOT}"
 
 
 def plot_spread(spread: pd.DataFrame, replicates: Sequence[Replicate]):
@@ -496,9 +560,9 @@ def report(root: Path, names: Sequence[str] | None = None, prefix: str = PREFIX,
     out = out or root / "docs" / "results.md"
     figure = plot_spread(spread, replicates)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out.parent / PLOT, dpi=110)
+    figure.savefig(out.parent / plot_file(out), dpi=110)
     section = render(replicates, spread, comparisons, claim_rows, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                     plot=True, room=room)
+                     plot=plot_file(out), room=room)
     write_section(out, section)
     if mlflow_log:
         uri, experiment = tracking or mlflow_target(root)
@@ -520,6 +584,8 @@ def main(argv: list[str] | None = None) -> None:
     q.add_argument("--prefix", default=PREFIX)
     q.add_argument("--jobs", type=int, default=1, help="queue workers (each runs one experiment at a time)")
     q.add_argument("--no-start", action="store_true", help="only queue; `dvc queue start` starts them")
+    q.add_argument("--set", dest="sets", action="append", default=[], metavar="FILE:KEY=VALUE",
+                   help="a parameter every experiment sets, as `dvc exp run -S` (repeatable): replicates a variant")
     r = commands.add_parser("report", help="report the finished experiments")
     r.add_argument("--experiments", nargs="*", help=f"names (default: every finished {PREFIX}-* experiment)")
     r.add_argument("--prefix", default=PREFIX)
@@ -532,7 +598,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "queue":
             if args.jobs < 1:
                 raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-            names = queue(root, args.pool_seeds, args.router_seeds, args.prefix, None if args.no_start else args.jobs)
+            names = queue(root, args.pool_seeds, args.router_seeds, args.prefix, None if args.no_start else args.jobs,
+                          args.sets)
             print("\n".join(names))  # noqa: T201
         else:
             print(report(root, args.experiments, args.prefix, args.out, not args.no_mlflow))  # noqa: T201
