@@ -31,7 +31,7 @@ import argparse
 import math
 from pathlib import Path
 
-from r2_pipeline.analysis import SPLITS, conf, micro_pool, read_split
+from r2_pipeline.analysis import conf, micro_pool, rate_arguments, read_split
 from r2_pipeline.labels.expected import Rates, measure_rates, plan_space
 from r2_pipeline.labels.micro_labels import label_subtasks, search_items
 from r2_pipeline.methods.idealised import chosen_plans, expected_choices
@@ -40,11 +40,17 @@ from r2_pipeline.tasks.micro.task import TASK
 
 
 def settings(text: str) -> list[tuple[int, float]]:
-    """`1:0.5,5:0.8` -> [(1, 0.5), (5, 0.8)]: tries and accept_share."""
+    """`1:0.5,5:0.8` -> [(1, 0.5), (5, 0.8)]: tries (>= 1) and accept_share (in (0, 1]; default 0.5)."""
     pairs = []
     for part in text.split(","):
         tries, _, share = part.partition(":")
-        pairs.append((int(tries), float(share or 0.5)))
+        try:
+            pair = (int(tries), float(share or 0.5))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"tries {part!r}: write <tries>:<accept_share>, e.g. 5:0.8") from None
+        if pair[0] < 1 or not 0 < pair[1] <= 1:
+            raise argparse.ArgumentTypeError(f"tries {part!r}: tries must be >= 1 and accept_share in (0, 1]")
+        pairs.append(pair)
     return pairs
 
 
@@ -97,12 +103,8 @@ def main(split: str, questions: int, samples: int, lambdas: list[float], grid: l
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", default="test", choices=SPLITS)
-    parser.add_argument("--questions", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--lambdas", default="0.2,0.5,1")
-    parser.add_argument("--tries", default="1:0.5,3:0.5,5:0.5,5:0.8",
-                        help="comma-separated tries:accept_share settings of the search")
+    parser = rate_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    parser.add_argument("--tries", type=settings, default=settings("1:0.5,3:0.5,5:0.5,5:0.8"),
+                        help="comma-separated tries:accept_share settings of the search, e.g. 1:0.5,5:0.8")
     args = parser.parse_args()
-    main(args.split, args.questions, args.samples, [float(x) for x in args.lambdas.split(",")], settings(args.tries))
+    main(args.split, args.questions, args.samples, args.lambdas, args.tries)

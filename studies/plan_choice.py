@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from r2_pipeline.analysis import SPLITS, conf, micro_pool, read_split, rooted
+from r2_pipeline.analysis import conf, micro_pool, rate_arguments, read_split, rooted
 from r2_pipeline.labels.expected import measure_rates, plan_space
 from r2_pipeline.methods.idealised import RouterCharge, expected_choices
 from r2_pipeline.reasoning.context import MethodContext
@@ -64,11 +64,7 @@ def main(split: str, questions: int, samples: int, lambdas: list[float], router:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", default="train", choices=SPLITS)
-    parser.add_argument("--questions", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--lambdas", default="0.2,0.5,1")
+    parser = rate_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]), "train", 1000)
     parser.add_argument("--router", default=None, help="decomposer,allocator folders of a trained router")
     args = parser.parse_args()
-    main(args.split, args.questions, args.samples, [float(x) for x in args.lambdas.split(",")], args.router)
+    main(args.split, args.questions, args.samples, args.lambdas, args.router)

@@ -27,7 +27,7 @@ import argparse
 import math
 from pathlib import Path
 
-from r2_pipeline.analysis import SPLITS, micro_pool, read_split
+from r2_pipeline.analysis import micro_pool, rate_arguments, read_split
 from r2_pipeline.labels.expected import Rates, bucket_rates, measure_rates, plan_space
 from r2_pipeline.methods.idealised import expected_choices
 from r2_pipeline.tasks.micro.task import TASK
@@ -72,10 +72,5 @@ def main(split: str, questions: int, samples: int, lambdas: list[float]) -> None
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", default="test", choices=SPLITS)
-    parser.add_argument("--questions", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--lambdas", default="0.2,0.5,1")
-    args = parser.parse_args()
-    main(args.split, args.questions, args.samples, [float(x) for x in args.lambdas.split(",")])
+    args = rate_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0])).parse_args()
+    main(args.split, args.questions, args.samples, args.lambdas)

@@ -20,6 +20,7 @@ from r2_pipeline.analysis import (
     fresh_questions,
     parse_rules,
     parse_taus,
+    rate_arguments,
     read_split,
 )
 from r2_pipeline.pipelines.data_generation.nodes import generate_dev, generate_world
@@ -129,3 +130,14 @@ def test_a_split_not_yet_written_names_the_pipeline(tmp_path):
     (root / "data/01_raw/world_dev.parquet").unlink()
     with pytest.raises(SystemExit, match="world_dev.parquet is missing: run `kedro run --pipelines data_generation`"):
         read_split(root, "dev")
+
+
+def test_the_rate_studies_share_their_options():
+    parser = rate_arguments(argparse.ArgumentParser(), "train", 1000)
+    args = parser.parse_args([])
+    assert (args.split, args.questions, args.samples, args.lambdas) == ("train", 1000, 16, [0.2, 0.5, 1.0])
+    assert parser.parse_args(["--lambdas", "0.5,2"]).lambdas == [0.5, 2.0]
+    for bad in ("a,b", "-1"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--lambdas", bad])
+

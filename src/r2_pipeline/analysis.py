@@ -245,3 +245,28 @@ def parse_taus(text: str) -> list[float]:
     if not all(0 < t <= 1 for t in taus):
         raise argparse.ArgumentTypeError(f"taus {text!r}: every tau must be in (0, 1]")
     return taus
+
+
+# ---------------------------------------------------------------- the studies' options
+
+
+def parse_lambdas(text: str) -> list[float]:
+    """`--lambdas 0.2,0.5,1` -> [0.2, 0.5, 1.0]; each must be >= 0."""
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lambdas {text!r}: write numbers, comma-separated") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"lambdas {text!r}: every lambda must be >= 0")
+    return values
+
+
+def rate_arguments(parser: argparse.ArgumentParser, split: str = "test", questions: int = 500
+                   ) -> argparse.ArgumentParser:
+    """The options of a study that measures success rates on a split's questions: --split,
+    --questions (the first n), --samples (per subtask and member) and --lambdas."""
+    parser.add_argument("--split", default=split, choices=SPLITS)
+    parser.add_argument("--questions", type=int, default=questions)
+    parser.add_argument("--samples", type=int, default=16, help="samples per subtask and member")
+    parser.add_argument("--lambdas", type=parse_lambdas, default=[0.2, 0.5, 1.0], help="comma-separated, e.g. 0.2,0.5,1")
+    return parser
