@@ -33,8 +33,7 @@ from pathlib import Path
 
 from r2_pipeline.analysis import conf, micro_pool, rate_arguments, read_split
 from r2_pipeline.labels.expected import Rates, measure_rates, plan_space
-from r2_pipeline.labels.micro_labels import label_subtasks, search_items
-from r2_pipeline.methods.idealised import chosen_plans, expected_choices
+from r2_pipeline.methods.idealised import chosen_plans, expected_choices, search_labels
 from r2_pipeline.tasks import micro
 from r2_pipeline.tasks.micro.task import TASK
 
@@ -80,14 +79,10 @@ def main(split: str, questions: int, samples: int, lambdas: list[float], grid: l
     grid = [(base.get("tries", 1), base.get("accept_share", 0.5))] + [g for g in grid if g != (
         base.get("tries", 1), base.get("accept_share", 0.5))]
 
-    labelled = {}
+    labelled, steps = {}, sum(len(fs) for fs in filled)
     for tries, share in grid:
-        items, rows = search_items(range(len(plans)), plans)
-        attempts = label_subtasks(pool, ladder, items, {**base, "tries": tries, "accept_share": share})
-        members: list[list[str]] = [[] for _ in plans]
-        for item, row in zip(items, rows):
-            members[row["id"]].append(ladder[item.label])
-        labelled[tries, share] = (members, len(attempts) / len(items))
+        members, attempts = search_labels(pool, plans, ladder, {**base, "tries": tries, "accept_share": share})
+        labelled[tries, share] = (members, len(attempts) / steps)
 
     print(f"{len(examples)} {split} questions, {samples} samples per subtask and member; label policy "
           f"(accuracy, cost / largest, objective) against the expected oracle:\n")

@@ -135,12 +135,17 @@ def chosen_plans(pool, task, examples, spec: dict) -> list[list[str]]:
 
 def labelled_members(pool, plans: list[list[str]], ladder: list[str], allocation: dict) -> list[list[str]]:
     """The grouped search's label for every subtask of every plan, with data_generation's settings."""
+    return search_labels(pool, plans, ladder, allocation)[0]
+
+
+def search_labels(pool, plans: list[list[str]], ladder: list[str], allocation: dict) -> tuple[list[list[str]], list[dict]]:
+    """labelled_members, and the search's attempt rows (every paid call)."""
     items, rows = search_items(range(len(plans)), plans)
-    label_subtasks(pool, ladder, items, allocation)
+    attempts = label_subtasks(pool, ladder, items, allocation)
     members: list[list[str]] = [[] for _ in plans]
     for item, row in zip(items, rows):
         members[row["id"]].append(ladder[item.label])
-    return members
+    return members, attempts
 
 
 class ExpectedOracle(Method):
