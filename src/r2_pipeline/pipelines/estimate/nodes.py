@@ -21,6 +21,7 @@ import pandas as pd
 
 from ...labels.candidates import VERIFY_SEED
 from ...labels.grouped_search import SEARCH_SEED, try_sampling
+from ...labels.micro_labels import search_tries
 from ...labels.teacher import REVIEW, teacher_prompt
 from ...methods import Method, benchmark_methods
 from ...pool.base import SamplingParams, sampling_from
@@ -255,7 +256,7 @@ def grouped_search_calls(tally: Tally, stage: str, ctx: Context, asked: list[str
     """The baseline's probe (with log-probabilities) and every other rung, each rung asked `tries`
     times (the probe is the baseline's first): the search's upper bound."""
     allocation = ctx.data_generation["allocation"]
-    baseline, tries = allocation["baseline"], allocation.get("tries", 1)
+    baseline, tries = allocation["baseline"], search_tries(allocation)["tries"]
     tally.add(stage, baseline, asked, replace(sampling, logprobs=True), assumed)
     for member in ctx.ladder:
         for j in range(1 if member == baseline else 0, tries):
@@ -291,7 +292,7 @@ def review_calls(tally: Tally, stage: str, ctx: Context, task, steps: Sequence[S
     if not reviewer:
         return
     sampling = sampling_from(reviewer.get("sampling"), max_new_tokens=16)
-    tries = allocation.get("tries", 1)
+    tries = search_tries(allocation)["tries"]
     answers = [f"{member}'s answer" + (f" {j}" if tries > 1 else "") for member in ctx.ladder for j in range(tries)]
     asked = [REVIEW.format(question=task.context(s.question), subtask=s.subtask,
                            answer=filler(answer, ctx.assumptions["answer_chars"]))
