@@ -130,6 +130,7 @@ def test_stage_deps_cover_the_code_the_stage_runs():
     reruns that stage under `dvc repro`."""
     for name, stage in dvc()["stages"].items():
         deps = [d.rstrip("/") for d in stage["deps"]]
+        assert len(deps) == len(set(deps)), f"DVC stage {name} lists a dep twice: {sorted(d for d in set(deps) if deps.count(d) > 1)}"
         needed = _project_imports(f"r2_pipeline.pipelines.{name}") | {"src/r2_pipeline/datasets.py"}
         missing = sorted(f for f in needed if not any(f == d or f.startswith(d + "/") for d in deps))
         assert not missing, f"DVC stage {name} runs {missing} but does not depend on them"
