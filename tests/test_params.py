@@ -188,6 +188,9 @@ def test_base_parameters_are_valid():
          r"evaluation\.comparisons pair \['r2', 'query_router@0\.6'\]: \['query_router@0\.6'\] not among"),
         (lambda p: p["evaluation"]["comparisons"].update(pairs=[["r2"]]), r"evaluation\.comparisons\.pairs\.0"),
         (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
+        # a misspelt block (`--params evalution.cost_lambda=1`) would leave the real one unchanged
+        (lambda p: p.update(evalution={"cost_lambda": 1.0}),
+         r"parameter evalution: no pipeline reads a block of this name; did you mean 'evaluation'\?"),
         (lambda p: p["pool"].pop("router_member") and p["pool"]["prices"].pop("router"),
          r"pool\.router_member is not set: evaluation methods \[.*'r2'.*\] and rl_refinement run the trained router"),
     ],

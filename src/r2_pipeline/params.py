@@ -41,6 +41,9 @@ class ParameterError(ValueError):
 def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     """Every block of `params`, validated; the trained routers that evaluation's methods may name
     follow the `rl_refinement.rounds` of the same dict (rl_refinement validates before evaluation)."""
+    unknown = _unknown_blocks(params)
+    if unknown:
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(unknown))
     validated = {}
     with ExitStack() as stack:
         for block, model in BLOCKS.items():
@@ -56,6 +59,21 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
     return validated
+
+
+def _unknown_blocks(params: dict[str, Any]) -> list[str]:
+    """A top-level key no schema reads: a misspelt block (`--params evalution.cost_lambda=1`) would
+    otherwise add a block of its own and leave the real one unchanged, silently. A new pipeline's
+    block is registered in BLOCKS with its schema."""
+    import difflib
+
+    problems = []
+    for key in sorted(set(params) - set(BLOCKS), key=str):
+        near = difflib.get_close_matches(str(key), list(BLOCKS), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        problems.append(f"parameter {key}: no pipeline reads a block of this name; {hint}"
+                        f"known blocks: {sorted(BLOCKS)} (a new block is registered in r2_pipeline.params.BLOCKS)")
+    return problems
 
 
 def _evaluation_problems(evaluation: EvaluationParams, pool: PoolParams, data) -> list[str]:
