@@ -64,6 +64,25 @@ def test_parameters_flatten_to_dotted_keys_and_plots_are_named_after_their_page(
     assert seeds.plot_file(tmp_path / "docs" / "label_tries.md") == f"label_tries_{seeds.PLOT}"
 
 
+def test_a_report_reads_the_replicates_of_its_prefix_not_a_variant_under_a_longer_one():
+    listed = ["pool-seed-1", "pool-seed-0", "pool-seed-tries5-0", "pool-seed-tries5-1", "pool-seed-0-router-2",
+              "pool-seeds-3", "r6-pool-seed-0", "pool-seed-x"]
+    assert seeds.replicate_names(listed) == ["pool-seed-0", "pool-seed-0-router-2", "pool-seed-1"]
+    assert seeds.replicate_names(listed, "pool-seed-tries5") == ["pool-seed-tries5-0", "pool-seed-tries5-1"]
+    assert seeds.replicate_names(["a.b-1", "aXb-1"], "a.b") == ["a.b-1"]  # the prefix is literal
+
+
+def test_experiments_that_share_no_method_are_refused_by_name():
+    def replicate(name, metrics):
+        return seeds.Replicate(name, "0" * 40, 0, pd.DataFrame(), metrics, pd.DataFrame(), {})
+
+    a = replicate("pool-seed-0", {"micro": {"r2": {"accuracy": 0.9, "cost_vs_largest": 0.3, "objective": 0.75}}})
+    b = replicate("pool-seed-1", {"gsm8k": {"r2": {"accuracy": 0.5, "cost_vs_largest": 0.3, "objective": 0.35}}})
+    with pytest.raises(ValueError, match=r"share no \(benchmark, method\).*pool-seed-1: gsm8k \(1 methods\)"):
+        seeds.method_spread([a, b])
+    assert not seeds.ran_everywhere([a, b], "micro", "r2")
+
+
 def test_the_section_cites_the_command_that_wrote_it(tmp_path):
     command = f"{seeds.COMMAND} report"
     assert seeds.report_command(tmp_path, None, seeds.PREFIX, tmp_path / "docs/results.md") == command

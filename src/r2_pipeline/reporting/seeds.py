@@ -171,11 +171,11 @@ class Replicate:
 
 
 def read_replicates(root: Path, names: Sequence[str] | None = None, prefix: str = PREFIX) -> list[Replicate]:
-    """The experiments `names` (default: every finished experiment whose name starts with `prefix`),
+    """The experiments `names` (default: every finished experiment `replicate_names` finds under `prefix`),
     read at their commits; fewer than two, or a name that is not a finished experiment, is an error
     that names what exists."""
     listed = listed_experiments(root)
-    chosen = list(names) if names else sorted(n for n in listed if n.startswith(prefix))
+    chosen = list(names) if names else replicate_names(listed, prefix)
     missing = [n for n in chosen if n not in listed]
     if missing or len(chosen) < 2:
         have = ", ".join(sorted(listed)) or "none"
@@ -183,6 +183,13 @@ def read_replicates(root: Path, names: Sequence[str] | None = None, prefix: str 
         raise ValueError(f"{what}: a report needs at least two; finished experiments: {have} "
                          f"(`{COMMAND} queue` queues them, `dvc queue status` follows them)")
     return [read_replicate(root, name, listed[name]) for name in chosen]
+
+
+def replicate_names(names: Iterable[str], prefix: str = PREFIX) -> list[str]:
+    """The experiments `experiment_name` gives under `prefix` (`<prefix>-<pool seed>`, with
+    `-router-<seed>`): a variant queued as `<prefix>-tries5` is a prefix of its own, not a replicate."""
+    pattern = re.compile(rf"{re.escape(prefix)}-\d+(-router-\d+)?")
+    return sorted(n for n in names if pattern.fullmatch(n))
 
 
 def read_replicate(root: Path, name: str, rev: str) -> Replicate:
@@ -269,6 +276,11 @@ def method_spread(replicates: Sequence[Replicate], confidence: float = 0.95) -> 
                 row[key], row[f"{key}_low"], row[f"{key}_high"] = t_interval(column, confidence)
                 row[f"{key}_each"] = ",".join("-" if c is None else f"{c:.3f}" for c in column)
             rows.append(row)
+    if not rows:
+        ran = "; ".join(f"{r.name}: " + (", ".join(f"{b} ({len(m)} methods)" for b, m in r.metrics.items()) or "nothing")
+                        for r in replicates)
+        raise ValueError(f"the experiments share no (benchmark, method) to report across them ({ran}): report "
+                         "experiments of one evaluation setup, or name them with --experiments")
     return pd.DataFrame(rows).sort_values(["benchmark", "cost_vs_largest", "method"], ignore_index=True)
 
 
@@ -308,7 +320,8 @@ def compare(replicates: Sequence[Replicate], method: str, baseline: str, benchma
 
 def ran_everywhere(replicates: Sequence[Replicate], benchmark: str, *methods: str) -> bool:
     """Whether every experiment ran each of `methods` on `benchmark` (`largest` resolved in each)."""
-    return all(resolve(m, r.metrics[benchmark]) in r.metrics[benchmark] for r in replicates for m in methods)
+    return all(resolve(m, r.metrics.get(benchmark, {})) in r.metrics.get(benchmark, {})
+               for r in replicates for m in methods)
 
 
 def pooled_comparisons(replicates: Sequence[Replicate], pairs: Iterable[Sequence[str]]) -> pd.DataFrame:
