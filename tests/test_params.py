@@ -188,6 +188,22 @@ def test_base_parameters_are_valid():
          r"evaluation\.comparisons pair \['r2', 'query_router@0\.6'\]: \['query_router@0\.6'\] not among"),
         (lambda p: p["evaluation"]["comparisons"].update(pairs=[["r2"]]), r"evaluation\.comparisons\.pairs\.0"),
         (lambda p: p["evaluation"]["comparisons"].update(confidence=95), r"evaluation\.comparisons\.confidence = 95"),
+        # trainer values TRL and torch would meet only mid-run
+        (lambda p: p["rl_refinement"]["decomposer"]["trainer"].update(per_device_train_batch_size=0),
+         r"rl_refinement\.decomposer\.trainer\.per_device_train_batch_size = 0"),
+        (lambda p: p["rl_refinement"]["allocator"]["trainer"].update(num_generations="4"),
+         r"rl_refinement\.allocator\.trainer\.num_generations = '4': Input should be a valid integer"),
+        (lambda p: p["decomposer_sft"]["trainer"].update(learning_rate="3e-4"),
+         r"decomposer_sft\.trainer\.learning_rate = '3e-4': a string, not a number.*write 3\.0e-4"),
+        (lambda p: p["allocator_sft"]["trainer"].update(learning_rate=-1e-3),
+         r"allocator_sft\.trainer\.learning_rate = -0\.001: must be a number above 0"),
+        (lambda p: p["allocator_sft"]["trainer"].update(max_steps=0), r"allocator_sft\.trainer\.max_steps = 0: 0 steps"),
+        # seeds every generator takes, with room for the offsets added to them
+        (lambda p: p["rl_refinement"]["decomposer"].update(seed=-1), r"rl_refinement\.decomposer\.seed = -1"),
+        (lambda p: p["decomposer_sft"]["trainer"].update(seed=-1), r"decomposer_sft\.trainer\.seed = -1"),
+        (lambda p: p["evaluation"]["comparisons"].update(seed=-1), r"evaluation\.comparisons\.seed = -1"),
+        (lambda p: p["evaluation"].update(seeds=[0, 2**40]), r"evaluation\.seeds\.1 = 1099511627776"),
+        (lambda p: p["model_pool"].update(seed=-3), r"model_pool\.seed = -3"),
         # a misspelt block (`--params evalution.cost_lambda=1`) would leave the real one unchanged
         (lambda p: p.update(evalution={"cost_lambda": 1.0}),
          r"parameter evalution: no pipeline reads a block of this name; did you mean 'evaluation'\?"),

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    StrictInt,
+    model_validator,
+)
 
 from .factory import check_ladder
 from .pool import BACKENDS
@@ -12,6 +20,12 @@ from .pool import BACKENDS
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A seed as every generator takes it (numpy and pandas want [0, 2**32)), with room for the offsets
+# the pipeline adds to it (rounds, phases, GRPO batches, tries): a bad one fails here, not mid-run
+Seed = Annotated[int, Field(ge=0, lt=2**31)]
+StrictSeed = Annotated[StrictInt, Field(ge=0, lt=2**31)]
 
 
 class PriceParams(Strict):

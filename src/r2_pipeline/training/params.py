@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ..pool.params import Strict
+from ..pool.params import Seed, Strict, StrictSeed
 from .config_fields import config_fields
 
 
@@ -20,9 +30,61 @@ class TrainerBlock(Strict):
     @model_validator(mode="after")
     def known_fields(self):
         _check_fields(self.trainer, "trl", self.config_class, "trainer")
+        try:
+            TrainerTypes.model_validate(self.trainer)
+        except ValidationError as err:
+            raise under(err, "trainer") from None
         if self.lora:
             _check_fields(self.lora, "peft", "LoraConfig", "lora")
         return self
+
+
+Count = Annotated[StrictInt, Field(ge=1)]
+
+
+class TrainerTypes(BaseModel):
+    """The types of the `trainer` keys whose bad values TRL and torch would meet only mid-run (a batch
+    of 0 divides by zero; YAML reads `3e-4`, with no dot, as text, which AdamW compares with a float
+    at its first step); the block passes through unchanged, so these are checked, not converted."""
+
+    model_config = ConfigDict(extra="allow")  # the other keys: known_fields checks their names
+    per_device_train_batch_size: Count | None = None
+    gradient_accumulation_steps: Count | None = None
+    num_generations: Count | None = None
+    generation_batch_size: Count | None = None
+    steps_per_generation: Count | None = None
+    max_length: Count | None = None
+    max_completion_length: Count | None = None
+    # -1: train num_train_epochs instead (transformers' default); 0 trains 3 epochs, silently
+    max_steps: Annotated[StrictInt, Field(ge=-1)] | None = None
+    learning_rate: Any = None
+    seed: StrictSeed | None = None
+
+    @field_validator("learning_rate")
+    @classmethod
+    def a_positive_number(cls, rate: Any) -> Any:
+        if isinstance(rate, str):
+            raise ValueError("a string, not a number: YAML reads an exponent without a dot (3e-4) as text; "
+                             "write 3.0e-4")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0):
+            raise ValueError("must be a number above 0")
+        return rate
+
+    @field_validator("max_steps")
+    @classmethod
+    def some_steps(cls, steps: int | None) -> int | None:
+        if steps == 0:
+            raise ValueError("0 steps: transformers would train num_train_epochs instead; give a number of steps, "
+                             "or -1 for epochs")
+        return steps
+
+
+def under(err: ValidationError, *prefix: str) -> ValidationError:
+    """`err` with each error's location under `prefix`, so a message names the full key."""
+    return ValidationError.from_exception_data(err.title, [
+        InitErrorDetails(type=PydanticCustomError(e["type"], "{why}", {"why": e["msg"].removeprefix("Value error, ")}),
+                         loc=(*prefix, *e["loc"]), input=e["input"])
+        for e in err.errors()])
 
 
 class BackboneParams(Strict):
@@ -41,7 +103,7 @@ class BackboneParams(Strict):
     whole_numbers_below: PositiveInt | None = None
     # training-time dropout (gpt2: embeddings, attention, residuals; llama: attention); off at inference
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def complete(self):

@@ -8,7 +8,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from ...labels.candidates import VERIFY_SEED
 from ...labels.grouped_search import SEARCH_SEED
-from ...pool.params import SamplingBlock, Strict
+from ...pool.params import SamplingBlock, Seed, Strict
 
 
 class SplitSizes(Strict):
@@ -19,7 +19,7 @@ class SplitSizes(Strict):
 
 
 class WorldParams(Strict):
-    seed: int
+    seed: Seed
     sizes: SplitSizes
     min_steps: int = Field(ge=1)
     max_steps: PositiveInt
@@ -102,7 +102,7 @@ class DecompositionParams(Strict):
     # how the evaluation member answers benchmark subtasks (endpoint teacher)
     sampling: SamplingBlock | None = None
     # the seed of a sampled member's draws while micro candidates are verified (labels/candidates.py)
-    seed: int = VERIFY_SEED
+    seed: Seed = VERIFY_SEED
 
 
 class ReviewerParams(Strict):
@@ -120,7 +120,7 @@ class AllocationParams(Strict):
     # how members answer benchmark subtasks during the search (endpoint teacher)
     sampling: SamplingBlock | None = None
     # the seed of a sampled member's one try per rung in the micro search (labels/grouped_search.py)
-    seed: int = SEARCH_SEED
+    seed: Seed = SEARCH_SEED
     # answers per member and rung (try j drawn with seed + j); a member is accepted when at least
     # `accept_share` of them are verified. 1: the paper's search, one try
     tries: PositiveInt = 1

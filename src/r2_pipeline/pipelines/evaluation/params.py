@@ -10,14 +10,13 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveInt,
-    StrictInt,
     model_validator,
 )
 
 from ...methods import parse_method, planned_methods
 from ...methods.decoding import rule_needs_threshold
 from ...methods.kinds import QUERY_ROUTER_THRESHOLD
-from ...pool.params import SamplingBlock, Strict
+from ...pool.params import SamplingBlock, Seed, Strict, StrictSeed
 from ..rl_refinement.rounds import trained_routers
 
 
@@ -84,7 +83,7 @@ class ComparisonsBlock(Strict):
     pairs: list[tuple[str, str]] = []
     confidence: float = Field(default=0.95, gt=0, lt=1)
     resamples: PositiveInt = 2000
-    seed: int = 0
+    seed: Seed = 0
 
 
 class EvaluationParams(Strict):
@@ -96,7 +95,7 @@ class EvaluationParams(Strict):
     query_router: QueryRouterBlock = QueryRouterBlock()
     comparisons: ComparisonsBlock = ComparisonsBlock()
     # every method runs once per seed (its sampling's seed and the random method's draws)
-    seeds: Annotated[list[StrictInt], AfterValidator(_distinct)] = Field(default=list(DEFAULT_SEEDS), min_length=1)
+    seeds: Annotated[list[StrictSeed], AfterValidator(_distinct)] = Field(default=list(DEFAULT_SEEDS), min_length=1)
     # the objective: accuracy - cost_lambda * cost_vs_largest
     cost_lambda: NonNegativeFloat = DEFAULT_COST_LAMBDA
     # method runs evaluated at once, at most: runs that call only endpoint members and share none

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from ...pool.params import Strict
+from ...pool.params import Seed, Strict
 from ...training.params import heads_divide
 
 # samples per held-out subtask in the ladder (model_pool.ladder_samples)
@@ -40,7 +40,7 @@ class TierParams(Strict):
 class ModelPoolParams(Strict):
     # required, like every key a node reads directly: a default here would pass validation and
     # leave the node without the key
-    seed: int
+    seed: Seed
     heldout_per_bucket: PositiveInt
     # samples per held-out subtask in the ladder: a sampled member's success rate, not one draw
     ladder_samples: PositiveInt = LADDER_SAMPLES

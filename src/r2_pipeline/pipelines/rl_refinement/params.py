@@ -23,8 +23,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ...methods.decoding import rule_needs_threshold
-from ...pool.params import SamplingBlock, Strict
-from ...training.params import TrainerBlock
+from ...pool.params import SamplingBlock, Seed, Strict
+from ...training.params import TrainerBlock, under
 from ..data_generation.params import ReviewerParams
 from .rounds import ROUNDS, SWEEP_POINTS
 
@@ -157,18 +157,10 @@ def refuse(given: dict[str, Any], keys: list[str], why: str) -> None:
             InitErrorDetails(type=error, loc=(key,), input=given.get(key, given)) for key in keys])
 
 
-def located(err: ValidationError, *prefix: str) -> ValidationError:
-    """`err` with each error's location under `prefix`."""
-    return ValidationError.from_exception_data(err.title, [
-        InitErrorDetails(type=PydanticCustomError(e["type"], "{why}", {"why": e["msg"].removeprefix("Value error, ")}),
-                         loc=(*prefix, *e["loc"]), input=e["input"])
-        for e in err.errors()])
-
-
 class GRPOPhase(TrainerBlock):
     config_class: ClassVar[str] = "GRPOConfig"
     questions: PositiveInt
-    seed: int
+    seed: Seed
     # allocator phase: subtasks from the frozen decomposer's plans, or from the teacher's
     subtasks: Literal["decomposer", "teacher"] = "decomposer"
 
@@ -178,7 +170,7 @@ class GRPOPhase(TrainerBlock):
         try:
             VLLMRollouts.model_validate(self.trainer)
         except ValidationError as err:
-            raise located(err, "trainer") from None
+            raise under(err, "trainer") from None
         return self
 
     @model_validator(mode="after")
