@@ -47,11 +47,13 @@ from r2_pipeline.analysis import (
     confidences,
     fresh_questions,
     member_outcomes,
+    model_folders,
     outcomes_of,
     parse_rules,
     parse_taus,
     readings,
     score,
+    whole,
 )
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
@@ -184,11 +186,10 @@ if __name__ == "__main__":
     parser.add_argument("--split", default="dev", choices=SPLITS)
     parser.add_argument("--rules", type=parse_rules, default=RULES,
                         help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")
-    parser.add_argument("--extra-questions", type=int, default=0,
+    parser.add_argument("--extra-questions", type=whole, default=0,
                         help="oracle labels of this many fresh questions (drawn after dev) for the tree and the memory")
     parser.add_argument("--taus", type=parse_taus, default=[],
                         help="comma-separated confidence thresholds in (0, 1]: also the recheck cascade at each")
     args = parser.parse_args()
-    if args.extra_questions < 0:
-        parser.error("--extra-questions must be 0 or more")
+    model_folders(parser, [args.folder])
     main(args.folder, args.split, args.rules, args.extra_questions, args.taus)

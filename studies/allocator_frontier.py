@@ -27,6 +27,7 @@ from r2_pipeline.analysis import (
     allocator_outputs,
     choose,
     member_outcomes,
+    model_folders,
     parse_rules,
     readings,
     score,
@@ -57,4 +58,5 @@ if __name__ == "__main__":
     parser.add_argument("--rules", type=parse_rules, default=RULES,
                         help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")
     args = parser.parse_args()
+    model_folders(parser, args.folders)
     main(args.folders, args.split, args.rules)

@@ -45,6 +45,7 @@ from r2_pipeline.analysis import (
     parse_rules,
     readings,
     score,
+    whole,
 )
 from r2_pipeline.pipelines.sft_nodes import fit_sft
 from r2_pipeline.training.tiny import save_model
@@ -65,8 +66,35 @@ def override(settings: dict, assignments: list[str]) -> dict:
             if not isinstance(target.get(block), dict):
                 raise SystemExit(f"--set {assignment!r}: allocator_sft has no block {block!r}")
             target = target[block]
-        target[leaf] = yaml.safe_load(value)
+        target[leaf] = parse_value(value)
     return settings
+
+
+def parse_value(text: str):
+    """A `--set` value as Kedro's `--params` reads it: YAML, and a number where YAML 1.1 leaves one
+    as text (`3e-4`, an exponent with no dot)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def check_settings(settings: dict, seed: int, trainer_only: bool) -> None:
+    """The settings after --set, validated as `allocator_sft` is before a run: a bad one is named
+    now, not after every pool member has answered the split."""
+    from pydantic import ValidationError
+
+    from r2_pipeline.methods.spec import describe_error
+    from r2_pipeline.training.params import SFTParams
+
+    try:
+        SFTParams.model_validate(seeded(settings, seed, trainer_only))
+    except ValidationError as err:
+        raise SystemExit("invalid allocator_sft settings:\n  "
+                         + "\n  ".join(describe_error(e, ("allocator_sft",)) for e in err.errors())) from None
 
 
 def seeded(settings: dict, seed: int, trainer_only: bool = False) -> dict:
@@ -103,6 +131,8 @@ def main(seeds: list[int], split: str, rules: list, assignments: list[str], trai
     if init_member and any(a.startswith("backbone.") for a in assignments):
         raise SystemExit(f"--init-from-member {init_member} replaces the backbone block: leave out --set backbone.*")
     settings = override(conf(root, "allocator_sft"), assignments)
+    for seed in seeds:
+        check_settings(settings, seed, trainer_only or bool(init_member))
     data = pd.read_parquet(root / "data/05_model_input/allocator_sft.parquet")
     steps, ladder = member_outcomes(root, split)
     rows = []
@@ -141,7 +171,7 @@ def spread(values: pd.Series) -> float:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--seeds", default="0,1,2", type=lambda s: [whole(x) for x in s.split(",")])
     parser.add_argument("--split", default="dev", choices=SPLITS)
     parser.add_argument("--rules", default=RULES, type=parse_rules,
                         help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")

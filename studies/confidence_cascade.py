@@ -41,6 +41,7 @@ from r2_pipeline.analysis import (
     confidence_words,
     confidences,
     member_outcomes,
+    model_folders,
     parse_rules,
     parse_taus,
     readings,
@@ -112,4 +113,5 @@ if __name__ == "__main__":
                         help="comma-separated: greedy, cheapest_likely:<p>, escalate:<p>")
     parser.add_argument("--taus", default="0.5,0.8,0.9,0.95,0.99", type=parse_taus)
     args = parser.parse_args()
+    model_folders(parser, [args.folder])
     main(args.folder, args.split, args.rules, args.taus)

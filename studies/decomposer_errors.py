@@ -16,7 +16,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from r2_pipeline.analysis import SPLITS, read_split
+from r2_pipeline.analysis import SPLITS, model_folders, read_split, whole
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.tasks import micro
@@ -61,7 +61,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", default=["data/06_models/decomposer_sft"])
     parser.add_argument("--split", default="test", choices=SPLITS)
-    parser.add_argument("--show", type=int, default=3, help="wrong plans to print")
+    parser.add_argument("--show", type=whole, default=3, help="wrong plans to print")
     args = parser.parse_args()
+    model_folders(parser, args.folders)
     for path in args.folders:
         main(path, args.show, args.split)

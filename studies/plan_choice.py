@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from r2_pipeline.analysis import conf, micro_pool, rate_arguments, read_split, rooted
+from r2_pipeline.analysis import conf, micro_pool, model_folders, rate_arguments, read_split, rooted
 from r2_pipeline.labels.expected import measure_rates, plan_space
 from r2_pipeline.methods.idealised import RouterCharge, expected_choices
 from r2_pipeline.reasoning.context import MethodContext
@@ -67,4 +67,8 @@ if __name__ == "__main__":
     parser = rate_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]), "train", 1000)
     parser.add_argument("--router", default=None, help="decomposer,allocator folders of a trained router")
     args = parser.parse_args()
+    if args.router is not None:
+        if len(args.router.split(",")) != 2:
+            parser.error(f"--router {args.router!r}: write the decomposer's and the allocator's folders, comma-separated")
+        model_folders(parser, args.router.split(","))
     main(args.split, args.questions, args.samples, args.lambdas, args.router)

@@ -143,3 +143,43 @@ def test_router_price_reads_a_finished_run(tiny_project, capsys):
     pd.DataFrame(rows).to_parquet(root / "data/07_model_output/evaluation_results.parquet")
     load_study("router_price").main()
     assert "| r2_sft | 1.000 | 20 / 20 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--questions", "-5"], "argument --questions: -5: must be at least 1"),
+    (["--samples", "0"], "argument --samples: 0: must be at least 1"),
+    (["--samples", "two"], "argument --samples: 'two' is not a whole number"),
+])
+def test_a_rate_study_refuses_counts_below_one_by_name(args, message, capsys):
+    import argparse
+
+    from r2_pipeline.analysis import rate_arguments
+
+    with pytest.raises(SystemExit):
+        rate_arguments(argparse.ArgumentParser()).parse_args(args)
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_model_folder_is_refused_before_any_member_answers(tmp_path, tiny_member, capsys):
+    import argparse
+
+    from r2_pipeline.analysis import model_folders
+
+    model_folders(argparse.ArgumentParser(), [tiny_member])
+    with pytest.raises(SystemExit):
+        model_folders(argparse.ArgumentParser(), [tiny_member, str(tmp_path / "allocatr_sft")])
+    err = capsys.readouterr().err
+    assert "no trained model in [" in err and "allocatr_sft" in err and tiny_member not in err
+
+
+def test_allocator_seeds_reads_numbers_as_kedro_and_checks_its_settings_first():
+    study = load_study("allocator_seeds")
+    settings = yaml.safe_load((ROOT / "conf/base/parameters_allocator_sft.yml").read_text())["allocator_sft"]
+    changed = study.override(settings, ["trainer.learning_rate=3e-4", "trainer.max_steps=100", "run_name=x"])
+    assert changed["trainer"]["learning_rate"] == 3e-4 and changed["trainer"]["max_steps"] == 100
+    assert changed["run_name"] == "x" and settings["trainer"]["learning_rate"] == 3.0e-3  # a copy
+    study.check_settings(changed, 0, trainer_only=False)
+    with pytest.raises(SystemExit, match=r"allocator_sft: trainer has keys that are not SFTConfig fields: \['max_stepz'\]"):
+        study.check_settings(study.override(settings, ["trainer.max_stepz=100"]), 0, trainer_only=False)
+    with pytest.raises(SystemExit, match=r"allocator_sft\.trainer\.per_device_train_batch_size = 0"):
+        study.check_settings(study.override(settings, ["trainer.per_device_train_batch_size=0"]), 0, trainer_only=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -261,12 +262,41 @@ def parse_lambdas(text: str) -> list[float]:
     return values
 
 
+def count(text: str) -> int:
+    """An argparse `type`: a whole number of at least 1 (questions, samples)."""
+    return _whole(text, 1)
+
+
+def whole(text: str) -> int:
+    """An argparse `type`: a whole number of at least 0."""
+    return _whole(text, 0)
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least {least}")
+    return value
+
+
+def model_folders(parser: argparse.ArgumentParser, folders: Sequence[str]) -> None:
+    """Refuse (through `parser`) a model folder that is not there, before any pool member answers:
+    a study reads its models only after the members' outcomes, minutes in."""
+    missing = [f for f in folders if not (Path(f) / "config.json").is_file()]
+    if missing:
+        parser.error(f"no trained model in {missing} (a folder with config.json): run `kedro run` first, or "
+                     "check the path")
+
+
 def rate_arguments(parser: argparse.ArgumentParser, split: str = "test", questions: int = 500
                    ) -> argparse.ArgumentParser:
     """The options of a study that measures success rates on a split's questions: --split,
     --questions (the first n), --samples (per subtask and member) and --lambdas."""
     parser.add_argument("--split", default=split, choices=SPLITS)
-    parser.add_argument("--questions", type=int, default=questions)
-    parser.add_argument("--samples", type=int, default=16, help="samples per subtask and member")
+    parser.add_argument("--questions", type=count, default=questions)
+    parser.add_argument("--samples", type=count, default=16, help="samples per subtask and member")
     parser.add_argument("--lambdas", type=parse_lambdas, default=[0.2, 0.5, 1.0], help="comma-separated, e.g. 0.2,0.5,1")
     return parser
