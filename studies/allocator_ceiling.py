@@ -53,8 +53,8 @@ from r2_pipeline.analysis import (
     parse_taus,
     readings,
     score,
-    whole,
 )
+from r2_pipeline.arguments import whole
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.reasoning.router import member_probabilities

@@ -45,8 +45,8 @@ from r2_pipeline.analysis import (
     parse_rules,
     readings,
     score,
-    whole,
 )
+from r2_pipeline.arguments import whole
 from r2_pipeline.pipelines.sft_nodes import fit_sft
 from r2_pipeline.training.tiny import save_model
 

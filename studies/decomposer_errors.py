@@ -16,7 +16,8 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from r2_pipeline.analysis import SPLITS, model_folders, read_split, whole
+from r2_pipeline.analysis import SPLITS, model_folders, read_split
+from r2_pipeline.arguments import whole
 from r2_pipeline.pool.base import SamplingParams
 from r2_pipeline.pool.local import trained_router
 from r2_pipeline.tasks import micro

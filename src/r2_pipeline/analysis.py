@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .arguments import count
 from .methods.decoding import Decoding
 from .paths import rooted
 from .pool.base import SamplingParams
@@ -260,26 +261,6 @@ def parse_lambdas(text: str) -> list[float]:
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"lambdas {text!r}: every lambda must be >= 0")
     return values
-
-
-def count(text: str) -> int:
-    """An argparse `type`: a whole number of at least 1 (questions, samples)."""
-    return _whole(text, 1)
-
-
-def whole(text: str) -> int:
-    """An argparse `type`: a whole number of at least 0."""
-    return _whole(text, 0)
-
-
-def _whole(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least {least}")
-    return value
 
 
 def model_folders(parser: argparse.ArgumentParser, folders: Sequence[str]) -> None:

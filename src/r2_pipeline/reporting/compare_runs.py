@@ -23,6 +23,7 @@ import argparse
 
 import pandas as pd
 
+from ..arguments import confidence, count
 from .stats import aligned_answers, paired_comparison
 
 RESULTS = "data/07_model_output/evaluation_results.parquet"
@@ -55,17 +56,33 @@ def _seeded(results: pd.DataFrame) -> pd.DataFrame:
     return results if "seed" in results.columns else results.assign(seed=0)
 
 
+def read_results(parser: argparse.ArgumentParser, path: str, option: str) -> pd.DataFrame:
+    """A per-question table (evaluation_results.parquet), or the parser's error naming the option."""
+    try:
+        table = pd.read_parquet(path)
+    except FileNotFoundError:
+        parser.error(f"{option} {path}: no such file; the evaluation pipeline writes {RESULTS}, and each MLflow "
+                     "evaluation run keeps it as an artifact (see --help)")
+    except Exception as error:  # noqa: BLE001  (pyarrow raises several kinds for a file that is not a table)
+        parser.error(f"{option} {path}: not a per-question table ({type(error).__name__}: {error})")
+    missing = sorted({"benchmark", "method", "id", "correct", "cost_usd"} - set(table.columns))
+    if missing:
+        parser.error(f"{option} {path}: not a per-question table of the evaluation, it lacks the columns {missing}")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("method")
     parser.add_argument("baseline")
     parser.add_argument("--results", default=RESULTS, help="the method's per-question table")
     parser.add_argument("--baseline-results", default=None, help="the baseline's (default: --results)")
-    parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--confidence", type=confidence, default=0.95, help="in (0, 1), e.g. 0.95")
+    parser.add_argument("--resamples", type=count, default=2000)
     args = parser.parse_args()
-    results = pd.read_parquet(args.results)
-    baseline_results = pd.read_parquet(args.baseline_results) if args.baseline_results else results
+    results = read_results(parser, args.results, "--results")
+    baseline_results = read_results(parser, args.baseline_results, "--baseline-results") if args.baseline_results \
+        else results
     table = compare(args.method, args.baseline, results, baseline_results, args.confidence, args.resamples)
     columns = ["benchmark", "n", "seeds", "accuracy", "baseline_accuracy", "accuracy_diff", "accuracy_diff_low",
                "accuracy_diff_high", "method_better", "baseline_better", "mcnemar_p", "cost_ratio",
