@@ -74,6 +74,8 @@ def test_completion_adds_router_tokens_to_usage_and_costs_to_r2():
     (b"[1, 2]", "JSON object"),
     (b'{"messages": [{"role": "user", "content": "q"}]}', "model: Field required"),
     (b'{"model": "m", "messages": "hello"}', "messages"),
+    (b'{"model": "m", "messages": [], "seed": 18446744073709551616}', "seed: Input should be less than 2147483648"),
+    (b'{"model": "m", "messages": [], "seed": -1}', "seed: Input should be greater than or equal to 0"),
 ])
 def test_malformed_bodies_name_the_problem(raw, words):
     with pytest.raises(APIError) as error:

@@ -18,10 +18,10 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import click
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -82,7 +82,9 @@ class ChatRequest(BaseModel):
     messages: list[Message]
     stream: bool | None = False
     n: int | None = 1
-    seed: int | None = None
+    # the router's sampling seed, as evaluation.seeds are: a bad one is a 400 here, not a failed
+    # call to an endpoint member
+    seed: Annotated[int, Field(ge=0, lt=2**31)] | None = None
 
 
 def describe(error: ValidationError) -> tuple[str, str | None]:
