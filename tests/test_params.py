@@ -204,6 +204,11 @@ def test_base_parameters_are_valid():
         (lambda p: p["evaluation"]["comparisons"].update(seed=-1), r"evaluation\.comparisons\.seed = -1"),
         (lambda p: p["evaluation"].update(seeds=[0, 2**40]), r"evaluation\.seeds\.1 = 1099511627776"),
         (lambda p: p["model_pool"].update(seed=-3), r"model_pool\.seed = -3"),
+        # a tiny router's positions leave its prompt room for the tokens it may write
+        (lambda p: p["evaluation"].setdefault("router", {}).update(sampling={"max_new_tokens": 224}),
+         r"evaluation\.router\.sampling\.max_new_tokens = 224: decomposer_sft\.backbone\.max_position_embeddings is 224"),
+        (lambda p: p["allocator_sft"]["backbone"].update(max_position_embeddings=4) or p["allocator_sft"]["trainer"].update(max_length=4),
+         r"evaluation\.router\.allocator_sampling\.max_new_tokens = 4: allocator_sft\.backbone"),
         # a misspelt block (`--params evalution.cost_lambda=1`) would leave the real one unchanged
         (lambda p: p.update(evalution={"cost_lambda": 1.0}),
          r"parameter evalution: no pipeline reads a block of this name; did you mean 'evaluation'\?"),

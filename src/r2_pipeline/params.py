@@ -61,6 +61,25 @@ def validate_params(params: dict[str, Any]) -> dict[str, BaseModel]:
     return validated
 
 
+def _router_room_problems(evaluation, blocks: dict[str, BaseModel]) -> list[str]:
+    """A tiny router has the positions its backbone sets: as many new tokens as that leaves the
+    prompt no room (and fails only at evaluation, after training)."""
+    from .pipelines.evaluation.params import ROUTER_NEW_TOKENS
+
+    problems = []
+    for key, sft in (("sampling", "decomposer_sft"), ("allocator_sampling", "allocator_sft")):
+        backbone = getattr(blocks.get(sft), "backbone", None)
+        if backbone is None or backbone.kind != "tiny":
+            continue
+        block = getattr(evaluation.router, key)
+        new = (block.max_new_tokens if block is not None else None) or ROUTER_NEW_TOKENS[key]
+        if new >= backbone.max_position_embeddings:
+            problems.append(f"parameter evaluation.router.{key}.max_new_tokens = {new}: {sft}.backbone."
+                            f"max_position_embeddings is {backbone.max_position_embeddings}, which leaves the "
+                            "router's prompt no room; lower it, or give the backbone more positions")
+    return problems
+
+
 def _unknown_blocks(params: dict[str, Any]) -> list[str]:
     """A top-level key no schema reads: a misspelt block (`--params evalution.cost_lambda=1`) would
     otherwise add a block of its own and leave the real one unchanged, silently. A new pipeline's
@@ -162,7 +181,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
     problems = [f"parameter {key} = {name!r}: not a pool member; members: {members}"
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
-        problems += _evaluation_problems(evaluation, pool, data)
+        problems += _evaluation_problems(evaluation, pool, data) + _router_room_problems(evaluation, blocks)
     problems += _router_price_problems(pool, evaluation, rl) + _estimate_problems(blocks.get("estimate"), members)
     _warn_lambdas(evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":

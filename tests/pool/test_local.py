@@ -118,13 +118,21 @@ def test_fingerprint_follows_every_file_and_the_settings_that_change_answers(tin
     assert folder_fingerprint(copy) != folder_fingerprint(tiny_member)
 
 
-def test_overlong_prompt_is_cut_from_the_left(tiny_member):
-    """A malformed subtask longer than the model's positions still gets an answer, not a crash."""
+def test_overlong_prompt_is_cut_from_the_left(tiny_member, caplog):
+    """A malformed subtask longer than the model's positions still gets an answer, not a crash, and
+    the cut is said once per setting."""
     backend = TransformersBackend(tiny_member)
     long = "1+" * 80 + "003+004="
     out = backend.generate([long, "003+004="], SamplingParams(max_new_tokens=4))
     assert out[0].prompt_tokens == backend.max_positions - 4 and out[1].prompt_tokens == 8
     assert 1 <= out[0].completion_tokens <= 4
+    cut = [r.getMessage() for r in caplog.records if "longer than its" in r.getMessage()]
+    assert len(cut) == 1 and cut[0].startswith(f"1 of 2 prompts to {tiny_member} are longer than its "
+                                               f"{backend.max_positions} positions less max_new_tokens 4")
+    backend.generate([long], SamplingParams(max_new_tokens=4))
+    exact = "1+" * ((backend.max_positions - 4 - 8) // 2) + "003+004="  # fills the room, loses nothing
+    backend.generate([exact], SamplingParams(max_new_tokens=4, seed=1))
+    assert len([r for r in caplog.records if "longer than its" in r.getMessage()]) == 1
 
 
 def test_top_logprobs_follow_the_greedy_path(tiny_member, tmp_path):

@@ -172,6 +172,7 @@ class TransformersBackend:
             salt = f"{self.fingerprint}\x1fT={float(temperature)}\x1fsampler=row-gumbel-per-member"
             self.fingerprint = hashlib.sha256(salt.encode()).hexdigest()[:16]
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
+        self._warned_cut: set[int] = set()  # the max_new_tokens settings that have cut a prompt
         self.tokenizer.truncation_side = "left"
 
     def _adds_special_tokens(self) -> bool:
@@ -199,15 +200,33 @@ class TransformersBackend:
 
     def encode(self, prompts: list[str], max_new_tokens: int):
         """The batch as the model reads it: rendered, tokenized, left-padded."""
-        return self.tokenizer(
-            [self._render(p) for p in prompts],
+        rendered = [self._render(p) for p in prompts]
+        limit = None if self.max_positions is None else self.max_positions - max_new_tokens
+        enc = self.tokenizer(
+            rendered,
             return_tensors="pt",
             padding=True,
             add_special_tokens=self.add_special_tokens,
             # a prompt longer than the model's positions keeps its end (where the question is)
-            truncation=self.max_positions is not None,
-            max_length=None if self.max_positions is None else self.max_positions - max_new_tokens,
-        ).to(self.device)
+            truncation=limit is not None,
+            max_length=limit,
+        )
+        if limit is not None:
+            self._warn_cut(rendered, enc["attention_mask"].sum(dim=1).tolist(), limit, max_new_tokens)
+        return enc.to(self.device)
+
+    def _warn_cut(self, rendered: list[str], lengths: list[int], limit: int, max_new_tokens: int) -> None:
+        """Say so, once per setting, when prompts lose their start: the model then answers another
+        question than the one asked. Only rows that fill the limit are tokenized again to tell."""
+        full = [r for r, n in zip(rendered, lengths) if n == limit]
+        if not full or max_new_tokens in self._warned_cut:
+            return
+        cut = sum(len(ids) > limit for ids in self.tokenizer(full, add_special_tokens=self.add_special_tokens)["input_ids"])
+        if cut:
+            self._warned_cut.add(max_new_tokens)
+            logger.warning("%d of %d prompts to %s are longer than its %d positions less max_new_tokens %d: each "
+                           "keeps its last %d tokens (lower max_new_tokens, or give the model more positions)",
+                           cut, len(rendered), self.path, self.max_positions, max_new_tokens, limit)
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:

@@ -43,6 +43,7 @@ from .params import (
     DEFAULT_COST_LAMBDA,
     DEFAULT_MAX_PARALLEL_METHODS,
     DEFAULT_SEEDS,
+    ROUTER_NEW_TOKENS,
     seed_key_message,
 )
 
@@ -141,8 +142,9 @@ def method_context(pool: dict, evaluation: dict, built, member_outcomes, routers
         routers={name: (_local(decomposer), _local(allocator)) for name, (decomposer, allocator) in routers.items()},
         router_price=pool["prices"][pool["router_member"]] if pool.get("router_member") else None,
         final_router=list(routers)[-1] if routers else "",
-        router_sampling=sampling_from(router.get("sampling"), max_new_tokens=64),
-        allocator_sampling=sampling_from(router.get("allocator_sampling"), max_new_tokens=4),
+        router_sampling=sampling_from(router.get("sampling"), max_new_tokens=ROUTER_NEW_TOKENS["sampling"]),
+        allocator_sampling=sampling_from(router.get("allocator_sampling"),
+                                         max_new_tokens=ROUTER_NEW_TOKENS["allocator_sampling"]),
         ladder=ladder, fallback=router.get("fallback") or ladder[-1],
         recheck_alpha=router.get("recheck_alpha", 0.0), seed=evaluation_seeds(evaluation)[0], cache=built.cache,
     )

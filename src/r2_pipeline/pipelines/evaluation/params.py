@@ -35,6 +35,9 @@ DEFAULT_COST_LAMBDA = 0.5
 # method runs at once at most (methods/parallel.py): runs on disjoint endpoint members; each member
 # keeps its own limits, and members on one provider account share that account's
 DEFAULT_MAX_PARALLEL_METHODS = 4
+# tokens the trained router writes at most when router.sampling / .allocator_sampling leave
+# max_new_tokens out: a plan, a member name
+ROUTER_NEW_TOKENS = {"sampling": 64, "allocator_sampling": 4}
 
 
 def _distinct(seeds: list[int]) -> list[int]:
