@@ -171,3 +171,34 @@ def test_a_teacher_on_another_split_or_source_is_accepted(params):
     edited["data_generation"]["teacher"]["benchmarks"]["csqa"] = {"split": "train"}
     edited["data_generation"]["teacher"]["benchmarks"]["math"] = {"source": "offline", "split": "train"}
     validate_params(edited)  # evaluation reads MATH from the hub, CSQA's validation split
+
+
+def test_a_run_that_reads_files_not_in_place_stops_before_it_starts(params, tmp_path):
+    """The backbone and P3 are put in place by hand (docs/paper_profile.md): without them the run
+    stops at once, naming each key, instead of failing after the teacher was paid."""
+    from r2_pipeline.hooks import LocalInputsHook
+
+    blocks = ("decomposer_sft", "allocator_sft", "evaluation", "data_generation")
+    catalog = DataCatalog({f"params:{b}": MemoryDataset(copy.deepcopy(params[b])) for b in blocks})
+    with pytest.raises(ParameterError) as stopped:
+        LocalInputsHook().before_pipeline_run({"project_path": tmp_path}, register_pipelines()["__default__"], catalog)
+    message = str(stopped.value)
+    backbone = params["decomposer_sft"]["backbone"]["path"]
+    assert f"parameter decomposer_sft.backbone.path = {backbone!r}: no model folder there" in message
+    assert f"parameter allocator_sft.backbone.path = {params['allocator_sft']['backbone']['path']!r}" in message
+    assert "parameter evaluation.benchmarks.p3.source = 'data/paper/01_raw/p3_puzzles.json': no such file" in message
+    assert "math" not in message  # a hub dataset is fetched by the run
+
+    (tmp_path / backbone).mkdir(parents=True)
+    (tmp_path / backbone / "config.json").write_text("{}")
+    (tmp_path / "data/paper/01_raw").mkdir(parents=True)
+    (tmp_path / "data/paper/01_raw/p3_puzzles.json").write_text("[]")
+    LocalInputsHook().before_pipeline_run({"project_path": tmp_path}, register_pipelines()["__default__"], catalog)
+
+
+def test_a_backbone_the_run_itself_writes_is_not_asked_for():
+    from r2_pipeline.hooks import missing_inputs
+
+    blocks = {"decomposer_sft": {"backbone": {"kind": "pretrained", "path": "data/06_models/backbones/smollm2"}}}
+    assert missing_inputs(blocks, ["data/06_models/backbones"]) == []
+    assert missing_inputs(blocks, ["data/06_models/pool"])[0].startswith("parameter decomposer_sft.backbone.path")

@@ -1,6 +1,6 @@
 """Project hooks: validate every parameter block before any node runs (for the launch's process
 count too) and unroll the profile's GRPO rounds; check the pool's endpoints before a run that calls
-the pool; start each run's spend at zero; take relative paths in parameters from the project root;
+the pool, and the local files the parameters name before a run that reads them; start each run's spend at zero; take relative paths in parameters from the project root;
 tag each MLflow run with what produced it."""
 
 from __future__ import annotations
@@ -49,6 +49,69 @@ def check_launch(rl_refinement: dict, processes: int) -> None:
                                                processes)]
     if problems:
         raise ParameterError(f"invalid parameters for {processes} processes:\n  " + "\n  ".join(problems))
+
+
+class LocalInputsHook:
+    """Files the parameters name and no node makes (a pretrained backbone's folder, a benchmark's
+    data file) must be there before a run that reads them starts: otherwise SFT fails after
+    data_generation has paid the teacher, and a missing test file after all training."""
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a pipeline that cannot start
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        inputs = pipeline.inputs()
+        read = {name: catalog.load(f"params:{name}") for name in ("decomposer_sft", "allocator_sft",
+                                                                   "evaluation", "data_generation")
+                if f"params:{name}" in inputs}
+        made = [path for name in pipeline.outputs() if (path := _dataset_path(catalog, name))]
+        root = run_params.get("project_path")
+        with rooted(root) if root else contextlib.nullcontext():
+            problems = missing_inputs(read, made)
+        if problems:
+            raise ParameterError("missing inputs (docs/paper_profile.md, \"Before a run\"):\n  " + "\n  ".join(problems))
+
+
+def missing_inputs(blocks: dict[str, dict], made: list[str]) -> list[str]:
+    """The local files `blocks` (parameter blocks by name) name that are not there, leaving out
+    those under a path in `made` (what the run's own nodes write)."""
+    import os  # noqa: PLC0415
+
+    from .paths import from_root  # noqa: PLC0415
+    from .tasks.loading import OFFLINE, looks_like_file  # noqa: PLC0415
+
+    made_paths = [Path(from_root(m)).resolve() for m in made]
+
+    def ours(path: str) -> bool:
+        resolved = Path(from_root(path)).resolve()
+        return any(resolved == m or m in resolved.parents for m in made_paths)
+
+    problems = []
+    for block in ("decomposer_sft", "allocator_sft"):
+        backbone = (blocks.get(block) or {}).get("backbone") or {}
+        path = backbone.get("path")
+        if backbone.get("kind") == "pretrained" and path and not ours(path) \
+                and not os.path.isfile(os.path.join(from_root(path), "config.json")):
+            problems.append(f"parameter {block}.backbone.path = {path!r}: no model folder there (with config.json)")
+    sources = [(f"evaluation.benchmarks.{name}", spec) for name, spec in
+               ((blocks.get("evaluation") or {}).get("benchmarks") or {}).items()]
+    teacher = (blocks.get("data_generation") or {}).get("teacher") or {}
+    sources += [(f"data_generation.teacher.benchmarks.{name}", spec)
+                for name, spec in (teacher.get("benchmarks") or {}).items()]
+    for key, spec in sources:
+        source = (spec or {}).get("source")
+        if source and source != OFFLINE and looks_like_file(source) and not ours(source) \
+                and not os.path.exists(from_root(source)):
+            problems.append(f"parameter {key}.source = {source!r}: no such file")
+    return problems
+
+
+def _dataset_path(catalog, name: str) -> str | None:
+    """Where a catalog dataset writes (its `filepath` or `path`), or None (a memory dataset)."""
+    try:
+        described = catalog.get(name)._describe()
+    except Exception:  # noqa: BLE001  (a dataset that cannot say where it writes writes nowhere we check)
+        return None
+    path = described.get("filepath") or described.get("path")
+    return str(path) if path else None
 
 
 class RunBudgetHook:

@@ -19,6 +19,7 @@ from r2_pipeline import ranks  # noqa: E402
 from r2_pipeline.datasets import MainProcessCatalog  # noqa: E402
 from r2_pipeline.hooks import (  # noqa: E402
     EndpointPreflightHook,
+    LocalInputsHook,
     ProjectRootHook,
     ProvenanceHook,
     RunBudgetHook,
@@ -26,7 +27,8 @@ from r2_pipeline.hooks import (  # noqa: E402
 )
 from r2_pipeline.reporting.provenance import tracking_root  # noqa: E402
 
-HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), RunBudgetHook(), ProvenanceHook())
+HOOKS = (ValidateParamsHook(), ProjectRootHook(), EndpointPreflightHook(), LocalInputsHook(), RunBudgetHook(),
+         ProvenanceHook())
 
 
 def kedro_project_root() -> str:
