@@ -18,10 +18,13 @@ from r2_pipeline.sandbox import Limits, run_programs
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 PY_LANGS = {"", "python", "py", "python3"}
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
-ANSWER_LINE = re.compile(r"\b(?:final answer|answer)\b\**\s*(?:is\b|:|=)\s*(.+)", re.IGNORECASE)
+ANSWER_LINE = re.compile(r"\b(?:final answer|answer)\b\**\s*(?:is\b\s*[:=]?|:|=)\s*(.+)", re.IGNORECASE)
+# what a line says about the answer rather than stating it ('the answer is reasonable since ...')
+REMARK = re.compile(r"(?:reasonable|correct|right|wrong|consistent|plausible|sensible|valid|confirmed|verified|"
+                    r"based|supported|given|helpful|clear|unclear|as follows|below|above)\b", re.IGNORECASE)
 # a line that opens with the marker ("Answer: 18", "**Final answer:** 18", "So the answer is 18")
 ANSWER_OPENS_LINE = re.compile(
-    r"^[^\w\n]*(?:(?:so|thus|therefore|hence)\b,?\s*)?(?:the\s+)?(?:final answer|answer)\b\**\s*(?:is\b|:|=)\s*(.+)",
+    r"^[^\w\n]*(?:(?:so|thus|therefore|hence)\b,?\s*)?(?:the\s+)?(?:final answer|answer)\b\**\s*(?:is\b\s*[:=]?|:|=)\s*(.+)",
     re.IGNORECASE | re.MULTILINE)
 
 
@@ -32,11 +35,40 @@ def extract_code(text: str | None, define: str | None = None) -> str | None:
         return None
     blocks = [body for lang, body in FENCE.findall(text) if lang.lower() in PY_LANGS]
     if not blocks:
-        return text.strip("\n") if "```" not in text else None
+        return code_span(text.strip("\n")) if "```" not in text else None
     name = re.escape(define) if define else r"\w+"
     defining = [b for b in blocks if re.search(rf"^\s*def\s+{name}\s*\(", b, re.M)]
     blocks = defining or blocks
     return blocks[0].strip("\n") or None
+
+
+CODE_START = re.compile(r"(?:def|class|import|from|@)\b")
+MAX_SPAN_LINES = 400
+
+
+def code_span(text: str) -> str:
+    """Unfenced code with prose around it ('Here is the function:', a closing remark): from the
+    first line that opens a definition or an import to the last line with which it still compiles.
+    Text that compiles, or in which no such span compiles (a bare function body), is kept whole."""
+    if _compiles(text):
+        return text
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if CODE_START.match(line)), None)
+    if start is None or len(lines) > MAX_SPAN_LINES:
+        return text
+    for end in range(len(lines), start, -1):
+        candidate = "\n".join(lines[start:end]).strip("\n")
+        if _compiles(candidate):
+            return candidate
+    return text
+
+
+def _compiles(source: str) -> bool:
+    try:
+        compile(source, "<completion>", "exec")  # parses only: nothing runs here
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def last_boxed(text: str | None) -> str | None:
@@ -58,26 +90,62 @@ def last_boxed(text: str | None) -> str | None:
 
 
 def answer_after_marker(text: str | None) -> str | None:
-    """What follows the last 'Answer:' / 'final answer is' marker, up to the end of its line: the
-    last line that opens with one, so a sign-off after it ('let me know if my answer is unclear')
-    is not read as the answer; else the last marker anywhere ('So 9 eggs. Answer: 17')."""
+    """What follows the last 'Answer:' / 'final answer is' marker, up to the end of its line (see
+    `last_marker`)."""
+    found = last_marker(text)
+    return found[1] if found else None
+
+
+def last_marker(text: str | None) -> tuple[int, str] | None:
+    """(where, what) of the answer marker that states the answer: the last line that opens with
+    one, so a sign-off after it ('let me know if my answer is unclear') is not read as the answer;
+    a later correction counts ('so the answer is 8'), a remark on the answer does not ('The answer
+    is reasonable since 18 < 32', 'The answer is based on paragraphs [1] and [3]'); else the last
+    marker anywhere ('So 9 eggs. Answer: 17')."""
     if not text:
         return None
-    found = ANSWER_OPENS_LINE.findall(text) or ANSWER_LINE.findall(text)
+    found = [m for m in ANSWER_OPENS_LINE.finditer(text) if not _remark(m)]
+    found = found or [m for m in ANSWER_LINE.finditer(text) if not _remark(m)]
     if not found:
         return None
-    answer = found[-1].strip().rstrip(".").strip()
-    return answer.strip("*").strip() or None
+    answer = found[-1].group(1).strip().rstrip(".").strip().strip("*").strip()
+    return (found[-1].start(), answer) if answer else None
+
+
+def _remark(match: re.Match) -> bool:
+    """'The answer is reasonable ...': a judgement after 'is'; after 'Answer:' a word is the answer."""
+    marker = match.string[match.start(): match.start(1)]
+    return bool(REMARK.match(match.group(1))) and not re.search(r"[:=]\s*$", marker)
+
+
+def final_statement(text: str | None) -> str | None:
+    """The answer the text ends on: its last \\boxed{} or its answer marker, whichever comes later
+    (a reasoning model's 'let me check the answer: 16 - 7 = 9' comes before its final box)."""
+    box_at = max((text or "").rfind("\\boxed"), (text or "").rfind("\\fbox"))
+    marker = last_marker(text)
+    if marker is not None and marker[0] > box_at:
+        return marker[1]
+    return last_boxed(text) or (marker[1] if marker else None)
+
+
+MINUS = re.compile(r"(?<![\w)\]])[\u2212\u2013]\s?(?=[\d$.])|\u2212")
+
+
+def ascii_minus(text: str | None) -> str | None:
+    """Unicode minus signs (U+2212, and an en dash that opens a number: '– 10') as '-', so a
+    negative answer keeps its sign; a range ('3–5') keeps its dash."""
+    return MINUS.sub("-", text) if text else text
 
 
 def last_number(text: str | None) -> str | None:
     """The last number written in the text (thousands separators dropped)."""
-    found = NUMBER.findall(text or "")
+    found = NUMBER.findall(ascii_minus(text) or "")
     return found[-1].replace(",", "").rstrip(".") if found else None
 
 
 def extract_math_answer(text: str | None) -> str | None:
     """\\boxed{} first (what the prompt asks for), then an answer marker, then the last number."""
+    text = ascii_minus(text)
     return last_boxed(text) or answer_after_marker(text) or last_number(text)
 
 
@@ -85,6 +153,9 @@ def extract_math_answer(text: str | None) -> str | None:
 
 WORDS = re.compile(r"[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,})*\.?")
 TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm)\{([^{}]*)\}")
+# a unit written after a number ('12\\text{ cm}^2', '15 \\text{people}'): MATH's own normalisation
+# drops it, and unwrapped it would read as a product of letters
+UNIT = re.compile(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?\s*$")
 MAX_MATH_CHARS = 400
 
 
@@ -112,8 +183,8 @@ def _compact(text: str) -> str:
 
 
 def _clean_math(value: Any) -> str:
-    text = "" if value is None else str(value).strip()
-    text = TEXT_CMD.sub(r"\1", text).replace("\\$", "").replace("\\%", "%")
+    text = "" if value is None else ascii_minus(str(value).strip())
+    text = TEXT_CMD.sub(r"\1", UNIT.sub("", text)).replace("\\$", "").replace("\\%", "%")
     return text.strip().strip("$").strip().rstrip(".")
 
 

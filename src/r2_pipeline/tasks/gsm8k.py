@@ -11,8 +11,8 @@ from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
 from r2_pipeline.tasks.grading import (
     NUMBER,
-    answer_after_marker,
-    last_boxed,
+    ascii_minus,
+    final_statement,
     last_number,
     math_equal,
 )
@@ -22,6 +22,10 @@ RESULT_SIGN = re.compile(r"=|→|≈|->")
 # a number at the start of the text, after markup or a currency sign ('**$1,600**'), with a minus
 # sign before the currency sign too ('-$5')
 OPENING_NUMBER = re.compile(r"[\s*]*(-?)[\s*$€£\\]*(" + NUMBER.pattern + r")")
+# an answer line that states its number first and then explains it: the number closed by a
+# sentence break or a 'because' ('18.', '$18, because', '18 since'), not by an operator
+SAID_FIRST = re.compile(OPENING_NUMBER.pattern + r"\**(?:[.,;](?:\s|$)|\s+(?:because|since|as)\b|\s*$)",
+                        re.IGNORECASE)
 
 
 class GSM8K(BenchmarkTask):
@@ -55,9 +59,10 @@ class GSM8K(BenchmarkTask):
         return Example(f"gsm8k-{index}", row["question"], gold, {"solution": row["answer"]})
 
     def parse(self, text: str) -> str | None:
-        """The number the answer line (or \\boxed{}) states, else the last number in the text."""
-        marked = answer_after_marker(text) or last_boxed(text)
-        return stated_number(marked) or last_number(text)
+        """The number the text's final statement (its answer line or \\boxed{}, whichever comes
+        later) states, else the last number in the text."""
+        text = ascii_minus(text)
+        return stated_number(final_statement(text)) or last_number(text)
 
     def grade(self, prediction: Any, example: Example) -> float:
         return float(math_equal(prediction, example.answer))
@@ -69,6 +74,10 @@ def stated_number(line: str | None) -> str | None:
     9 * 2'); else the last number written ('In 2 weeks she saves $40'). Thousands separators dropped."""
     if not line:
         return None
+    said = SAID_FIRST.match(line)
+    if said:  # 'Answer: 18. Janet has 16 - 3 - 4 = 9 eggs left': the answer, then its working
+        sign, number = said.groups()
+        return (sign if not number.startswith("-") else "") + number.replace(",", "").rstrip(".")
     tail = RESULT_SIGN.split(re.sub(r"\([^()]*\)", "", line))[-1]
     opening = OPENING_NUMBER.match(tail)
     if not opening:
