@@ -17,7 +17,10 @@ ACTION = re.compile(r"\b(?:I_)?(WALK|RUN|JUMP|LOOK|TURN_LEFT|TURN_RIGHT)\b")
 # any I_* name: one outside the grammar ('I_FLY') is kept, so the sequence is wrong, not shortened
 PREFIXED = re.compile(r"\bI_([A-Z_]+)\b")
 FENCE = re.compile(r"^\s*```[\w+-]*\s*$")  # a bare fence line; '```I_JUMP```' keeps its actions
-ACTIONS_LINE = re.compile(r"actions?\s*:\s*(.*)", re.IGNORECASE)
+# the marker opens its line ('Actions: ...', '**Output actions:** ...'): 'Number of actions: 4' or
+# 'These actions: turn left, walk' later in a reply are remarks
+ACTIONS_LINE = re.compile(r"^[^\w]*(?:(?:output|final|the)\s+)?actions?\W*?:\W*?\s*(.*)", re.IGNORECASE)
+LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 # A direct prompt comes with no training set, so it has to state the grammar's meaning.
 GRAMMAR = """Translate the command into a sequence of actions.
 Primitives: walk -> I_WALK, run -> I_RUN, jump -> I_JUMP, look -> I_LOOK,
@@ -85,19 +88,42 @@ class SCAN(BenchmarkTask):
         in, so it makes the sequence wrong."""
         lines = [line.replace("`", " ") for line in (text or "").splitlines()
                  if line.strip() and not FENCE.match(line)]
-        marked = [(k, m.group(1)) for k, line in enumerate(lines) if (m := ACTIONS_LINE.search(line))]
-        if marked:
+        marked = [(k, m.group(1)) for k, line in enumerate(lines) if (m := ACTIONS_LINE.match(line))]
+        if marked:  # with the action lines that follow it (a sequence listed one action per line)
             k, line = marked[-1]
-            if not line.strip() and k + 1 < len(lines):
-                line = lines[k + 1]
-        else:  # the last line that writes I_* names (a closing remark after them is not the answer)
-            named = [line for line in lines if PREFIXED.search(line.upper())]
-            line = named[-1] if named else lines[-1] if lines else ""
+            following = " ".join(actions_run(lines[k + 1:]))
+            if not line.strip():
+                line = following or (lines[k + 1] if k + 1 < len(lines) else "")
+            elif action_only(line):
+                line = f"{line} {following}"
+        else:  # the last line that writes I_* names (a closing remark after them is not the answer),
+            # with the action lines just before it
+            named = [k for k, line in enumerate(lines) if PREFIXED.search(line.upper())]
+            if named and action_only(lines[named[-1]]):
+                line = " ".join(reversed(actions_run(lines[named[-1]::-1])))
+            else:
+                line = lines[named[-1]] if named else lines[-1] if lines else ""
         pattern = PREFIXED if PREFIXED.search(line.upper()) else ACTION
         return " ".join(f"I_{t}" for t in pattern.findall(line.upper())) or None
 
     def grade(self, prediction: Any, example: Example) -> float:
         return float(prediction is not None and " ".join(str(prediction).split()) == example.answer)
+
+
+def action_only(line: str) -> bool:
+    """A line that writes actions and nothing else (a list marker and separators aside)."""
+    words = re.findall(r"[A-Za-z_]+", LIST_MARK.sub("", line).upper())
+    return bool(words) and all(PREFIXED.fullmatch(w) or ACTION.fullmatch(w) for w in words)
+
+
+def actions_run(lines: list[str]) -> list[str]:
+    """The leading lines of `lines` that are action-only."""
+    run = []
+    for line in lines:
+        if not action_only(line):
+            break
+        run.append(LIST_MARK.sub("", line))
+    return run
 
 
 TASK = SCAN()
