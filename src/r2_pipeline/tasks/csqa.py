@@ -22,10 +22,16 @@ ARTICLE = r"(?![ \t]+[a-z])"
 # 'Answer: "C"', 'Answer: [C]', 'Answer: \\( B \\)')
 LEAD = r"[\s*:=]*(?:(?i:option|choice)\s+)?[\"'\[$\\(]*\s*"
 LETTER = r"\(?\b(?:([B-E])|(A)" + ARTICLE + r")\b"
-MARKED = re.compile(r"(?i:answers?)(?:\s*(?i:is))?" + LEAD + LETTER)
-LOWER = re.compile(r"(?i:answer)\s*[:=]\s*\(?([a-e])(?:\)|\.(?=\s|$)|[ \t]*(?:$|\n))", re.MULTILINE)
+# the marker states the letter: 'Answer: C', 'The answer is (C)'; 'Answer E is incorrect' or 'answer
+# choice B is wrong' in an explanation names a choice without choosing it
+MARKED = re.compile(r"(?i:answers?)\**\s*(?:(?i:is)\b|[:=])" + LEAD + LETTER)
+LOWER = re.compile(r"(?i:answer)\**\s*(?:[:=]|(?i:is)\b)\s*\**\s*\(?([a-e])(?:\)|\.(?=\s|$)|[ \t]*(?:$|\n))",
+                   re.MULTILINE)
 BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{\s*)?\(?([A-Ea-e])\b")
-ALONE = re.compile(r"^\s*\(?([A-E])(?:\)?[.):]|" + ARTICLE + r")(?:\s|$)")
+# a reply that opens with the letter ('B', '**B. library**', 'C because ...', 'B is the correct
+# answer'); an A followed by a lower-case word is the article; a lower-case letter alone is a letter
+ALONE = re.compile(r"^[\s*_]*\(?(?:([B-E])\b|(A)(?:\)?[.):]|" + ARTICLE + r")(?:\s|\*|$))")
+ALONE_LOWER = re.compile(r"^[\s*_]*\(?([a-e])\)?[.)]?[\s*_]*$")
 
 
 class CSQA(BenchmarkTask):
@@ -59,15 +65,17 @@ class CSQA(BenchmarkTask):
         return Example(str(row.get("id", f"csqa-{index}")), question, row["answerKey"], meta)
 
     def parse(self, text: str) -> str | None:
-        """The last letter after 'Answer:' or in \\boxed{}, else a reply that is only a letter, else None."""
+        """The last letter after 'Answer:' or in \\boxed{}, else a reply that opens with a letter, else
+        None (the direct prompt asks for a letter; an intermediate step's free answer is
+        `parse_subtask`'s)."""
         if not text:
             return None
         found = [(m.start(), m.group(1) or m.group(2)) for m in MARKED.finditer(text)]
         found += [(m.start(), m.group(1).upper()) for pattern in (LOWER, BOXED) for m in pattern.finditer(text)]
         if found:
             return max(found)[1]
-        alone = ALONE.match(text)
-        return alone.group(1) if alone else None
+        alone = ALONE.match(text) or ALONE_LOWER.match(text)
+        return next(g for g in alone.groups() if g).upper() if alone else None
 
     def grade(self, prediction: Any, example: Example) -> float:
         """The answer key's letter, or the text of that choice: a routed plan's last step may name
