@@ -57,7 +57,7 @@ class CHAMP(BenchmarkTask):
         """\\boxed{} first, then an answer marker, then the last `$...$` span ('Hence $x = \\pm 1$.'
         is `x = \\pm 1`, where the last number would be `1`), then a reply that is one line of math
         as a whole (`\\frac{1}{2}`), then the last number."""
-        return (last_boxed(text) or answer_after_marker(text) or last_math_span(text)
+        return (last_boxed(text) or answer_after_marker(text) or opening_verdict(text) or last_math_span(text)
                 or math_line(text) or last_number(text))
 
     def grade(self, prediction: Any, example: Example) -> float:
@@ -65,6 +65,8 @@ class CHAMP(BenchmarkTask):
         prediction answers 'No' to a 'Yes' gold or the reverse, whatever math follows)."""
         if prediction is None or swaps_verdict(str(prediction), example.answer):
             return 0.0
+        if bare_verdict(example.answer) and VERDICT.match(str(prediction).strip()):
+            return 1.0  # 'No, there is no such n' to a gold 'No': the verdicts agree (swaps_verdict)
         golds = example.meta.get("golds") or answer_variants(example.answer)
         return float(any(_equal(form, gold) for form in answer_forms(str(prediction)) for gold in golds))
 
@@ -95,6 +97,19 @@ def math_line(text: str | None) -> str | None:
     """The reply itself when it is one line with no prose word in it."""
     line = (text or "").strip().rstrip(".")
     return line if line and "\n" not in line and is_math(line) else None
+
+
+def bare_verdict(gold: str) -> bool:
+    """A gold that is Yes or No and nothing more."""
+    return re.fullmatch(r"\W*(?:\\text\{)?\s*(yes|no)\W*", gold.strip(), re.I) is not None
+
+
+def opening_verdict(text: str | None) -> str | None:
+    """A one-line reply that opens with Yes or No ('No, because $n^2+1$ is odd'): the verdict is
+    the answer, not the math that follows it. A longer reply says its answer in its box or on its
+    answer line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0] if len(lines) == 1 and VERDICT.match(lines[0]) else None
 
 
 def swaps_verdict(prediction: str, gold: str) -> bool:

@@ -5,12 +5,24 @@ The hub hides test answers, so split "test" reads validation. Offline copy: `sam
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from r2_pipeline.tasks.base import Example
 from r2_pipeline.tasks.benchmark import BenchmarkTask
-from r2_pipeline.tasks.grading import answer_after_marker, best_over, exact_match, token_f1
+from r2_pipeline.tasks.grading import (
+    TEXT_CMD,
+    answer_after_marker,
+    best_over,
+    exact_match,
+    last_boxed,
+    token_f1,
+)
 from r2_pipeline.tasks.loading import read_records, sample_file
+
+# citations of the numbered paragraphs after an answer: 'Paris [3]', '[1, 3]', '(paragraph 3)'
+NUMBERS = r"\d+(?:\s*(?:[,;]|and)\s*\d+)*"
+CITATION = re.compile(rf"(?:\s*(?:\[{NUMBERS}\]|\((?:paragraphs?|para\.?)\s*{NUMBERS}\)))+\s*\.?\s*$", re.IGNORECASE)
 
 
 class MuSiQue(BenchmarkTask):
@@ -53,9 +65,16 @@ class MuSiQue(BenchmarkTask):
         return Example(str(row.get("id", f"musique-{index}")), question, row["answer"], meta)
 
     def parse(self, text: str) -> str | None:
-        """The text after the last 'Answer:', else the last non-empty line."""
+        """The text after the last 'Answer:', else the last non-empty line; a \\boxed{} or \\text{}
+        around it unwrapped, and the paragraph citations the prompt's numbered paragraphs invite
+        ('Paris [3]', 'Paris (paragraph 3)') dropped: the answer is what F1 reads."""
         lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-        return answer_after_marker(text) or (lines[-1] if lines else None)
+        answer = answer_after_marker(text) or (lines[-1] if lines else None)
+        if answer is None:
+            return None
+        answer = last_boxed(answer) or answer
+        answer = CITATION.sub("", TEXT_CMD.sub(r"\1", answer)).strip().rstrip(".").strip()
+        return answer or None
 
     def golds(self, example: Example) -> list[str]:
         return [example.answer, *example.meta.get("aliases", [])]
