@@ -1,7 +1,8 @@
 """Project hooks: validate every parameter block before any node runs (for the launch's process
 count too) and unroll the profile's GRPO rounds; check the pool's endpoints before a run that calls
-the pool, and the local files the parameters name before a run that reads them; start each run's spend at zero; take relative paths in parameters from the project root;
-tag each MLflow run with what produced it."""
+the pool, and the local files the parameters name before a run that reads them; start each run's
+spend at zero; take relative paths in parameters from the project root; tag each MLflow run with
+what produced it."""
 
 from __future__ import annotations
 

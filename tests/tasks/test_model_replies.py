@@ -51,6 +51,7 @@ def test_gsm8k_replies(reply, gold):
 def test_gsm8k_a_unicode_minus_is_not_a_positive_answer():
     assert graded("gsm8k", "Answer: −18", "18") == 0.0
     assert get_task("gsm8k").parse("Pages 3–5 and 12") == "12"  # a range's dash is no sign
+    assert get_task("gsm8k").parse("She reads pages 3 – 5") == "5"
 
 
 @pytest.mark.parametrize("reply", [

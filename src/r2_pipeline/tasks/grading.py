@@ -128,7 +128,9 @@ def final_statement(text: str | None) -> str | None:
     return last_boxed(text) or (marker[1] if marker else None)
 
 
-MINUS = re.compile(r"(?<![\w)\]])[\u2212\u2013]\s?(?=[\d$.])|\u2212")
+# U+2212 is a minus wherever it stands; an en dash only where it opens a number after a marker
+# ('Answer: – 10'), since '3 – 5' is a range
+MINUS = re.compile(r"\u2212|(?:^|(?<=[:=(]))[ \t]*\u2013[ \t]?(?=[\d$.])", re.MULTILINE)
 
 
 def ascii_minus(text: str | None) -> str | None:
