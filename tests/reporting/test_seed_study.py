@@ -64,6 +64,17 @@ def test_parameters_flatten_to_dotted_keys_and_plots_are_named_after_their_page(
     assert seeds.plot_file(tmp_path / "docs" / "label_tries.md") == f"label_tries_{seeds.PLOT}"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["queue", "--pool-seeds", "-1"], "argument --pool-seeds: -1: must be at least 0"),
+    (["queue", "--pool-seeds", "0", "--router-seeds", "-1"], "argument --router-seeds: -1: must be at least 0"),
+    (["queue", "--pool-seeds", "0", "--jobs", "0"], "argument --jobs: 0: must be at least 1"),
+])
+def test_the_command_refuses_negative_seeds_and_no_workers(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        seeds.main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_a_report_reads_the_replicates_of_its_prefix_not_a_variant_under_a_longer_one():
     listed = ["pool-seed-1", "pool-seed-0", "pool-seed-tries5-0", "pool-seed-tries5-1", "pool-seed-0-router-2",
               "pool-seeds-3", "r6-pool-seed-0", "pool-seed-x"]

@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 from scipy.stats import t as student_t
 
+from ..arguments import count, whole
 from .results_doc import SEEDS_BEGIN as BEGIN
 from .results_doc import SEEDS_END as END
 from .results_doc import _interval, _number, _row, seeds_section, write_section
@@ -601,10 +602,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="the project (a DVC repository)")
     commands = parser.add_subparsers(dest="command", required=True)
     q = commands.add_parser("queue", help="queue one DVC experiment per pool seed (and router seed), then start them")
-    q.add_argument("--pool-seeds", type=int, nargs="+", required=True)
-    q.add_argument("--router-seeds", type=int, nargs="*", default=[])
+    q.add_argument("--pool-seeds", type=whole, nargs="+", required=True)
+    q.add_argument("--router-seeds", type=whole, nargs="*", default=[])
     q.add_argument("--prefix", default=PREFIX)
-    q.add_argument("--jobs", type=int, default=1, help="queue workers (each runs one experiment at a time)")
+    q.add_argument("--jobs", type=count, default=1, help="queue workers (each runs one experiment at a time)")
     q.add_argument("--no-start", action="store_true", help="only queue; `dvc queue start` starts them")
     q.add_argument("--set", dest="sets", action="append", default=[], metavar="FILE:KEY=VALUE",
                    help="a parameter every experiment sets, as `dvc exp run -S` (repeatable): replicates a variant")
@@ -618,8 +619,6 @@ def main(argv: list[str] | None = None) -> None:
     root = args.root.resolve()
     try:
         if args.command == "queue":
-            if args.jobs < 1:
-                raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
             names = queue(root, args.pool_seeds, args.router_seeds, args.prefix, None if args.no_start else args.jobs,
                           args.sets)
             print("\n".join(names))  # noqa: T201
