@@ -124,3 +124,16 @@ def test_unfenced_code_with_prose_around_it():
     assert extract_code(f"{code}\n\nThis returns the fractional part.") == code
     assert extract_code("    return number % 1.0") == "    return number % 1.0"  # a body alone is kept whole
     assert math_equal("0.5", r"\frac{1}{2}")
+
+
+@pytest.mark.parametrize("reply", [
+    "Here are the subtasks:\n1. How many pens are in 3 packs?\n2. What is #1 minus 9?",
+    "1) How many pens are in 3 packs?\n2) What is #1 minus 9?",
+    "Step 1: How many pens are in 3 packs?\nStep 2: What is #1 minus 9?",
+    "**1.** How many pens are in 3 packs?\n**2.** What is #1 minus 9?",
+    "**Step 1:** How many pens are in 3 packs?\n**Step 2:** What is #1 minus 9?\n\nThese two steps answer it.",
+])
+def test_a_teachers_plan_as_chat_models_number_it(reply):
+    from r2_pipeline.tasks.benchmark import parse_plan
+
+    assert parse_plan(reply) == ["How many pens are in 3 packs?", "What is #1 minus 9?"]

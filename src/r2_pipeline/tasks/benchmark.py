@@ -38,7 +38,9 @@ Subtasks solved so far:
 
 Next subtask: {subtask}
 Model:"""
-NUMBERED = re.compile(r"^\s*(\d+)[.)]\s*(.+?)\s*$")
+# a numbered subtask line: '1. ...', '1) ...', and as chat models also write them, 'Step 1: ...',
+# '**1.** ...', '- 1. ...'
+NUMBERED = re.compile(r"^\s*(?:[-*]\s+)?[*_]*(?:step\s*)?(\d+)[*_]*\s*[.):][*_]*\s*(.+?)\s*$", re.IGNORECASE)
 # how a member answers a benchmark subtask when the parameters say nothing (data generation, GRPO)
 STEP_SAMPLING = {"max_new_tokens": 512}
 
