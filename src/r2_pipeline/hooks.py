@@ -7,6 +7,7 @@ what produced it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from pathlib import Path
 
@@ -74,8 +75,6 @@ class LocalInputsHook:
 def missing_inputs(blocks: dict[str, dict], made: list[str]) -> list[str]:
     """The local files `blocks` (parameter blocks by name) name that are not there, leaving out
     those under a path in `made` (what the run's own nodes write)."""
-    import os  # noqa: PLC0415
-
     from .paths import from_root  # noqa: PLC0415
     from .tasks.loading import OFFLINE, looks_like_file  # noqa: PLC0415
 

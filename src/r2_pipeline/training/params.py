@@ -39,7 +39,8 @@ class TrainerBlock(Strict):
         return self
 
 
-Count = Annotated[StrictInt, Field(ge=1)]
+# a whole number of at least 1, as written (a batch, a length, a count of GPUs)
+Positive = Annotated[StrictInt, Field(ge=1)]
 
 
 class TrainerTypes(BaseModel):
@@ -48,13 +49,13 @@ class TrainerTypes(BaseModel):
     at its first step); the block passes through unchanged, so these are checked, not converted."""
 
     model_config = ConfigDict(extra="allow")  # the other keys: known_fields checks their names
-    per_device_train_batch_size: Count | None = None
-    gradient_accumulation_steps: Count | None = None
-    num_generations: Count | None = None
-    generation_batch_size: Count | None = None
-    steps_per_generation: Count | None = None
-    max_length: Count | None = None
-    max_completion_length: Count | None = None
+    per_device_train_batch_size: Positive | None = None
+    gradient_accumulation_steps: Positive | None = None
+    num_generations: Positive | None = None
+    generation_batch_size: Positive | None = None
+    steps_per_generation: Positive | None = None
+    max_length: Positive | None = None
+    max_completion_length: Positive | None = None
     # -1: train num_train_epochs instead (transformers' default); 0 trains 3 epochs, silently
     max_steps: Annotated[StrictInt, Field(ge=-1)] | None = None
     learning_rate: Any = None

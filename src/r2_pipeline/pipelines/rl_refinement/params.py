@@ -24,12 +24,11 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ...methods.decoding import rule_needs_threshold
 from ...pool.params import SamplingBlock, Seed, Strict
-from ...training.params import TrainerBlock, under
+from ...training.params import Positive, TrainerBlock, under
 from ..data_generation.params import ReviewerParams
 from .rounds import ROUNDS, SWEEP_POINTS
 
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
-Positive = Annotated[int, Field(strict=True, ge=1)]
 
 # GRPOConfig's vLLM keys that one mode reads and the other ignores without a word, with where the
 # setting belongs instead
