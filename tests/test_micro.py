@@ -198,6 +198,24 @@ def test_a_compound_parses_prompts_and_answers_like_a_step():
     assert micro.parse_compound("85 + 4") is None and micro.parse_compound("(#1 + 4) - 2") is None
 
 
+def test_a_compounds_answer_shows_its_working_and_is_read_after_it():
+    compound = micro.parse_compound("(85 + 40) - 17")
+    assert micro.member_answer(compound) == "521=801"  # 125, then 108, least-significant digit first
+    assert micro.member_answer(compound, working=False) == "801"
+    assert micro.member_answer(micro.parse_subtask("85 + 40")) == "521"  # a single step has nothing to show
+    prompt = micro.member_prompt(compound.text)
+    assert micro.parse_member_answer(prompt, "521=801") == 108
+    assert micro.parse_member_answer(prompt, "521=801<eos>") == 108
+    assert micro.parse_member_answer(prompt, "531=801") == 108  # only the result is graded
+    assert micro.parse_member_answer(prompt, "801") == 108  # a pool trained without working
+    assert micro.parse_member_answer(prompt, "521=80") is None  # a result too short
+    assert micro.parse_member_answer(prompt, "521=") is None
+    # a single step's answer is the digits it opens with, whatever follows
+    assert micro.parse_member_answer("085+040=", "521=801") == 125
+    # the working fits a member's answer budget with its end token
+    assert len(micro.member_answer(micro.parse_compound("(850 + 40) - 17"))) + 1 <= micro.ANSWER_TOKENS
+
+
 def test_plans_with_compounds_evaluate_and_only_additive_ones_are_askable():
     assert micro.evaluate_subtasks(["(12 + 5) - 3", "#1 * 2"]) == [14, 28]
     assert micro.askable(["(12 + 5) - 3", "#1 * 2"])

@@ -56,7 +56,7 @@ def measure_rates(pool, subtasks: Sequence[str], samples: int, members: Sequence
 def _measure(pool, unique: list[str], samples: int, members: list[str]) -> Rates:
     prompts = [micro.member_prompt(s) for s in unique]
     gold = [micro.parse_subtask(s).value for s in unique]
-    base = SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=RATE_SEED)
+    base = SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=RATE_SEED)
     table = {}
     for member in members:
         right, spent = [0] * len(unique), [0.0] * len(unique)

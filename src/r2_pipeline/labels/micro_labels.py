@@ -16,9 +16,9 @@ from .grouped_search import SEARCH_SEED, SearchItem, grouped_search
 
 
 def member_sampling(seed: int) -> SamplingParams:
-    """How a micro member is asked one subtask: its answer and an end token, drawn with `seed`
-    where the member samples."""
-    return SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=seed)
+    """How a micro member is asked one subtask: its answer (a compound's working included) and an
+    end token, drawn with `seed` where the member samples."""
+    return SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=seed)
 
 
 def candidate_plans(references: Sequence[Sequence[str]], variants: int, world_seed: int) -> list[list[list[str]]]:

@@ -20,14 +20,15 @@ logger = logging.getLogger(__name__)
 ALPHABET = "0123456789+-*/="
 
 
-def step_pairs(buckets: Sequence[int], n: int, seed: int) -> list[tuple[str, str]]:
+def step_pairs(buckets: Sequence[int], n: int, seed: int, working: bool = True) -> list[tuple[str, str]]:
     """n (prompt, answer) pairs, buckets drawn uniformly from `buckets` (a bucket listed twice is
-    drawn twice as often); a compound bucket (6, 7) gives compound subtasks."""
+    drawn twice as often); a compound bucket (6, 7) gives compound subtasks, whose answers show
+    their working unless `working` is false (`micro.member_answer`)."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
         subtask = micro.sample_subtask(rng.choice(list(buckets)), rng)
-        pairs.append((micro.member_prompt(subtask.text), micro.member_answer(subtask)))
+        pairs.append((micro.member_prompt(subtask.text), micro.member_answer(subtask, working)))
     return pairs
 
 
@@ -45,6 +46,7 @@ def train_tier(
     architecture: str = "gpt2",
     init_from=None,
     label: str = "",
+    compound_working: bool = True,
 ) -> tuple:
     """Build (or continue `init_from`, a trained model) and train one tier.
 
@@ -53,6 +55,7 @@ def train_tier(
     (one seed trained different pools with ATen's AVX2 and AVX512 kernels on one machine, and a
     third on another kind of CPU), and training from scratch carries a rounding difference into
     other weights (`numerics`). `label` prefixes the progress lines ("tier t3 (3/5)").
+    `compound_working`: a compound's target writes its intermediate value first.
     """
     import torch
 
@@ -67,7 +70,7 @@ def train_tier(
         num_attention_heads=num_attention_heads,
         seed=seed,
     )
-    ids, labels = encode_pairs(tokenizer, step_pairs(buckets, n_examples, seed))
+    ids, labels = encode_pairs(tokenizer, step_pairs(buckets, n_examples, seed, compound_working))
     losses = train_pairs(
         model, ids, labels, steps, batch_size, learning_rate, warmup_steps, seed=seed, label=label
     )

@@ -28,7 +28,8 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
         parent = tier.get("init_from")
         logger.info("%s: training %d steps%s", label, tier["steps"], f" from {parent}" if parent else "")
         init = models[parent][0] if parent else None
-        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init, label=label)
+        model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init, label=label,
+                                            compound_working=model_pool.get("compound_working", True))
         logger.info("%s: trained in %.0fs, final loss %.4f", label, info["seconds"], info["final_loss"])
         models[name] = (model, tokenizer)
         rows.append({"member": name, "init_from": parent or "", **info, **{k: str(v) for k, v in spec.items()}})
@@ -73,7 +74,7 @@ def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[p
         b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.ALL_BUCKETS
     }
     built = pool_from_params(pool_manifest, pool)
-    sampling = SamplingParams(max_new_tokens=micro.WIDTH + 1, seed=LADDER_SEED)
+    sampling = SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=LADDER_SEED)
     table = pd.DataFrame(ladder_accuracy(built, heldout, sampling, model_pool.get("ladder_samples", LADDER_SAMPLES)))
     metrics = {
         f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}

@@ -19,6 +19,7 @@ from .plans import (
     tag_quantities,
 )
 from .prompts import (
+    ANSWER_TOKENS,
     member_answer,
     member_operands,
     member_prompt,
@@ -49,7 +50,7 @@ from .world import (
 )
 
 __all__ = [
-    "ALL_BUCKETS", "COMPOUND_BUCKETS", "askable", "Compound", "chain_steps", "merge_groupings", "mergeable", "parse_compound",
+    "ANSWER_TOKENS", "ALL_BUCKETS", "COMPOUND_BUCKETS", "askable", "Compound", "chain_steps", "merge_groupings", "mergeable", "parse_compound",
     "parse_subtask", "plan_from_groups", "sample_compound", "sample_subtask",
     "BUCKETS", "BUCKET_NAMES", "EXPR", "MAX_VALUE", "OPS", "REF", "WIDTH", "Problem",
     "Step", "apply_op", "bucket_ops", "cite_quantities", "evaluate_subtasks", "filled_subtasks",

@@ -1,4 +1,5 @@
-"""What a micro pool member sees: one substituted step in a fixed-width, digit-reversed format."""
+"""What a micro pool member sees and writes: one substituted step in a fixed-width format, and its
+answer digit-reversed; a compound's answer writes its intermediate value first (`member_answer`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import re
 
 from .plans import parse_subtask
 from .world import WIDTH, Compound, Step
+
+# tokens a member may write for one subtask: a compound's intermediate value, `=`, its result and
+# the end token; a single step stops after WIDTH digits and the end token
+ANSWER_TOKENS = 2 * WIDTH + 2
+# a compound's prompt: two operations (`085+040-017=`); its answer is read after its last `=`
+COMPOUND_PROMPT = re.compile(r"^\d+[-+*/]\d+[-+]\d+=")
 
 
 def _pad(value: int) -> str:
@@ -34,19 +41,36 @@ def member_prompt(expr: str) -> str:
     return f"{_pad(left)}{subtask.op}{_pad(right)}="
 
 
-def member_answer(subtask: Step | Compound) -> str:
-    """The target text: least-significant digit first, but a division's most-significant first
-    (a compound's order follows its first operation, as `parse_member_answer` reads it)."""
-    text = _pad(subtask.value)
-    op = subtask.first.op if isinstance(subtask, Compound) else subtask.op
+def _digits(value: int, op: str) -> str:
+    text = _pad(value)
     return text if op == "/" else text[::-1]
+
+
+def member_answer(subtask: Step | Compound, working: bool = True) -> str:
+    """The target text: least-significant digit first, but a division's most-significant first
+    (a compound's order follows its first operation, as `parse_member_answer` reads it).
+
+    With `working`, a compound's answer writes its first operation's value, then `=`, then the
+    result (`085+040-017=` -> `521=801`), as a model works a two-step question within one call:
+    the member pays for those tokens, and a tier that answers each operation answers the compound
+    about as reliably as the two steps asked apart. Without it, the result alone."""
+    if isinstance(subtask, Compound):
+        result = _digits(subtask.value, subtask.first.op)
+        return f"{_digits(subtask.first.value, subtask.first.op)}={result}" if working else result
+    return _digits(subtask.value, subtask.op)
 
 
 def parse_member_answer(prompt: str, text: str) -> int | None:
     """Value of the digits a member's completion opens with; None when they are fewer than WIDTH.
     Every digit it wrote counts: `0961` to `480/005=` is 961, not 96 (and wrong), and `6901` to
-    `016+080=` is 1096 (least-significant first), while `1110` is 111 (a leading zero)."""
-    digits = re.match(r"\d*", text.strip()).group(0)
+    `016+080=` is 1096 (least-significant first), while `1110` is 111 (a leading zero).
+
+    A compound's answer is the digits after its last `=` when it shows its working (`521=801` to
+    `085+040-017=` is 108; the intermediate value is not graded), else the digits it opens with."""
+    text = text.strip()
+    if "=" in text and COMPOUND_PROMPT.match(prompt):
+        text = text.rsplit("=", 1)[1].strip()
+    digits = re.match(r"\d*", text).group(0)
     if len(digits) < WIDTH:
         return None
     op = prompt[WIDTH] if len(prompt) > WIDTH else "+"
