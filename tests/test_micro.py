@@ -246,5 +246,7 @@ def test_sampled_compounds_land_in_their_bucket_and_train_the_pool():
             assert 1 <= compound.value <= micro.MAX_VALUE
     pairs = step_pairs([1, 6], 200, seed=0)
     assert {len(p) for p, _ in pairs} == {8, 12}
+    assert {len(a) for p, a in pairs if len(p) == 12} == {7}  # a compound shows its working
+    assert {len(a) for _, a in step_pairs([6], 50, seed=0, working=False)} == {3}
     for prompt, answer in pairs:
         assert micro.parse_member_answer(prompt, answer) is not None

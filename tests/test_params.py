@@ -209,6 +209,11 @@ def test_base_parameters_are_valid():
          r"evaluation\.router\.sampling\.max_new_tokens = 224: decomposer_sft\.backbone\.max_position_embeddings is 224"),
         (lambda p: p["allocator_sft"]["backbone"].update(max_position_embeddings=4) or p["allocator_sft"]["trainer"].update(max_length=4),
          r"evaluation\.router\.allocator_sampling\.max_new_tokens = 4: allocator_sft\.backbone"),
+        # a micro member's answer (a compound's working, its result, the end token) must fit
+        (lambda p: p["evaluation"].update(sampling={"max_new_tokens": 4}),
+         r"evaluation\.sampling\.max_new_tokens = 4: a micro member writes up to 8 tokens"),
+        (lambda p: p["evaluation"]["benchmarks"]["micro"].update(sampling={"max_new_tokens": 6}),
+         r"evaluation\.benchmarks\.micro\.sampling\.max_new_tokens = 6"),
         # a misspelt block (`--params evalution.cost_lambda=1`) would leave the real one unchanged
         (lambda p: p.update(evalution={"cost_lambda": 1.0}),
          r"parameter evalution: no pipeline reads a block of this name; did you mean 'evaluation'\?"),
@@ -221,6 +226,13 @@ def test_bad_values_name_key_and_value(edit, message):
     edit(params)
     with pytest.raises(ParameterError, match=message):
         validate_params(params)
+
+
+def test_a_pool_trained_without_working_needs_only_a_results_tokens():
+    params = copy.deepcopy(base_params())
+    params["model_pool"]["compound_working"] = False
+    params["evaluation"]["sampling"] = {"max_new_tokens": 4}
+    validate_params(params)
 
 
 @pytest.mark.integration

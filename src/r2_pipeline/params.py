@@ -80,6 +80,28 @@ def _router_room_problems(evaluation, blocks: dict[str, BaseModel]) -> list[str]
     return problems
 
 
+def _member_answer_problems(evaluation, model_pool) -> list[str]:
+    """The micro pool's members write a whole answer in `micro.ANSWER_TOKENS` tokens (a compound's
+    working, its result, the end token): fewer new tokens cut every compound's result off, and the
+    plans that merge steps would fail for a reason no router can see."""
+    from .tasks import micro
+
+    bench = evaluation.benchmarks.get("micro")
+    if bench is None or model_pool is None or not model_pool.tiers:
+        return []
+    own = bench.sampling.max_new_tokens if bench.sampling is not None else None
+    new = own or evaluation.sampling.max_new_tokens
+    need = micro.ANSWER_TOKENS if model_pool.compound_working else micro.WIDTH + 1
+    if new is None or new >= need:
+        return []
+    key = "evaluation.benchmarks.micro.sampling" if own else "evaluation.sampling"
+    what = "a compound's working, its result and the end token" if model_pool.compound_working else \
+        "its result and the end token"
+    return [f"parameter {key}.max_new_tokens = {new}: a micro member writes up to {need} tokens for one "
+            f"subtask ({what}, model_pool.compound_working = {model_pool.compound_working}); fewer cut "
+            "answers off"]
+
+
 def _unknown_blocks(params: dict[str, Any]) -> list[str]:
     """A top-level key no schema reads: a misspelt block (`--params evalution.cost_lambda=1`) would
     otherwise add a block of its own and leave the real one unchanged, silently. A new pipeline's
@@ -182,6 +204,7 @@ def _cross_check(blocks: dict[str, BaseModel]) -> list[str]:
                 for key, name in named.items() if name is not None and name not in members]
     if evaluation is not None:
         problems += _evaluation_problems(evaluation, pool, data) + _router_room_problems(evaluation, blocks)
+        problems += _member_answer_problems(evaluation, blocks.get("model_pool"))
     problems += _router_price_problems(pool, evaluation, rl) + _estimate_problems(blocks.get("estimate"), members)
     _warn_lambdas(evaluation, rl)
     if rl is not None and rl.reviewer is None and data is not None and data.teacher.kind == "endpoint":
