@@ -200,8 +200,8 @@ def test_a_compound_parses_prompts_and_answers_like_a_step():
 
 def test_a_compounds_answer_shows_its_working_and_is_read_after_it():
     compound = micro.parse_compound("(85 + 40) - 17")
-    assert micro.member_answer(compound) == "521=801"  # 125, then 108, least-significant digit first
-    assert micro.member_answer(compound, working=False) == "801"
+    assert micro.member_answer(compound, working=True) == "521=801"  # 125, then 108, least-significant first
+    assert micro.member_answer(compound) == "801"  # conf/base: the result alone
     assert micro.member_answer(micro.parse_subtask("85 + 40")) == "521"  # a single step has nothing to show
     prompt = micro.member_prompt(compound.text)
     assert micro.parse_member_answer(prompt, "521=801") == 108
@@ -213,7 +213,7 @@ def test_a_compounds_answer_shows_its_working_and_is_read_after_it():
     # a single step's answer is the digits it opens with, whatever follows
     assert micro.parse_member_answer("085+040=", "521=801") == 125
     # the working fits a member's answer budget with its end token
-    assert len(micro.member_answer(micro.parse_compound("(850 + 40) - 17"))) + 1 <= micro.ANSWER_TOKENS
+    assert len(micro.member_answer(micro.parse_compound("(850 + 40) - 17"), working=True)) + 1 <= micro.ANSWER_TOKENS
 
 
 def test_plans_with_compounds_evaluate_and_only_additive_ones_are_askable():
@@ -246,7 +246,7 @@ def test_sampled_compounds_land_in_their_bucket_and_train_the_pool():
             assert 1 <= compound.value <= micro.MAX_VALUE
     pairs = step_pairs([1, 6], 200, seed=0)
     assert {len(p) for p, _ in pairs} == {8, 12}
-    assert {len(a) for p, a in pairs if len(p) == 12} == {7}  # a compound shows its working
-    assert {len(a) for _, a in step_pairs([6], 50, seed=0, working=False)} == {3}
+    assert {len(a) for p, a in pairs if len(p) == 12} == {3}
+    assert {len(a) for _, a in step_pairs([6], 50, seed=0, working=True)} == {7}  # a compound shows its working
     for prompt, answer in pairs:
         assert micro.parse_member_answer(prompt, answer) is not None

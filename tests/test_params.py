@@ -210,10 +210,10 @@ def test_base_parameters_are_valid():
         (lambda p: p["allocator_sft"]["backbone"].update(max_position_embeddings=4) or p["allocator_sft"]["trainer"].update(max_length=4),
          r"evaluation\.router\.allocator_sampling\.max_new_tokens = 4: allocator_sft\.backbone"),
         # a micro member's answer (a compound's working, its result, the end token) must fit
-        (lambda p: p["evaluation"].update(sampling={"max_new_tokens": 4}),
-         r"evaluation\.sampling\.max_new_tokens = 4: a micro member writes up to 8 tokens"),
-        (lambda p: p["evaluation"]["benchmarks"]["micro"].update(sampling={"max_new_tokens": 6}),
-         r"evaluation\.benchmarks\.micro\.sampling\.max_new_tokens = 6"),
+        (lambda p: p["evaluation"].update(sampling={"max_new_tokens": 3}),
+         r"evaluation\.sampling\.max_new_tokens = 3: a micro member writes up to 4 tokens"),
+        (lambda p: p["evaluation"]["benchmarks"]["micro"].update(sampling={"max_new_tokens": 2}),
+         r"evaluation\.benchmarks\.micro\.sampling\.max_new_tokens = 2"),
         # a misspelt block (`--params evalution.cost_lambda=1`) would leave the real one unchanged
         (lambda p: p.update(evalution={"cost_lambda": 1.0}),
          r"parameter evalution: no pipeline reads a block of this name; did you mean 'evaluation'\?"),
@@ -233,6 +233,9 @@ def test_a_pool_trained_without_working_needs_only_a_results_tokens():
     params["model_pool"]["compound_working"] = False
     params["evaluation"]["sampling"] = {"max_new_tokens": 4}
     validate_params(params)
+    params["model_pool"]["compound_working"] = True
+    with pytest.raises(ParameterError, match=r"max_new_tokens = 4: a micro member writes up to 8 tokens.*working"):
+        validate_params(params)
 
 
 @pytest.mark.integration

@@ -90,6 +90,26 @@ def test_plot_is_copied_and_embedded_when_present(reporting, tmp_path):
     assert (out.parent / "accuracy_vs_cost.png").read_bytes() == b"\x89PNG fake"
 
 
+def test_another_page_keeps_its_own_plot_title_and_command(reporting, tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    (reporting / "accuracy_vs_cost.png").write_bytes(b"\x89PNG run")
+    write_results(reporting, docs / "results.md")
+    (reporting / "accuracy_vs_cost.png").write_bytes(b"\x89PNG variant")
+    monkeypatch.chdir(tmp_path)
+    page = write_results(reporting, docs / "variant.md", title="A variant").read_text()
+    assert page.startswith("# A variant\n")
+    assert "![accuracy against cost](variant_accuracy_vs_cost.png)" in page
+    assert "`python -m r2_pipeline.reporting.results_doc --out docs/variant.md --title 'A variant'`" in page
+    assert (docs / "variant_accuracy_vs_cost.png").read_bytes() == b"\x89PNG variant"
+    assert (docs / "accuracy_vs_cost.png").read_bytes() == b"\x89PNG run"  # results.md's plot is kept
+    assert "`python -m r2_pipeline.reporting.results_doc` on" in (docs / "results.md").read_text()
+
+
+def test_cli_refuses_an_empty_title(reporting, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--reporting", str(reporting), "--out", str(tmp_path / "p.md"), "--title", " "])
+
+
 @pytest.mark.parametrize("name", ["metrics.json", "method_comparisons.csv", "pool_training.csv"])
 def test_missing_input_is_named(reporting, name):
     (reporting / name).unlink()

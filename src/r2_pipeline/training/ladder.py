@@ -20,10 +20,10 @@ logger = logging.getLogger(__name__)
 ALPHABET = "0123456789+-*/="
 
 
-def step_pairs(buckets: Sequence[int], n: int, seed: int, working: bool = True) -> list[tuple[str, str]]:
+def step_pairs(buckets: Sequence[int], n: int, seed: int, working: bool = False) -> list[tuple[str, str]]:
     """n (prompt, answer) pairs, buckets drawn uniformly from `buckets` (a bucket listed twice is
     drawn twice as often); a compound bucket (6, 7) gives compound subtasks, whose answers show
-    their working unless `working` is false (`micro.member_answer`)."""
+    their working when `working` is set (`micro.member_answer`)."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
@@ -46,7 +46,7 @@ def train_tier(
     architecture: str = "gpt2",
     init_from=None,
     label: str = "",
-    compound_working: bool = True,
+    compound_working: bool = False,
 ) -> tuple:
     """Build (or continue `init_from`, a trained model) and train one tier.
 

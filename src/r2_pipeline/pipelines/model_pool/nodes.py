@@ -29,7 +29,7 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
         logger.info("%s: training %d steps%s", label, tier["steps"], f" from {parent}" if parent else "")
         init = models[parent][0] if parent else None
         model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init, label=label,
-                                            compound_working=model_pool.get("compound_working", True))
+                                            compound_working=model_pool.get("compound_working", False))
         logger.info("%s: trained in %.0fs, final loss %.4f", label, info["seconds"], info["final_loss"])
         models[name] = (model, tokenizer)
         rows.append({"member": name, "init_from": parent or "", **info, **{k: str(v) for k, v in spec.items()}})

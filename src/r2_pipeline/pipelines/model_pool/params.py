@@ -45,7 +45,7 @@ class ModelPoolParams(Strict):
     # samples per held-out subtask in the ladder: a sampled member's success rate, not one draw
     ladder_samples: PositiveInt = LADDER_SAMPLES
     # a compound's answer writes its intermediate value before its result (micro.member_answer)
-    compound_working: bool = True
+    compound_working: bool = False
     tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
 
     @model_validator(mode="after")

@@ -46,14 +46,14 @@ def _digits(value: int, op: str) -> str:
     return text if op == "/" else text[::-1]
 
 
-def member_answer(subtask: Step | Compound, working: bool = True) -> str:
+def member_answer(subtask: Step | Compound, working: bool = False) -> str:
     """The target text: least-significant digit first, but a division's most-significant first
     (a compound's order follows its first operation, as `parse_member_answer` reads it).
 
     With `working`, a compound's answer writes its first operation's value, then `=`, then the
     result (`085+040-017=` -> `521=801`), as a model works a two-step question within one call:
     the member pays for those tokens, and a tier that answers each operation answers the compound
-    about as reliably as the two steps asked apart. Without it, the result alone."""
+    about as reliably as the two steps asked apart. Without it (conf/base), the result alone."""
     if isinstance(subtask, Compound):
         result = _digits(subtask.value, subtask.first.op)
         return f"{_digits(subtask.first.value, subtask.first.op)}={result}" if working else result
