@@ -92,10 +92,10 @@ def test_plot_is_copied_and_embedded_when_present(reporting, tmp_path):
 
 def test_another_page_keeps_its_own_plot_title_and_command(reporting, tmp_path, monkeypatch):
     docs = tmp_path / "docs"
+    monkeypatch.chdir(tmp_path)  # the project root, where the command runs
     (reporting / "accuracy_vs_cost.png").write_bytes(b"\x89PNG run")
     write_results(reporting, docs / "results.md")
     (reporting / "accuracy_vs_cost.png").write_bytes(b"\x89PNG variant")
-    monkeypatch.chdir(tmp_path)
     page = write_results(reporting, docs / "variant.md", title="A variant").read_text()
     assert page.startswith("# A variant\n")
     assert "![accuracy against cost](variant_accuracy_vs_cost.png)" in page

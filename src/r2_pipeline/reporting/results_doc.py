@@ -22,6 +22,7 @@ COMMAND = "python -m r2_pipeline.reporting.results_doc"
 INPUTS = ("metrics.json", "method_comparisons.csv", "pool_training.csv")
 PLOT = "accuracy_vs_cost.png"
 TITLE = "Results"
+DEFAULT_PAGE = Path("docs/results.md")
 # the seeds report (reporting/seeds.py) is generated apart, between these markers, and kept here
 SEEDS_BEGIN, SEEDS_END = "<!-- seeds report: generated, do not edit -->", "<!-- end of seeds report -->"
 
@@ -170,28 +171,22 @@ def benchmark_section(benchmark: str, methods: dict, comparisons: pd.DataFrame) 
     return lines
 
 
-def plot_file(page: Path) -> str:
-    """The plot's file beside `page`: PLOT beside results.md, `<page>_`PLOT beside another page, so
-    two pages in one folder keep their own plots."""
-    return PLOT if page.name == "results.md" else f"{page.stem}_{PLOT}"
+def plot_file(page: Path, plot: str = PLOT) -> str:
+    """The plot's file beside `page`: `plot` beside results.md, `<page>_<plot>` beside another page,
+    so two pages in one folder keep their own plots (this page's, and the seeds report's)."""
+    return plot if page.name == "results.md" else f"{page.stem}_{plot}"
+
+
+def shown_page(out: Path, root: Path) -> Path:
+    """`out` as a command cites it: relative to `root` (the project) where it lies inside it."""
+    return out.resolve().relative_to(root.resolve()) if out.resolve().is_relative_to(root.resolve()) else out
 
 
 def page_command(out: Path, title: str) -> str:
-    """The command that writes `out`: the defaults left out, another page and title named."""
-    command = COMMAND
-    if out.name != "results.md" or out.parent.name != "docs":
-        command += f" --out {_shown(out)}"
-    if title != TITLE:
-        command += f" --title '{title}'"
-    return command
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the working folder where it lies inside it, as a user would type it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    """The command that writes `out`, run from the project root: another page and title named."""
+    page = shown_page(out, Path.cwd())
+    return (COMMAND + ("" if page == DEFAULT_PAGE else f" --out {page.as_posix()}")
+            + ("" if title == TITLE else f" --title '{title}'"))
 
 
 def render(metrics: dict, comparisons: pd.DataFrame, training: pd.DataFrame, commit: str,
@@ -271,7 +266,7 @@ def write_results(reporting: Path, out: Path, title: str = TITLE) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"))
-    parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_PAGE)
     parser.add_argument("--title", default=TITLE, help="the page's heading (a variant of the chain names itself)")
     args = parser.parse_args(argv)
     if not args.title.strip():

@@ -38,9 +38,18 @@ import yaml
 from scipy.stats import t as student_t
 
 from ..arguments import count, whole
+from .results_doc import (
+    DEFAULT_PAGE,
+    _interval,
+    _number,
+    _row,
+    seeds_section,
+    shown_page,
+    write_section,
+)
 from .results_doc import SEEDS_BEGIN as BEGIN
 from .results_doc import SEEDS_END as END
-from .results_doc import _interval, _number, _row, seeds_section, write_section
+from .results_doc import plot_file as page_plot
 from .stats import Bootstrap, paired_comparison
 
 __all__ = ["BEGIN", "END", "seeds_section", "write_section"]  # the page's seeds section, kept by results_doc
@@ -479,14 +488,14 @@ def _overrides(overrides: dict | None) -> str:
 def report_command(root: Path, names: Sequence[str] | None, prefix: str, out: Path) -> str:
     """The `report` command line that reads these experiments into `out`, as the section cites it."""
     chosen = f" --experiments {' '.join(names)}" if names else (f" --prefix {prefix}" if prefix != PREFIX else "")
-    page = out.resolve().relative_to(root) if out.resolve().is_relative_to(root) else out
-    return f"{COMMAND} report{chosen}" + ("" if page == Path("docs/results.md") else f" --out {page}")
+    page = shown_page(out, root)
+    return f"{COMMAND} report{chosen}" + ("" if page == DEFAULT_PAGE else f" --out {page}")
 
 
 def plot_file(page: Path) -> str:
-    """The plot's file beside `page`: PLOT beside docs/results.md, `<page>_`PLOT beside another page,
-    so two reports in one folder keep their own plots."""
-    return PLOT if page.name == "results.md" else f"{page.stem}_{PLOT}"
+    """The seeds plot's file beside `page` (results_doc.plot_file): PLOT beside docs/results.md,
+    `<page>_`PLOT beside another page."""
+    return page_plot(page, PLOT)
 
 
 def plot_spread(spread: pd.DataFrame, replicates: Sequence[Replicate]):
