@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ..pool.base import SamplingParams
 from ..tasks import micro
 
 # the seeds of the samples that measure a success rate: a stream apart from every other draw
@@ -56,7 +55,7 @@ def measure_rates(pool, subtasks: Sequence[str], samples: int, members: Sequence
 def _measure(pool, unique: list[str], samples: int, members: list[str]) -> Rates:
     prompts = [micro.member_prompt(s) for s in unique]
     gold = [micro.parse_subtask(s).value for s in unique]
-    base = SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=RATE_SEED)
+    base = micro.member_sampling(RATE_SEED)
     table = {}
     for member in members:
         right, spent = [0] * len(unique), [0.0] * len(unique)

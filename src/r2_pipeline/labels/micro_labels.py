@@ -8,17 +8,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ..pool.base import SamplingParams
 from ..reasoning.execute import execute, final_value, fixed_member
 from ..tasks import micro
+from ..tasks.micro import member_sampling
 from .candidates import VERIFY_SEED, teacher_candidates
 from .grouped_search import SEARCH_SEED, SearchItem, grouped_search
-
-
-def member_sampling(seed: int) -> SamplingParams:
-    """How a micro member is asked one subtask: its answer (a compound's working included) and an
-    end token, drawn with `seed` where the member samples."""
-    return SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=seed)
 
 
 def candidate_plans(references: Sequence[Sequence[str]], variants: int, world_seed: int) -> list[list[list[str]]]:

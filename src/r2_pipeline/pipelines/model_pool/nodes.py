@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 
 from ...paths import project_root
-from ...pool.base import SamplingParams
 from ...pool.factory import pool_from_params
 from ...tasks import micro
 from ...training.ladder import ladder_accuracy, step_pairs, train_tier
@@ -74,7 +73,7 @@ def measure_ladder(pool_manifest: dict, pool: dict, model_pool: dict) -> tuple[p
         b: step_pairs([b], model_pool["heldout_per_bucket"], rng.randrange(1 << 30)) for b in micro.ALL_BUCKETS
     }
     built = pool_from_params(pool_manifest, pool)
-    sampling = SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=LADDER_SEED)
+    sampling = micro.member_sampling(LADDER_SEED)
     table = pd.DataFrame(ladder_accuracy(built, heldout, sampling, model_pool.get("ladder_samples", LADDER_SAMPLES)))
     metrics = {
         f"{r.member}.bucket_{r.bucket}": {"value": float(r.accuracy), "step": 0}

@@ -100,7 +100,7 @@ def refine_decomposer(
         built, _router(pool, decomposer, allocator), task,
         {p: (q, int(a)) for p, q, a in zip(prompts, frame["question"], frame["answer"])},
         fallback=rl_refinement["fallback"], largest=ladder[-1],
-        sampling=SamplingParams(max_new_tokens=micro.ANSWER_TOKENS), router_sampling=SamplingParams(max_new_tokens=4),
+        sampling=micro.member_sampling(), router_sampling=SamplingParams(max_new_tokens=4),
         min_success=rl_refinement.get("min_success"), ladder=ladder, rule=rl_refinement.get("rule", "cheapest_likely"),
         seed=seed, cost_scale=scale,
     )
@@ -112,7 +112,7 @@ def largest_cost(pool: ModelPool, task, frame: pd.DataFrame, largest: str, seed:
     the scale of the decomposer phase's cost, as evaluation's objective scales by `single` on it."""
     plans = [json.loads(s) for s in frame["subtasks"]]
     traces = execute(pool, task, list(frame["question"]), plans, fixed_member(largest),
-                     SamplingParams(max_new_tokens=micro.ANSWER_TOKENS, seed=seed))
+                     micro.member_sampling(seed))
     return sum(t.cost_usd for trace in traces for t in trace) / max(len(traces), 1)
 
 
@@ -147,7 +147,7 @@ def refine_allocator(
             "(train it longer)"
         )
     env = AllocatorEnv(pool_from_params(pool_manifest, pool), task, gold, largest=ladder_order(pool)[-1],
-                       sampling=SamplingParams(max_new_tokens=micro.ANSWER_TOKENS),
+                       sampling=micro.member_sampling(),
                        seed=_sample_seed(settings, "allocator", round_index))
     return _allocator_grpo(allocator, prompts, settings, env, rl_refinement, round_index)
 

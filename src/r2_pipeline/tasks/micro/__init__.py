@@ -23,6 +23,7 @@ from .prompts import (
     member_answer,
     member_operands,
     member_prompt,
+    member_sampling,
     parse_final_answer,
     parse_member_answer,
 )
@@ -54,7 +55,7 @@ __all__ = [
     "parse_subtask", "plan_from_groups", "sample_compound", "sample_subtask",
     "BUCKETS", "BUCKET_NAMES", "EXPR", "MAX_VALUE", "OPS", "REF", "WIDTH", "Problem",
     "Step", "apply_op", "bucket_ops", "cite_quantities", "evaluate_subtasks", "filled_subtasks",
-    "format_decomposition", "member_answer", "member_operands", "member_prompt", "parse_decomposition",
+    "format_decomposition", "member_answer", "member_operands", "member_prompt", "member_sampling", "parse_decomposition",
     "parse_expression", "parse_final_answer", "parse_member_answer", "quantities", "reference_subtasks",
     "resolve_quantities", "sample_bucket_step", "sample_problem", "sample_step", "step_bucket", "substitute",
     "tag_quantities",

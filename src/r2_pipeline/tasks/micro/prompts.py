@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ...pool.base import SamplingParams
 from .plans import parse_subtask
 from .world import WIDTH, Compound, Step
 
@@ -13,6 +14,12 @@ from .world import WIDTH, Compound, Step
 ANSWER_TOKENS = 2 * WIDTH + 2
 # a compound's prompt: two operations (`085+040-017=`); its answer is read after its last `=`
 COMPOUND_PROMPT = re.compile(r"^\d+[-+*/]\d+[-+]\d+=")
+
+
+def member_sampling(seed: int = 0) -> SamplingParams:
+    """How a micro member is asked one subtask: its answer (a compound's working included) and an
+    end token, drawn with `seed` where the member samples."""
+    return SamplingParams(max_new_tokens=ANSWER_TOKENS, seed=seed)
 
 
 def _pad(value: int) -> str:
