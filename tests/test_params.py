@@ -236,6 +236,11 @@ def test_a_pool_trained_without_working_needs_only_a_results_tokens():
     params["model_pool"]["compound_working"] = True
     with pytest.raises(ParameterError, match=r"max_new_tokens = 4: a micro member writes up to 8 tokens.*working"):
         validate_params(params)
+    params["model_pool"]["compound_working"] = False
+    tier = next(iter(params["model_pool"]["tiers"]))
+    params["model_pool"]["tiers"][tier]["compound_working"] = True  # one tier's own setting counts
+    with pytest.raises(ParameterError, match=rf"up to 8 tokens.*tiers showing working: \['{tier}'\]"):
+        validate_params(params)
 
 
 @pytest.mark.integration

@@ -91,15 +91,15 @@ def _member_answer_problems(evaluation, model_pool) -> list[str]:
         return []
     own = bench.sampling.max_new_tokens if bench.sampling is not None else None
     new = own or evaluation.sampling.max_new_tokens
-    need = micro.ANSWER_TOKENS if model_pool.compound_working else micro.WIDTH + 1
+    working = [name for name in model_pool.tiers if model_pool.working(name)]
+    need = micro.ANSWER_TOKENS if working else micro.WIDTH + 1
     if new is None or new >= need:
         return []
     key = "evaluation.benchmarks.micro.sampling" if own else "evaluation.sampling"
-    what = "a compound's working, its result and the end token" if model_pool.compound_working else \
-        "its result and the end token"
+    what = f"a compound's working, its result and the end token; tiers showing working: {working}" if working \
+        else f"its result and the end token; model_pool.compound_working = {model_pool.compound_working}"
     return [f"parameter {key}.max_new_tokens = {new}: a micro member writes up to {need} tokens for one "
-            f"subtask ({what}, model_pool.compound_working = {model_pool.compound_working}); fewer cut "
-            "answers off"]
+            f"subtask ({what}); fewer cut answers off"]
 
 
 def _unknown_blocks(params: dict[str, Any]) -> list[str]:

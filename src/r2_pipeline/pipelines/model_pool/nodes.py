@@ -23,15 +23,20 @@ def train_tiers(model_pool: dict) -> tuple[dict, pd.DataFrame]:
     tiers = model_pool["tiers"]
     for number, (name, tier) in enumerate(tiers.items(), 1):
         label = f"tier {name} ({number}/{len(tiers)})"
-        spec = {k: v for k, v in tier.items() if k != "init_from"}
+        spec = {k: v for k, v in tier.items() if k not in ("init_from", "compound_working")}
         parent = tier.get("init_from")
-        logger.info("%s: training %d steps%s", label, tier["steps"], f" from {parent}" if parent else "")
+        working = tier.get("compound_working")
+        if working is None:
+            working = model_pool.get("compound_working", False)
+        logger.info("%s: training %d steps%s%s", label, tier["steps"], f" from {parent}" if parent else "",
+                    ", showing a compound's working" if working else "")
         init = models[parent][0] if parent else None
         model, tokenizer, info = train_tier(**spec, seed=model_pool["seed"], init_from=init, label=label,
-                                            compound_working=model_pool.get("compound_working", False))
+                                            compound_working=working)
         logger.info("%s: trained in %.0fs, final loss %.4f", label, info["seconds"], info["final_loss"])
         models[name] = (model, tokenizer)
-        rows.append({"member": name, "init_from": parent or "", **info, **{k: str(v) for k, v in spec.items()}})
+        rows.append({"member": name, "init_from": parent or "", "compound_working": working, **info,
+                     **{k: str(v) for k, v in spec.items()}})
     return models, pd.DataFrame(rows)
 
 

@@ -25,6 +25,8 @@ class TierParams(Strict):
     learning_rate: float = Field(gt=0)
     warmup_steps: int = Field(default=50, ge=0)
     init_from: str | None = None
+    # this tier's own setting of model_pool.compound_working (null: the pool's)
+    compound_working: bool | None = None
 
     @model_validator(mode="after")
     def sane(self):
@@ -44,9 +46,15 @@ class ModelPoolParams(Strict):
     heldout_per_bucket: PositiveInt
     # samples per held-out subtask in the ladder: a sampled member's success rate, not one draw
     ladder_samples: PositiveInt = LADDER_SAMPLES
-    # a compound's answer writes its intermediate value before its result (micro.member_answer)
+    # a compound's answer writes its intermediate value before its result (micro.member_answer),
+    # for every tier that does not set its own
     compound_working: bool = False
     tiers: dict[str, TierParams]  # {} when every member is served (paper profile)
+
+    def working(self, tier: str) -> bool:
+        """Whether `tier` learns to show a compound's working: its own setting, else the pool's."""
+        own = self.tiers[tier].compound_working
+        return self.compound_working if own is None else own
 
     @model_validator(mode="after")
     def parents_come_first(self):
