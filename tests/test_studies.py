@@ -125,6 +125,7 @@ def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     tokenizer = char_tokenizer("abcdefghijklmnopqrstuvwxyz0123456789 +-*/=$.,?")
     decomposer = save_model(tiny_llama(tokenizer, 16, 1, max_position_embeddings=512), tokenizer, root / "decomposer")
     load_study("decomposer_errors").main(str(decomposer), 1, "dev")
+    load_study("decomposer_rollouts").main(str(decomposer), "dev", 4, [1.0], 2, 0)
     load_study("room_split").main("dev", 4, 2, [0.5])
     load_study("label_tries").main("dev", 4, 2, [0.5], [(1, 0.5), (3, 0.5)])
     out = capsys.readouterr().out
@@ -133,6 +134,18 @@ def test_the_studies_run_on_a_tiny_project(tiny_project, tiny_member, capsys):
     assert re.search(r"\(\d+ of 2 extra questions\)", out) and "| unparseable | 4 | 1.000 |" in out
     assert re.search(r"\| 0\.5 \| 1 \| 0\.5 \| [\d.]+ \| [\d.]+, [\d.]+, -?[\d.]+ \|", out)  # conf/base's search first
     assert re.search(r"\| 0\.5 \| 3 \| 0\.5 \| ", out)
+    assert "4 dev questions, groups of 2 plans from" in out and re.search(r"\| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ", out)
+
+
+def test_decomposer_rollouts_counts_the_groups_that_can_teach_merging():
+    study = load_study("decomposer_rollouts")
+    split, merged = ("1 + 2", "#1 * 3"), ("(1 + 2) * 3",)
+    row = study.summary([[split, merged], [split, split], [merged, None]])
+    assert row["distinct"] == 5 / 3  # an unparsed plan counts as one plan, as the format reward scores it
+    assert row["varied"] == 2 / 3 and row["choice"] == 1 / 3
+    assert row["merged"] == 2 / 5 and row["unparsed"] == pytest.approx(1 / 6)
+    with pytest.raises(Exception, match="every temperature must be > 0"):
+        study.temperatures("1,0")
 
 
 def test_router_price_reads_a_finished_run(tiny_project, capsys):
