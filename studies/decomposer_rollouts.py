@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from r2_pipeline.analysis import SPLITS, conf, model_folders, read_split
-from r2_pipeline.arguments import count
+from r2_pipeline.arguments import count, numbers
 from r2_pipeline.tasks.micro import parse_compound
 from r2_pipeline.tasks.micro.task import TASK
 
@@ -34,13 +34,7 @@ BATCH = 64  # questions per generate call
 
 def temperatures(text: str) -> list[float]:
     """`1,1.2` -> [1.0, 1.2]; each must be > 0."""
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"temperatures {text!r}: write numbers, comma-separated") from None
-    if any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"temperatures {text!r}: every temperature must be > 0")
-    return values
+    return numbers(text, "temperatures", "every temperature must be > 0", lambda v: v > 0)
 
 
 def sample_plans(folder: str, questions: list[str], generations: int, temperature: float, max_new: int,

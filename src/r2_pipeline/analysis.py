@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .arguments import count
+from .arguments import count, numbers
 from .methods.decoding import Decoding
 from .paths import rooted
 from .pool.base import SamplingParams
@@ -240,13 +240,7 @@ def cascade(steps: pd.DataFrame, conf: pd.DataFrame, ladder: list[str], choice: 
 
 def parse_taus(text: str) -> list[float]:
     """`0.7,0.85` -> [0.7, 0.85]: confidence thresholds, each in (0, 1], for an argparse `type`."""
-    try:
-        taus = [float(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"taus {text!r}: write numbers in (0, 1], comma-separated") from None
-    if not all(0 < t <= 1 for t in taus):
-        raise argparse.ArgumentTypeError(f"taus {text!r}: every tau must be in (0, 1]")
-    return taus
+    return numbers(text, "taus", "every tau must be in (0, 1]", lambda t: 0 < t <= 1, "numbers in (0, 1]")
 
 
 # ---------------------------------------------------------------- the studies' options
@@ -254,13 +248,7 @@ def parse_taus(text: str) -> list[float]:
 
 def parse_lambdas(text: str) -> list[float]:
     """`--lambdas 0.2,0.5,1` -> [0.2, 0.5, 1.0]; each must be >= 0."""
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"lambdas {text!r}: write numbers, comma-separated") from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"lambdas {text!r}: every lambda must be >= 0")
-    return values
+    return numbers(text, "lambdas", "every lambda must be >= 0", lambda v: v >= 0)
 
 
 def model_folders(parser: argparse.ArgumentParser, folders: Sequence[str]) -> None:

@@ -35,3 +35,15 @@ def confidence(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{value:g}: write a level in (0, 1), e.g. 0.95 for 95%")
     return value
+
+
+def numbers(text: str, name: str, each: str, ok, write: str = "numbers") -> list[float]:
+    """`0.2,0.5` -> [0.2, 0.5] for an argparse `type`: every number must pass `ok`, else the
+    parser refuses with `{name} {text!r}: {each}`."""
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} {text!r}: write {write}, comma-separated") from None
+    if not all(ok(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{name} {text!r}: {each}")
+    return values
