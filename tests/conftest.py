@@ -31,6 +31,30 @@ PROJECT_ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY":
                "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
+CHAIN_FIXTURE = "reproduced_project"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n 2 --dist loadfile`, pyproject's addopts) a test module runs whole on
+    one worker, in the order collected here: first the module that reproduces the chain with DVC
+    (`reproduced_project`, the longest work), then the other modules holding slow tests, then the
+    other modules that read the chain (built by then), then the quick modules. A run without
+    workers keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    module = {item: item.nodeid.split("::")[0] for item in items}
+    on_chain = list(dict.fromkeys(module[item] for item in items if CHAIN_FIXTURE in item.fixturenames))
+    slow = {module[item] for item in items if item.get_closest_marker("slow") or item.get_closest_marker("integration")}
+
+    def rank(item) -> int:
+        if module[item] in on_chain:
+            return 0 if module[item] == on_chain[0] else 2
+        return 1 if module[item] in slow else 3
+
+    items.sort(key=rank)
+
+
 def project_command(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
     """A command of the virtualenv (`dvc`, `kedro`, `git` from PATH) run in `cwd`; it must succeed."""
     program = BIN / cmd[0] if (BIN / cmd[0]).exists() else cmd[0]
@@ -43,6 +67,16 @@ def project_command(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
 def stages_ran(output: str) -> list[str]:
     """The stages a `dvc repro` printed as running, in chain order."""
     return [stage for stage in CHAIN + ["pretrained_backbone"] if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_rounds():
+    """A Kedro session pins its profile's `rl_refinement.rounds` for the process (rounds.use_rounds);
+    each test module starts from, and leaves, the pin it found, whichever modules ran before it."""
+    from r2_pipeline.pipelines.rl_refinement.rounds import rounds_set
+
+    with rounds_set(None):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +95,23 @@ def repro_stages():
 def reproduced_project(tmp_path_factory):
     """A copy of the project whose base parameters are the tiny test ones, reproduced once with
     `dvc repro` (about two minutes), without git. Read it only: a test that changes it works on a
-    copy of its own (shutil.copytree)."""
-    dest = tmp_path_factory.mktemp("reproduced") / "r2"
+    copy of its own (shutil.copytree). Under pytest-xdist the first worker that asks builds it in
+    the run's shared temporary folder while the others wait (pytest-xdist's recipe for a session
+    fixture made once)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _reproduce(tmp_path_factory.mktemp("reproduced") / "r2")
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "reproduced"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "done").exists():
+            shutil.rmtree(shared / "r2", ignore_errors=True)  # a worker's build that failed
+            _reproduce(shared / "r2")
+            (shared / "done").touch()
+    return shared / "r2"
+
+
+def _reproduce(dest: Path) -> Path:
     shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".git", "mlflow.db", "mlruns", "*.pyc", "data"))
     for layer in (ROOT / "data").iterdir():
         if layer.is_dir():

@@ -140,13 +140,20 @@ def test_a_batch_keeps_every_result_in_order():
     assert [r.passed for r in results] == [False, True] * len(names)
 
 
-def test_temporary_directories_are_removed():
-    def ours() -> set[str]:
-        return {d for d in os.listdir(tempfile.gettempdir()) if d.startswith("r2-sandbox-")}
+def test_temporary_directories_are_removed(monkeypatch):
+    """Every folder the runs make is gone after them (the runs' own: other processes, as pytest's
+    other workers, may be running sandboxes in the same temporary folder)."""
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
 
-    before = ours()
+    def recording(*args, **kwargs) -> str:
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
     run_programs([NORMAL, HOSTILE["busy loop"], HOSTILE["writes to /tmp"]], FAST, max_workers=3)
-    assert ours() <= before
+    assert len(made) == 3 and all(os.path.basename(d).startswith("r2-sandbox-") for d in made)
+    assert not [d for d in made if os.path.exists(d)]
 
 
 NON_ROOT_RUN = """
