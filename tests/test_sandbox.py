@@ -147,8 +147,9 @@ def test_temporary_directories_are_removed(monkeypatch):
     mkdtemp = tempfile.mkdtemp
 
     def recording(*args, **kwargs) -> str:
-        made.append(mkdtemp(*args, **kwargs))
-        return made[-1]
+        path = mkdtemp(*args, **kwargs)
+        made.append(path)  # runs make their folders from several threads: return this call's own
+        return path
 
     monkeypatch.setattr(tempfile, "mkdtemp", recording)
     run_programs([NORMAL, HOSTILE["busy loop"], HOSTILE["writes to /tmp"]], FAST, max_workers=3)
